@@ -1,0 +1,55 @@
+"""`otel-plugins replay`: a recorded log becomes OTLP log records, and its text passes through."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..classify import Classifier
+from ..emit.logs import LogEmitter
+from ..sinks.passthrough import render
+from ..sinks.telemetry import setup_telemetry
+from ..sources.replay import open_input, read_lines
+from .common import add_policy_argument, load_policy
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("replay", help="turn a recorded log into OTLP log records")
+    add_policy_argument(parser)
+    parser.add_argument("--output-dir", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
+    parser.add_argument("--service-name", default="llama-replay", help="service.name unless OTEL_SERVICE_NAME says otherwise")
+    parser.add_argument("--no-passthrough", action="store_true", help="do not write the text to stdout")
+    parser.add_argument("file", nargs="?", default="-", help="log file, or - for stdin")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    classifier = Classifier(load_policy(args.policy))
+    telemetry = setup_telemetry(args.service_name, args.output_dir)
+    emitter = LogEmitter(telemetry.logger_provider)
+    out = sys.stdout.buffer
+    lines = 0
+    try:
+        with open_input(args.file) as stream:
+            for raw in read_lines(stream):
+                lines += 1
+                classified = classifier.classify_bytes(raw)
+                emitter.emit(classified)
+                for summary in classified.summaries:
+                    emitter.emit_summary(summary)
+                if not args.no_passthrough:
+                    text = render(raw, classified.decision)
+                    if text is not None:
+                        out.write(text)
+        for summary in classifier.flush():
+            emitter.emit_summary(summary)
+        out.flush()
+    finally:
+        telemetry.shutdown()
+    where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
+    print(
+        f"replayed {lines} lines: {emitter.emitted} log records emitted{where}, "
+        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.failed['logs']} failed",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,72 @@
+"""`otel-plugins run -- <argv>`: start a server instrumented and exit with its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from ..launch import FORWARDED_SIGNALS, InstrumentedProcess
+from .common import UsageError, add_policy_argument, load_policy
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run a server with telemetry, /health and a filtered passthrough")
+    add_policy_argument(parser)
+    parser.add_argument("--health-port", type=int, default=None, help="serve /health and /metrics on this port (0: any free port)")
+    parser.add_argument("--health-host", default="127.0.0.1", help="address /health binds to (default 127.0.0.1)")
+    parser.add_argument("--output-dir", default="otel-out", help="OTLP JSON files when no OTEL endpoint is set (default ./otel-out)")
+    parser.add_argument("--log-file", help="write the passthrough here instead of stdout/stderr")
+    parser.add_argument("--instance-key", help="launches sharing this key share one trace (e.g. an instance id)")
+    parser.add_argument("--load-deadline", type=float, help="seconds after which a load still running is overdue")
+    parser.add_argument("--quiet", action="store_true", help="no summary at exit")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command to run")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise UsageError("run: give the command to run after --")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise UsageError(f"--health-port: {args.health_port} is not a port number (0-65535)")
+    policy = load_policy(args.policy)
+    if args.load_deadline is not None:
+        if args.load_deadline <= 0:
+            raise UsageError("--load-deadline: must be greater than 0")
+        policy = policy.with_deadline(args.load_deadline)
+    log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+    try:
+        process = InstrumentedProcess(
+            argv,
+            policy=policy,
+            output_dir=args.output_dir,
+            health_port=args.health_port,
+            health_host=args.health_host,
+            stdout=log_file,
+            stderr=log_file,
+            instance_key=args.instance_key,
+        )
+        try:
+            process.start()
+        except OSError as exc:
+            process.close()
+            raise UsageError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, lambda signum, _frame: process.send_signal(signum))
+        if process.health is not None and not args.quiet:
+            print(f"otel-plugins: /health on http://{args.health_host}:{process.health_port}/health", file=sys.stderr)
+        code = None
+        while code is None:
+            code = process.wait(0.5)
+        process.close()
+        if not args.quiet:
+            where = process.telemetry.output_dir
+            print(f"otel-plugins: {argv[0]} exited with code {code}", file=sys.stderr)
+            print(process.observer.summary(), file=sys.stderr)
+            if where is not None:
+                print(f"otel-plugins: telemetry written to {where}/", file=sys.stderr)
+        return code
+    finally:
+        if log_file is not None:
+            log_file.close()

@@ -1,0 +1,174 @@
+"""Helpers every dialect shares: field names beyond `names.py`, clocks, addresses, levels.
+
+Nothing here does I/O or keeps state except the small date cache, which only memoises
+a pure function.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import lru_cache
+
+from otel_plugins.record import LEVEL_WORDS, Kind, Record, Severity
+
+# Record fields that `otel_plugins.names` does not (yet) list. Kept here, in one place,
+# so that moving them into names.py later is a one-line change per name.
+LOG_TIME = "llama.log.time"  # the wall-clock time as printed, before conversion
+HEALTH_CHECK = "llama.health_check"  # True: the proxy's own health-check result line
+CRASH_PART = "llama.crash.part"  # head | backtrace
+ENVELOPE = "llama.log.envelope"  # journald | syslog | compose | process | router
+ENVELOPE_TIME = "llama.log.envelope.time"  # the envelope's time as printed
+HOST_NAME = "host.name"
+PROCESS_NAME = "process.executable.name"  # journald/syslog identifier
+PROCESS_ROLE = "llama.log.process"  # vLLM/SGLang `(APIServer pid=1)` role
+CONTAINER_NAME = "container.name"  # docker compose service prefix
+ROUTER_PORT = "llama.router.port"  # llama-server router mode `[42751] ` child prefix
+URL_QUERY = "url.query"
+URL_FULL = "url.full"
+HTTP_VERSION = "network.protocol.version"
+RESPONSE_SIZE = "http.response.body.size"
+GPU_INDEX = "llama.gpu.index"
+LOAD_MMAP = "llama.load.mmap"
+RPC_CAPACITY_BYTES = "rpc.capacity_bytes"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+
+MIB = 1048576
+
+_TAG = re.compile(r"(?:(srv|slt|slot|que|cli|cmn|res|ctx) +)?([A-Za-z_~][\w.~]*(?:\(\))?):(?: +(.*)|\Z)", re.S)
+
+
+_last_split: tuple = ("", None)  # (text, result): content dialects split the same line in turn
+
+
+def split_tag(text: str) -> tuple[str | None, str, str] | None:
+    """`srv  load_model: body` -> ("srv", "load_model", "body"); None when there is no tag."""
+    global _last_split
+    last = _last_split
+    if last[0] is text:
+        return last[1]
+    m = _TAG.match(text)
+    result = None if m is None else (m.group(1), m.group(2), m.group(3) or "")
+    _last_split = (text, result)  # one tuple store: safe to race, worst case a recomputation
+    return result
+
+
+def level(word: str) -> Severity | None:
+    return LEVEL_WORDS.get(word.upper())
+
+
+# The kind of a line nothing else claimed: an error when its stated level says so.
+# A dict lookup, not a function: this runs for most lines.
+KIND_FOR: dict = {None: Kind.OTHER, **{s: (Kind.ERROR if s >= Severity.ERROR else Kind.OTHER) for s in Severity}}
+
+
+def kind_for(severity: Severity | None) -> Kind:
+    return KIND_FOR[severity]
+
+
+# Record(text, dialect, kind, severity, time_unix, uptime, producer, tag, message, fields, event, leading_dots)
+new = Record
+
+
+def first_char_table(dialects: tuple) -> tuple[dict[str, tuple], tuple]:
+    """Which dialects can accept a line starting with each ASCII character (`first` is a
+    string of accepted first characters, or None for any). Looked up once per line."""
+    anywhere = tuple(d for d in dialects if d.first is None)
+    table = {chr(c): tuple(d for d in dialects if d.first is None or chr(c) in d.first) for c in range(128)}
+    table[""] = anywhere
+    return table, anywhere
+
+
+# ---------------------------------------------------------------- clocks
+
+
+@lru_cache(maxsize=1024)
+def _day_start(y: int, mo: int, d: int) -> int:
+    return (date(y, mo, d).toordinal() - 719163) * 86400
+
+
+def epoch(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: float = 0.0, offset_s: int = 0) -> float | None:
+    """Seconds since the epoch for a wall-clock time (UTC unless offset_s says otherwise)."""
+    if h > 23 or mi > 59 or s > 60:
+        return None
+    try:
+        return _day_start(y, mo, d) + h * 3600 + mi * 60 + s + frac - offset_s
+    except ValueError:
+        return None
+
+
+_ISO = re.compile(
+    r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s*(?:(Z)|([+-])(\d\d):?(\d\d))?\Z"
+)
+
+
+def parse_iso(s: str) -> float | None:
+    """`2025-08-12 10:39:04.097779+08:00`, `2024-07-12T14:13:22.804-03:00`, `2026-07-04 04:30:58,796`."""
+    m = _ISO.match(s)
+    if m is None:
+        return None
+    y, mo, d, h, mi, sec, frac, _z, sign, oh, om = m.groups()
+    offset = 0
+    if sign:
+        offset = int(oh) * 3600 + int(om) * 60
+        if sign == "-":
+            offset = -offset
+    return epoch(int(y), int(mo), int(d), int(h), int(mi), int(sec), float("0." + frac) if frac else 0.0, offset)
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|µs|μs|us|ns)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "ns": 1e-9}
+
+
+def go_duration(s: str) -> float | None:
+    """Go's time.Duration.String(): `1m4.34s`, `11.05µs`, `0s` -> seconds."""
+    parts = _GO_DURATION.findall(s)
+    if not parts or sum(len(v) + len(u) for v, u in parts) != len(s):
+        return None
+    return sum(float(v) * _DURATION_UNITS[u] for v, u in parts)
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def host_port(s: str) -> tuple[str, int | None]:
+    """`127.0.0.1:60838` -> ("127.0.0.1", 60838); `[::1]:80` and `::1:80` -> ("::1", 80); `::1` -> ("::1", None)."""
+    if s.startswith("["):
+        end = s.find("]")
+        if end > 0:
+            rest = s[end + 1 :]
+            if rest.startswith(":") and rest[1:].isdigit():
+                return s[1:end], int(rest[1:])
+            return s[1:end], None
+    host, sep, port = s.rpartition(":")
+    if sep and port.isdigit() and host and (host.count(":") != 1):
+        return host, int(port)
+    return s, None
+
+
+def url_host_port(url: str) -> tuple[str | None, int | None]:
+    """`http://0.0.0.0:8000/x` -> ("0.0.0.0", 8000); `http://:::5806` -> ("::", 5806); `:9999` -> (None, 9999)."""
+    rest = url.split("://", 1)[-1]
+    rest = rest.split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return (rest or None), None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port)
+
+
+def put_http(fields: dict, method: str, target: str) -> None:
+    """Method and request target: the path without its query string, the query kept apart."""
+    fields["http.request.method"] = method
+    path, q, query = target.partition("?")
+    fields["url.path"] = path
+    if q:
+        fields[URL_QUERY] = query
+
+
+def put_client(fields: dict, addr: str, port: int | str | None = None) -> None:
+    fields["client.address"] = addr
+    if port is not None and port != "":
+        fields["client.port"] = int(port)

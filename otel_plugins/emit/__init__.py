@@ -1,0 +1,1 @@
+"""Emitters: decided records become OpenTelemetry log records, span events and metrics."""

@@ -1,0 +1,103 @@
+"""Decided lines become OpenTelemetry log records."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+
+from .. import names
+from ..classify import Classified
+from ..policy import SampleSummary
+from ..redact import redact_text
+from ..record import Severity
+
+_PRIMITIVES = (str, int, float, bool)
+
+
+def record_attributes(classified: Classified) -> dict[str, Any]:
+    record, decision = classified.record, classified.decision
+    attributes: dict[str, Any] = {
+        key: (redact_text(value) if isinstance(value, str) else value)
+        for key, value in record.fields.items()
+        if isinstance(value, _PRIMITIVES)
+    }
+    attributes["llama.log.dialect"] = record.dialect
+    attributes["llama.log.kind"] = decision.kind.value
+    if record.producer:
+        attributes["llama.log.producer"] = record.producer
+    if record.tag:
+        attributes["llama.log.tag"] = record.tag
+    if record.event is not None:
+        attributes["llama.log.event"] = record.event.value
+    if decision.reason:
+        attributes[names.ATTR_REASON] = decision.reason
+    attributes[names.ATTR_VERDICT] = decision.verdict.value
+    return attributes
+
+
+class LogEmitter:
+    """Emits records the policy lets through, and sampling summaries, to a LoggerProvider."""
+
+    def __init__(self, provider: LoggerProvider, scope: str = "otel_plugins", trust_line_time: bool = True) -> None:
+        self.logger = provider.get_logger(scope)
+        self.trust_line_time = trust_line_time
+        self.emitted = 0
+
+    def emit(self, classified: Classified, extra: dict[str, Any] | None = None) -> None:
+        if not classified.emit:
+            return
+        decision = classified.decision
+        attributes = record_attributes(classified)
+        if extra:
+            attributes.update(extra)
+        observed = time.time_ns()
+        stamp = int(classified.time * 1e9) if self.trust_line_time else observed
+        self.logger.emit(
+            LogRecord(
+                timestamp=stamp,
+                observed_timestamp=observed,
+                severity_number=SeverityNumber(int(decision.severity)),
+                severity_text=decision.severity.name,
+                body=redact_text(classified.record.text),
+                attributes=attributes,
+            )
+        )
+        self.emitted += 1
+
+    def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
+        """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's."""
+        now = time.time_ns()
+        self.logger.emit(
+            LogRecord(
+                timestamp=now,
+                observed_timestamp=now,
+                severity_number=SeverityNumber(int(severity)),
+                severity_text=severity.name,
+                body=body,
+                attributes=attributes,
+            )
+        )
+        self.emitted += 1
+
+    def emit_summary(self, summary: SampleSummary) -> None:
+        attributes: dict[str, Any] = {"llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
+        if summary.method:
+            attributes[names.HTTP_METHOD] = summary.method
+        if summary.path:
+            attributes[names.URL_PATH] = summary.path
+        if summary.status is not None:
+            attributes[names.HTTP_STATUS] = summary.status
+        self.logger.emit(
+            LogRecord(
+                timestamp=int((summary.start + summary.window_s) * 1e9) if self.trust_line_time else time.time_ns(),
+                observed_timestamp=time.time_ns(),
+                severity_number=SeverityNumber(int(Severity.INFO)),
+                severity_text="INFO",
+                body=summary.message,
+                attributes=attributes,
+            )
+        )
+        self.emitted += 1

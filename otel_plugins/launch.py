@@ -1,0 +1,210 @@
+"""The library API for launchers: start a server instrumented, read its live state.
+
+    with instrumented_popen(["llama-server", "-m", "model.gguf", "--port", "8080"]) as proc:
+        while proc.state.snapshot().phase is Phase.LOADING: ...
+        proc.wait()
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from .argv import LaunchSpec, parse_launch
+from .instance import InstanceObserver
+from .policy import Policy
+from .record import Phase
+from .sinks.telemetry import Telemetry, setup_telemetry
+from .sources.process import PipePump, line_buffered_env, spawn
+from .state import InstanceState, Snapshot
+
+_log = logging.getLogger(__name__)
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class InstrumentedProcess:
+    """A child process with its telemetry, `/health` and live state.
+
+    Telemetry goes to `telemetry` if given (the caller owns it), else to providers built
+    from the OTEL_* variables, or to OTLP JSON files under `output_dir` when none is set.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        policy: Policy | None = None,
+        telemetry: Telemetry | None = None,
+        output_dir: str | None = "otel-out",
+        health_port: int | None = None,
+        health_host: str = "127.0.0.1",
+        stdout: IO[bytes] | None = None,
+        stderr: IO[bytes] | None = None,
+        instance_key: str | None = None,
+        poll_interval_s: float | None = None,
+        **popen_kwargs: Any,
+    ) -> None:
+        self.spec: LaunchSpec = parse_launch(argv)
+        self.policy = policy or Policy.from_env()
+        self.state = InstanceState()
+        self._owns_telemetry = telemetry is None
+        self._metrics_text = None
+        readers = []
+        if health_port is not None:
+            from .sinks.health import prometheus_reader
+
+            reader, self._metrics_text = prometheus_reader()
+            readers.append(reader)
+        self.telemetry = telemetry or setup_telemetry(
+            self.spec.executable, output_dir, extra_metric_readers=readers
+        )
+        self.observer = InstanceObserver(
+            self.spec, self.telemetry, policy=self.policy, state=self.state, instance_key=instance_key
+        )
+        self._stdout = stdout if stdout is not None else sys.stdout.buffer
+        self._stderr = stderr if stderr is not None else sys.stderr.buffer
+        self._health_port = health_port
+        self._health_host = health_host
+        self.health = None
+        self._poll_interval = poll_interval_s or self.policy.rpc_peer.poll_interval_s
+        self._popen_kwargs = popen_kwargs
+        self.process: subprocess.Popen | None = None
+        self.exit_code: int | None = None
+        self._done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._peer_watcher = None
+
+    # -- public state -------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def health_port(self) -> int | None:
+        return self.health.port if self.health else None
+
+    def snapshot(self) -> Snapshot:
+        return self.state.snapshot()
+
+    # -- life -----------------------------------------------------------------------
+    def start(self) -> InstrumentedProcess:
+        if self.process is not None:
+            return self
+        if self._health_port is not None:
+            from .sinks.health import HealthServer
+
+            self.health = HealthServer(self.state, host=self._health_host, port=self._health_port, metrics_text=self._metrics_text)
+            self.health.start()
+        kwargs = dict(self._popen_kwargs)
+        if self.spec.kind.is_rpc_server:
+            kwargs["env"] = line_buffered_env(kwargs.get("env"))
+        self.process = spawn(self.spec.argv, **kwargs)
+        self.observer.spawned(self.process.pid)
+        pumps = [
+            PipePump(self.process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout"),
+            PipePump(self.process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr"),
+        ]
+        for pump in pumps:
+            pump.start()
+        waiter = threading.Thread(target=self._wait_child, args=(pumps,), name="otel-waiter", daemon=True)
+        waiter.start()
+        self._threads = [*pumps, waiter]
+        if self.spec.rpc_endpoints:
+            poller = threading.Thread(target=self._poll_transfers, name="otel-tcp", daemon=True)
+            poller.start()
+            self._threads.append(poller)
+            self._start_peer_watch()
+        return self
+
+    def _start_peer_watch(self) -> None:
+        try:
+            from .peer_health import PeerWatcher
+
+            self._peer_watcher = PeerWatcher(
+                self.process.pid, self.spec.rpc_endpoints, self.policy.rpc_peer, self.observer.on_peer
+            )
+            self._peer_watcher.start()
+        except Exception:  # watching peers is an extra; the launch goes on without it
+            _log.warning("RPC peer watching is unavailable", exc_info=True)
+
+    def _wait_child(self, pumps: list[PipePump]) -> None:
+        returncode = self.process.wait()
+        for pump in pumps:
+            pump.join(timeout=10)
+        if self._peer_watcher is not None:
+            self._peer_watcher.stop()
+        self.exit_code = self.observer.on_exit(returncode)
+        self._done.set()
+
+    def _poll_transfers(self) -> None:
+        from .sources.tcp import tcp_connections
+
+        endpoints = self.spec.rpc_endpoints
+        while not self._done.wait(self._poll_interval):
+            if self.observer.phase not in (Phase.STARTING, Phase.LOADING):
+                continue
+            try:
+                connections = tcp_connections(self.process.pid, endpoints)
+                samples = {ep: sum(c.bytes_acked for c in conns) for ep, conns in connections.items() if conns}
+                if samples:
+                    self.observer.poll_transfers(samples)
+            except Exception:  # a failed sample is skipped, never fatal
+                _log.debug("TCP sample failed", exc_info=True)
+
+    def send_signal(self, sig: int) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        if sig in FORWARDED_SIGNALS:
+            self.observer.stop_requested = True
+        try:
+            self.process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code (128 + signal when signalled), once telemetry has seen the exit."""
+        if self.process is None:
+            raise RuntimeError("the process was not started")
+        self._done.wait(timeout)
+        return self.exit_code
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stops the child if it still runs, then flushes telemetry and stops `/health`."""
+        if self.process is not None and not self._done.is_set():
+            self.terminate()
+            if not self._done.wait(timeout):
+                self.process.kill()
+                self._done.wait(timeout)
+        if self.health is not None:
+            self.health.stop()
+        if self._owns_telemetry:
+            self.telemetry.shutdown()
+
+    def __enter__(self) -> InstrumentedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def instrumented_popen(argv: Sequence[str], **kwargs: Any) -> InstrumentedProcess:
+    """Starts `argv` instrumented; see `InstrumentedProcess` for the keywords."""
+    return InstrumentedProcess(argv, **kwargs).start()
+
+
+def wait_for_phase(process: InstrumentedProcess, phases: Sequence[Phase], timeout: float) -> Snapshot:
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = process.snapshot()
+        if snapshot.phase in phases or time.monotonic() > deadline:
+            return snapshot
+        time.sleep(0.05)

@@ -1,0 +1,84 @@
+"""The instance's phase, moved by what its lines announce and by its process exiting.
+
+The policy reads the phase before a line is decided; this machine then takes the line
+into account, so data flows one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import names
+from .policy.decide import Decision
+from .record import Event, Kind, Phase, Record
+
+PhaseListener = Callable[[Phase, Phase, float], None]
+
+_EVENT_PHASE = {
+    Event.LOADING: Phase.LOADING,
+    Event.READY: Phase.READY,
+    Event.LOAD_FAILED: Phase.FAILED,
+    Event.NOT_READY: Phase.FAILED,
+}
+_NOT_READY = (Phase.STARTING, Phase.LOADING)
+
+
+class Lifecycle:
+    """Phase machine: starting -> loading -> ready, or -> failed; exited at the end."""
+
+    def __init__(self, started_at: float | None = None, load_deadline_s: float | None = None) -> None:
+        self.phase = Phase.STARTING
+        self.started_at = started_at
+        self.load_started_at: float | None = None
+        self.ready_at: float | None = None
+        self.ended_at: float | None = None
+        self.load_deadline_s = load_deadline_s
+        self.exit_code: int | None = None
+        self._listeners: list[PhaseListener] = []
+
+    def on_change(self, listener: PhaseListener) -> None:
+        self._listeners.append(listener)
+
+    def overdue(self, now: float) -> bool:
+        if self.load_deadline_s is None or self.phase not in _NOT_READY:
+            return False
+        since = self.load_started_at if self.load_started_at is not None else self.started_at
+        return since is not None and now - since > self.load_deadline_s
+
+    def observe(self, record: Record, decision: Decision, now: float) -> Phase | None:
+        """Take one decided line into account; returns the new phase if it changed."""
+        if self.started_at is None:
+            self.started_at = now
+        target = _EVENT_PHASE.get(record.event) if record.event is not None else None
+        if target is None:
+            if self.phase is Phase.STARTING and (record.kind in (Kind.LOAD, Kind.PROGRESS) or record.event is Event.LOADED):
+                target = Phase.LOADING
+            elif record.event is Event.CRASH and self.phase in _NOT_READY:
+                target = Phase.FAILED
+            elif decision.kind is Kind.PROBE and self.phase in _NOT_READY:
+                status = record.fields.get(names.HTTP_STATUS)
+                # A probe answered 2xx means the server is serving, whether or not it said so.
+                if status is not None and 200 <= status < 300:
+                    target = Phase.READY
+        if target is None or target is self.phase:
+            return None
+        return self._move(target, now)
+
+    def exited(self, code: int | None, now: float) -> Phase | None:
+        self.exit_code = code
+        if self.phase is Phase.EXITED:
+            return None
+        return self._move(Phase.EXITED, now)
+
+    def _move(self, target: Phase, now: float) -> Phase:
+        previous, self.phase = self.phase, target
+        if target is Phase.LOADING:
+            self.load_started_at = now
+            self.ready_at = None
+        elif target is Phase.READY:
+            self.ready_at = now
+        elif target in (Phase.FAILED, Phase.EXITED):
+            self.ended_at = now
+        for listener in self._listeners:
+            listener(previous, target, now)
+        return target

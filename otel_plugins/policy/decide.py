@@ -1,0 +1,122 @@
+"""The policy's decision for one record: a pure function of the record and the phase.
+
+Every verdict is returned here and nowhere else; sampling windows and cadence are
+tracked by their own small state objects and passed in as facts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .. import names
+from ..record import Kind, Phase, Record, Severity
+from .config import Policy, ProbeMatcherConfig, Verdict
+
+REASON_LOADING = "probe_while_loading"
+REASON_HEALTHY = "probe_healthy"
+REASON_FAILED_AFTER_READY = "probe_failed_after_ready"
+REASON_OVERDUE = "probe_failed_load_overdue"
+REASON_CLIENT_ERROR = "client_error"
+REASON_SERVER_ERROR = "server_error"
+REASON_SAMPLED = "sampled"
+
+_NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happens to one line. `emit` is False for dropped and sampled-away lines;
+    `severity` is then the one the line would have had."""
+
+    verdict: Verdict
+    kind: Kind
+    severity: Severity
+    reason: str | None = None
+    emit: bool = True
+
+
+class ProbeMatcher:
+    """Recognises probes by method, path and client, with llama-box's empty-rid hint."""
+
+    def __init__(self, config: ProbeMatcherConfig) -> None:
+        self.config = config
+        self._methods = config.methods
+        self._paths = config.paths
+        networks = config.clients
+
+        @lru_cache(maxsize=4096)
+        def trusted(address: str) -> bool:
+            try:
+                ip = ipaddress.ip_address(address.strip("[]"))
+            except ValueError:
+                # A hostname or a user's redaction: it cannot be checked against networks.
+                return address in ("localhost",)
+            return any(ip in net for net in networks)
+
+        self._trusted_client = trusted
+
+    def probe_shape(self, record: Record) -> bool:
+        """Method and path are those of a probe (the client is not checked)."""
+        f = record.fields
+        return f.get(names.HTTP_METHOD) in self._methods and f.get(names.URL_PATH) in self._paths
+
+    def is_probe(self, record: Record, cadence: bool = False) -> bool:
+        f = record.fields
+        if f.get("llama.health_check"):
+            return True
+        if f.get(names.HTTP_METHOD) not in self._methods:
+            return False
+        if cadence and self.config.cadence_hint:
+            return True
+        if f.get(names.URL_PATH) not in self._paths:
+            return False
+        client = f.get(names.CLIENT_ADDRESS)
+        if client is None or self._trusted_client(client):
+            return True
+        return self.config.empty_rid_hint and f.get(names.REQUEST_ID) == ""
+
+
+class ProbePolicy:
+    """A `Policy` made ready to decide: the one place verdicts come from."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self.matcher = ProbeMatcher(self.policy.probes)
+
+    def base_severity(self, record: Record) -> Severity:
+        if record.severity is not None:
+            return record.severity
+        return Severity.ERROR if record.kind is Kind.ERROR else Severity.INFO
+
+    def decide(self, record: Record, phase: Phase, *, overdue: bool = False, cadence: bool = False) -> Decision:
+        if record.kind is not Kind.HTTP:
+            return Decision(Verdict.KEEP, record.kind, self.base_severity(record))
+        policy = self.policy
+        status = record.fields.get(names.HTTP_STATUS)
+        if self.matcher.is_probe(record, cadence):
+            failing = status is not None and status >= 400
+            if failing and (phase is Phase.READY or overdue):
+                reason = REASON_FAILED_AFTER_READY if phase is Phase.READY else REASON_OVERDUE
+                severity = max(policy.failed_probe_severity, self.base_severity(record))
+                return Decision(Verdict.KEEP, Kind.PROBE, severity, reason)
+            if phase in _NOT_READY_PHASES:
+                return self._quiet(policy.loading_verdict, REASON_LOADING, record)
+            return self._quiet(policy.ready_verdict, REASON_HEALTHY, record)
+        if status is not None:
+            # The server's own letter is not trusted for HTTP outcomes: llama-box v1 prints
+            # I for a 500 and v2 prints E for a client's 404.
+            if status >= 500:
+                return Decision(Verdict.KEEP, Kind.HTTP, policy.server_error_severity, REASON_SERVER_ERROR)
+            if status >= 400:
+                return Decision(Verdict.KEEP, Kind.HTTP, policy.client_error_severity, REASON_CLIENT_ERROR)
+            return Decision(Verdict.KEEP, Kind.HTTP, Severity.INFO)
+        return Decision(Verdict.KEEP, Kind.HTTP, self.base_severity(record))
+
+    def _quiet(self, verdict: Verdict, reason: str, record: Record) -> Decision:
+        if verdict is Verdict.DOWNGRADE:
+            return Decision(verdict, Kind.PROBE, Severity.DEBUG, reason)
+        if verdict is Verdict.DROP:
+            return Decision(verdict, Kind.PROBE, self.base_severity(record), reason, emit=False)
+        return Decision(verdict, Kind.PROBE, self.base_severity(record), reason)

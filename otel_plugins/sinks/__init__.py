@@ -1,0 +1,1 @@
+"""Where decided telemetry ends up: the text passthrough, OTLP JSON files, the health endpoint."""

@@ -1,0 +1,176 @@
+"""Providers for traces, metrics and logs, configured by the standard OTEL_* variables.
+
+With no OTLP endpoint configured, the embedded default writes OTLP JSON files
+(`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`) under the output directory. Export runs
+in the SDK's batch processors with bounded queues, so a slow or absent backend costs
+dropped telemetry, never a blocked caller; what each exporter delivered or lost is counted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from .otlp_json import FileLogExporter, FileMetricExporter, FileSpanExporter
+
+_ENDPOINT_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+)
+QUEUE_SIZE = 4096
+
+
+@dataclass
+class ExportStats:
+    """Records handed to exporters, by signal and outcome. Thread-safe."""
+
+    exported: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, signal: str, ok: bool, count: int) -> None:
+        with self._lock:
+            (self.exported if ok else self.failed)[signal] += count
+
+
+class _CountingSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:  # an exporter fault is a failed export, not a crash
+            result = SpanExportResult.FAILURE
+        self.stats.add("traces", result is SpanExportResult.SUCCESS, len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class _CountingLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        try:
+            result = self.inner.export(batch)
+        except Exception:  # an exporter fault is a failed export, not a crash
+            result = LogRecordExportResult.FAILURE
+        self.stats.add("logs", result is LogRecordExportResult.SUCCESS, len(batch))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return getattr(self.inner, "force_flush", lambda *_: True)(timeout_millis)
+
+
+def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    return any(environ.get(v) for v in _ENDPOINT_VARS)
+
+
+def _protocol(environ: Mapping[str, str], signal: str) -> str:
+    return (
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+
+
+def _otlp_exporters(environ: Mapping[str, str]) -> tuple[SpanExporter, Any, LogRecordExporter]:
+    # The exporters read endpoint, headers, timeout, compression and certificates from the
+    # environment themselves; only the protocol choice is ours to make.
+    if _protocol(environ, "traces") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Spans
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Spans
+    if _protocol(environ, "metrics") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Metrics
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Metrics
+    if _protocol(environ, "logs") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Logs
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Logs
+    return Spans(), Metrics(), Logs()
+
+
+@dataclass
+class Telemetry:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    stats: ExportStats
+    output_dir: Path | None
+    _closed: bool = False
+
+    def shutdown(self) -> None:
+        """Flush and stop every provider; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            try:
+                provider.shutdown()
+            except Exception:  # noqa: BLE001 - shutting down must finish whatever a provider does
+                pass
+
+
+def setup_telemetry(
+    service_name: str,
+    output_dir: str | Path | None = "otel-out",
+    *,
+    resource_attributes: Mapping[str, Any] | None = None,
+    metric_interval_s: float = 5.0,
+    extra_metric_readers: Sequence[MetricReader] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Telemetry:
+    environ = os.environ if environ is None else environ
+    attributes = dict(resource_attributes or {})
+    if not environ.get("OTEL_SERVICE_NAME") and "service.name=" not in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        attributes["service.name"] = service_name
+    resource = Resource.create(attributes)
+    stats = ExportStats()
+    if otlp_configured(environ):
+        spans, metrics, logs = _otlp_exporters(environ)
+        directory = None
+    else:
+        directory = Path(output_dir or "otel-out")
+        spans = FileSpanExporter(directory / "traces.jsonl")
+        metrics = FileMetricExporter(directory / "metrics.jsonl")
+        logs = FileLogExporter(directory / "logs.jsonl")
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(_CountingSpanExporter(spans, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
+    )
+    reader = PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000))
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader, *extra_metric_readers])
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(
+            _CountingLogExporter(logs, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000
+        )
+    )
+    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory)

@@ -1,0 +1,118 @@
+"""A child process and the threads that drain its pipes.
+
+Pipes are drained continuously in chunks, whatever the telemetry downstream is doing,
+so the child never waits on us; each complete line goes through `handler`, and what it
+returns is written to the sink.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+_log = logging.getLogger(__name__)
+_CHUNK = 1 << 16
+_PR_SET_PDEATHSIG = 1
+
+LineHandler = Callable[[bytes], "bytes | None"]
+
+
+def _die_with_parent() -> None:
+    # The child must not outlive the wrapper, even when the wrapper is SIGKILLed.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+_LIBSTDBUF = ("/usr/libexec/coreutils/libstdbuf.so", "/usr/lib/coreutils/libstdbuf.so")
+
+
+def line_buffered_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment in which a C program's stdout is line-buffered even into a pipe.
+
+    rpc-server prints with printf: into a pipe its lines would wait in a 4 KiB buffer
+    until exit. coreutils' libstdbuf (what `stdbuf -oL` preloads) fixes that.
+    """
+    env = dict(os.environ if env is None else env)
+    library = next((p for p in _LIBSTDBUF if os.path.exists(p)), None)
+    if library and library not in env.get("LD_PRELOAD", ""):
+        env["LD_PRELOAD"] = f"{library} {env['LD_PRELOAD']}".strip() if env.get("LD_PRELOAD") else library
+        env.setdefault("_STDBUF_O", "L")
+    return env
+
+
+def spawn(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
+    popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+    if sys.platform.startswith("linux"):
+        popen_kwargs.setdefault("preexec_fn", _die_with_parent)
+    # Its own session: a terminal's Ctrl-C reaches the wrapper, which forwards it once.
+    popen_kwargs.setdefault("start_new_session", True)
+    return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs)
+
+
+class PipePump(threading.Thread):
+    """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`."""
+
+    def __init__(self, pipe: IO[bytes], handler: LineHandler, sink: IO[bytes] | None, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.pipe = pipe
+        self.handler = handler
+        self.sink = sink
+        self.lines = 0
+        self.handler_errors = 0
+
+    def run(self) -> None:
+        fd = self.pipe.fileno()
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, _CHUNK)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data = pending + chunk if pending else chunk
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                self._lines(data[:cut])
+        if pending:
+            self._lines(pending)
+        try:
+            self.pipe.close()
+        except OSError:
+            pass
+
+    def _lines(self, block: bytes) -> None:
+        out = []
+        parts = block.split(b"\n")
+        tail = parts.pop()  # empty when the block ends with a newline
+        lines = [part + b"\n" for part in parts]
+        if tail:
+            lines.append(tail)
+        for line in lines:
+            self.lines += 1
+            try:
+                result = self.handler(line)
+            except Exception:  # our fault must never cost the server's output
+                self.handler_errors += 1
+                if self.handler_errors <= 3:
+                    _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
+                result = line
+            if result is not None:
+                out.append(result)
+        if out and self.sink is not None:
+            try:
+                self.sink.write(b"".join(out))
+                self.sink.flush()
+            except (OSError, ValueError):
+                pass

@@ -1,0 +1,83 @@
+"""Reads the OTLP JSON files the embedded default writes (one ExportRequest per line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _requests(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def value(any_value: dict) -> Any:
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in any_value:
+            return any_value[key]
+    if "intValue" in any_value:
+        return int(any_value["intValue"])
+    if "arrayValue" in any_value:
+        return [value(v) for v in any_value["arrayValue"].get("values", [])]
+    return None
+
+
+def attrs(items: list[dict] | None) -> dict[str, Any]:
+    return {item["key"]: value(item.get("value", {})) for item in items or []}
+
+
+def spans(directory: Path) -> list[dict]:
+    out = []
+    for request in _requests(Path(directory) / "traces.jsonl"):
+        for resource_spans in request.get("resourceSpans", []):
+            resource = attrs(resource_spans.get("resource", {}).get("attributes"))
+            for scope in resource_spans.get("scopeSpans", []):
+                for span in scope.get("spans", []):
+                    span = dict(span)
+                    span["attrs"] = attrs(span.get("attributes"))
+                    span["resource"] = resource
+                    span["events"] = [
+                        {"name": e["name"], "attrs": attrs(e.get("attributes")), "time": int(e["timeUnixNano"])}
+                        for e in span.get("events", [])
+                    ]
+                    out.append(span)
+    return out
+
+
+def logs(directory: Path) -> list[dict]:
+    out = []
+    for request in _requests(Path(directory) / "logs.jsonl"):
+        for resource_logs in request.get("resourceLogs", []):
+            for scope in resource_logs.get("scopeLogs", []):
+                for record in scope.get("logRecords", []):
+                    out.append(
+                        {
+                            "body": value(record.get("body", {})),
+                            "severity": record.get("severityText"),
+                            "severity_number": record.get("severityNumber"),
+                            "attrs": attrs(record.get("attributes")),
+                        }
+                    )
+    return out
+
+
+def metric_points(directory: Path) -> dict[str, list[dict]]:
+    """Every data point of every metric, by metric name, in export order."""
+    out: dict[str, list[dict]] = {}
+    for request in _requests(Path(directory) / "metrics.jsonl"):
+        for resource_metrics in request.get("resourceMetrics", []):
+            for scope in resource_metrics.get("scopeMetrics", []):
+                for metric in scope.get("metrics", []):
+                    for kind in ("gauge", "sum", "histogram"):
+                        for point in metric.get(kind, {}).get("dataPoints", []):
+                            entry = {"attrs": attrs(point.get("attributes")), "kind": kind}
+                            if "asInt" in point:
+                                entry["value"] = int(point["asInt"])
+                            elif "asDouble" in point:
+                                entry["value"] = point["asDouble"]
+                            elif kind == "histogram":
+                                entry["value"] = int(point.get("count", 0))
+                            out.setdefault(metric["name"], []).append(entry)
+    return out

@@ -1,0 +1,144 @@
+"""The probe policy: configuration loading and validation, and every decision rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_plugins import names
+from otel_plugins.policy import Policy, PolicyError, ProbePolicy, Verdict
+from otel_plugins.record import Kind, Phase, Record, Severity
+
+
+def http(method="GET", path="/health", status=503, client="127.0.0.1", rid=None, severity=Severity.INFO) -> Record:
+    fields = {names.HTTP_METHOD: method, names.URL_PATH: path, names.CLIENT_ADDRESS: client}
+    if status is not None:
+        fields[names.HTTP_STATUS] = status
+    if rid is not None:
+        fields[names.REQUEST_ID] = rid
+    return Record(text="x", dialect="test", kind=Kind.HTTP, severity=severity, fields=fields)
+
+
+def test_probe_while_loading_is_downgraded_by_default():
+    """A loopback GET /health answered 503 during the load becomes DEBUG noise."""
+    d = ProbePolicy().decide(http(), Phase.LOADING)
+    assert (d.kind, d.verdict, d.severity, d.emit) == (Kind.PROBE, Verdict.DOWNGRADE, Severity.DEBUG, True)
+
+
+def test_probe_failing_after_ready_is_raised_to_warn():
+    """The same probe failing once the server said it was ready is a real signal."""
+    d = ProbePolicy().decide(http(), Phase.READY)
+    assert (d.kind, d.verdict, d.severity, d.reason) == (Kind.PROBE, Verdict.KEEP, Severity.WARN, "probe_failed_after_ready")
+
+
+def test_probe_failing_past_the_load_deadline_is_raised():
+    d = ProbePolicy().decide(http(), Phase.LOADING, overdue=True)
+    assert (d.severity, d.reason) == (Severity.WARN, "probe_failed_load_overdue")
+
+
+def test_healthy_probe_after_ready_is_downgraded():
+    d = ProbePolicy().decide(http(status=200), Phase.READY)
+    assert (d.verdict, d.severity) == (Verdict.DOWNGRADE, Severity.DEBUG)
+
+
+def test_drop_keeps_the_severity_the_line_would_have_had():
+    policy = ProbePolicy(Policy(loading_verdict=Verdict.DROP))
+    d = policy.decide(http(), Phase.LOADING)
+    assert (d.verdict, d.severity, d.emit) == (Verdict.DROP, Severity.INFO, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "printed", "expected"),
+    [(500, Severity.INFO, Severity.ERROR), (503, Severity.INFO, Severity.ERROR), (404, Severity.ERROR, Severity.WARN), (200, Severity.ERROR, Severity.INFO)],
+)
+def test_client_requests_get_severity_from_status_not_the_printed_letter(status, printed, expected):
+    """llama-box v1 prints I for a 500, v2 prints E for a 404: the status decides."""
+    d = ProbePolicy().decide(http("POST", "/v1/chat/completions", status, "10.0.0.7", severity=printed), Phase.READY)
+    assert (d.kind, d.verdict, d.severity) == (Kind.HTTP, Verdict.KEEP, expected)
+
+
+def test_remote_client_on_probe_path_is_business_unless_rid_is_empty():
+    policy = ProbePolicy()
+    assert policy.decide(http(client="192.168.50.13", status=200, rid="861"), Phase.READY).kind is Kind.HTTP
+    # llama-box answers before it assigns request ids: an empty rid marks the orchestrator's probe.
+    assert policy.decide(http(client="192.168.50.13", rid=""), Phase.LOADING).kind is Kind.PROBE
+
+
+def test_configured_orchestrator_address_counts_as_probe_client():
+    policy = ProbePolicy(Policy.from_mapping({"probes": {"clients": ["127.0.0.0/8", "10.1.0.0/16"]}}))
+    assert policy.decide(http(client="10.1.2.3"), Phase.LOADING).kind is Kind.PROBE
+    assert policy.decide(http(client="10.2.2.3"), Phase.LOADING).kind is Kind.HTTP
+
+
+def test_post_is_never_a_probe_and_cadence_marks_a_watchdog():
+    policy = ProbePolicy()
+    assert policy.decide(http("POST", "/health"), Phase.LOADING).kind is Kind.HTTP
+    assert policy.decide(http(path="/", client="::1", status=200), Phase.READY).kind is Kind.HTTP
+    assert policy.decide(http(path="/", client="::1", status=200), Phase.READY, cadence=True).kind is Kind.PROBE
+
+
+def test_non_http_records_keep_their_stated_or_inferred_severity():
+    policy = ProbePolicy()
+    assert policy.decide(Record("x", "t", Kind.LOAD, Severity.INFO), Phase.LOADING).severity is Severity.INFO
+    assert policy.decide(Record("x", "t", Kind.ERROR), Phase.LOADING).severity is Severity.ERROR
+    assert policy.decide(Record("x", "t", Kind.OTHER), Phase.LOADING).severity is Severity.INFO
+
+
+def test_yaml_round_trip(tmp_path):
+    file = tmp_path / "policy.yaml"
+    file.write_text(
+        "loading_verdict: sample\nready_verdict: drop\nsample_window_s: 30\nload_deadline_s: 120\n"
+        "probes:\n  paths: [/health, /ready]\n  clients: [127.0.0.1, 10.0.0.0/8]\nrpc_peer:\n  lost_after_s: 2\n"
+    )
+    policy = Policy.from_yaml(file)
+    assert policy.loading_verdict is Verdict.SAMPLE and policy.ready_verdict is Verdict.DROP
+    assert policy.sample_window_s == 30 and policy.load_deadline_s == 120
+    assert policy.probes.paths == frozenset({"/health", "/ready"})
+    assert policy.rpc_peer.lost_after_s == 2
+    assert Policy.from_mapping(policy.to_mapping()) == policy
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"loading_verdict": "hide"}, "loading_verdict: 'hide' is not one of keep, downgrade, drop, sample"),
+        ({"sample_window": 3}, "sample_window: unknown key"),
+        ({"sample_window_s": 0}, "sample_window_s: must be greater than 0"),
+        ({"sample_window_s": "soon"}, "sample_window_s: must be a number"),
+        ({"probes": {"paths": ["health"]}}, "probes.paths: 'health' must be a path"),
+        ({"probes": {"clients": ["not-an-ip"]}}, "probes.clients: 'not-an-ip' is not an IP address"),
+        ({"probes": {"colour": "red"}}, "probes.colour: unknown key"),
+        ({"rpc_peer": {"connect_interval_s": 0.01}}, "rpc_peer.connect_interval_s"),
+        ({"client_error_severity": "LOUD"}, "client_error_severity: 'LOUD' is not one of"),
+        ({"probes": {"empty_rid_hint": "yes"}}, "probes.empty_rid_hint: must be true or false"),
+    ],
+)
+def test_invalid_configuration_names_the_key(data, message):
+    with pytest.raises(PolicyError) as error:
+        Policy.from_mapping(data)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_environment_overrides():
+    env = {
+        "OTEL_PLUGINS_LOADING_VERDICT": "drop",
+        "OTEL_PLUGINS_PROBE_PATHS": "/health,/v1/models",
+        "OTEL_PLUGINS_PROBE_CLIENTS": "10.9.0.0/16",
+        "OTEL_PLUGINS_LOAD_DEADLINE": "90",
+    }
+    policy = Policy.from_env(env)
+    assert policy.loading_verdict is Verdict.DROP
+    assert policy.probes.paths == frozenset({"/health", "/v1/models"})
+    assert ProbePolicy(policy).decide(http(client="10.9.1.1"), Phase.LOADING).kind is Kind.PROBE
+    assert policy.load_deadline_s == 90
+    with pytest.raises(PolicyError, match="OTEL_PLUGINS_READY_VERDICT: 'loud' is not one of"):
+        Policy.from_env({"OTEL_PLUGINS_READY_VERDICT": "loud"})
+
+
+def test_invalid_yaml_file_is_one_line_error(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text("probes: [\n")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        Policy.from_yaml(file)
+    with pytest.raises(PolicyError, match="No such file"):
+        Policy.from_yaml(tmp_path / "missing.yaml")

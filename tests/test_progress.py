@@ -1,0 +1,345 @@
+"""`progress`: sources combined per buffer, rates, ETAs and the event throttle, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from otel_plugins.progress import LoadProgress, ProgressThrottle, buffer_endpoint
+
+MiB = 1024 * 1024
+EP = "10.0.0.5:50052"
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
+def by_name(progress: LoadProgress):
+    return {e.endpoint: e for e in progress.snapshot()}
+
+
+def test_buffer_names():
+    assert buffer_endpoint("RPC[172.17.0.3:50760]") == "172.17.0.3:50760"
+    assert buffer_endpoint("RPC0[10.0.0.1:50052]") == "10.0.0.1:50052"
+    assert buffer_endpoint("RPC[[::1]:50052]") == "[::1]:50052"
+    assert buffer_endpoint("  CUDA0 ") == "CUDA0"
+    assert buffer_endpoint("Metal") == "Metal"
+
+
+def test_buffer_only():
+    """Before any progress the size is known, nothing is done, and the load has no ratio."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer("RPC[10.0.0.5:50052]", 100 * MiB)
+    (e,) = p.snapshot()
+    assert (e.endpoint, e.bytes_total, e.bytes_done, e.source, e.rate_bps, e.eta_s) == (EP, 100 * MiB, 0, "buffer", None, None)
+    assert p.overall() == (None, None, "buffer")
+
+
+def test_tcp_subtracts_bytes_acked_before_the_buffer_line():
+    """The handshake and allocation bytes acked before the buffer line are not weights."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.tcp_sample(EP, 1)  # SYN
+    clock.advance(0.25)
+    p.tcp_sample(EP, 1_500)  # hello, get_alloc_size, alloc_buffer
+    assert p.snapshot() == ()  # no buffer line yet
+    p.buffer(f"RPC[{EP}]", 10 * MiB)
+    clock.advance(0.25)
+    p.tcp_sample(EP, 1_500 + 2 * MiB)
+    e = by_name(p)[EP]
+    assert (e.bytes_done, e.source) == (2 * MiB, "tcp")
+    assert e.ratio == pytest.approx(0.2)
+
+
+def test_tcp_caps_at_total():
+    """Protocol overhead and post-load traffic never push done past the buffer size."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 1 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 3 * MiB)
+    e = by_name(p)[EP]
+    assert e.bytes_done == MiB and e.ratio == 1.0 and e.eta_s == 0.0
+    assert p.overall()[0] == 1.0
+
+
+def test_constant_rate_gives_exact_rate_and_eta():
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 100 * MiB)
+    rate = 10 * MiB
+    for i in range(1, 21):
+        clock.advance(0.25)
+        p.tcp_sample(EP, int(i * 0.25 * rate))
+    e = by_name(p)[EP]
+    assert e.bytes_done == 50 * MiB
+    assert e.rate_bps == pytest.approx(rate)
+    assert e.eta_s == pytest.approx(5.0)
+    ratio, eta, source = p.overall()
+    assert (ratio, source) == (pytest.approx(0.5), "tcp")
+    assert eta == pytest.approx(5.0)
+
+
+def test_rate_is_smoothed_and_decays_when_stalled():
+    """A stall lowers the rate gradually (EWMA) and the ETA grows; it is not an instant zero."""
+    clock = FakeClock()
+    p = LoadProgress(clock, rate_tau_s=3.0)
+    p.buffer(EP, 100 * MiB)
+    done = 0
+    for _ in range(40):
+        clock.advance(0.25)
+        done += 2 * MiB
+        p.tcp_sample(EP, done)
+    fast = by_name(p)[EP]
+    assert fast.rate_bps == pytest.approx(8 * MiB)
+    clock.advance(0.25)
+    p.tcp_sample(EP, done)
+    first = by_name(p)[EP]
+    assert 0.85 * fast.rate_bps < first.rate_bps < fast.rate_bps
+    for _ in range(40):
+        clock.advance(0.25)
+        p.tcp_sample(EP, done)
+    stalled = by_name(p)[EP]
+    assert stalled.rate_bps < 0.05 * fast.rate_bps
+    assert stalled.eta_s > 10 * fast.eta_s
+
+
+def test_irregular_intervals_weigh_by_time():
+    """One 2 s gap moves the EWMA as much as eight 0.25 s samples at the same rate."""
+    a_clock, b_clock = FakeClock(), FakeClock()
+    a, b = LoadProgress(a_clock), LoadProgress(b_clock)
+    for p, clock in ((a, a_clock), (b, b_clock)):
+        p.buffer(EP, 1000 * MiB)
+        clock.advance(1)
+        p.tcp_sample(EP, 10 * MiB)  # 10 MiB/s
+    a_clock.advance(2)
+    a.tcp_sample(EP, 12 * MiB)  # 1 MiB/s for 2 s
+    for i in range(1, 9):
+        b_clock.advance(0.25)
+        b.tcp_sample(EP, 10 * MiB + i * MiB // 4)
+    assert by_name(a)[EP].rate_bps == pytest.approx(by_name(b)[EP].rate_bps, rel=1e-6)
+
+
+def test_new_connection_keeps_earlier_bytes():
+    """A sample below the previous one is a fresh connection; its bytes add to the earlier ones."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 100 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 30 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 5 * MiB)
+    assert by_name(p)[EP].bytes_done == 35 * MiB
+
+
+def test_percent_fills_buffers_without_tcp():
+    """llama-box percent lines apply to every buffer without tcp; tcp wins where it exists."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(f"RPC[{EP}]", 80 * MiB)
+    p.buffer("CUDA0", 20 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 40 * MiB)
+    p.percent(25)
+    e = by_name(p)
+    assert (e[EP].source, e[EP].bytes_done) == ("tcp", 40 * MiB)
+    assert (e["CUDA0"].source, e["CUDA0"].bytes_done) == ("percent", 5 * MiB)
+    ratio, _eta, source = p.overall()
+    assert ratio == pytest.approx(45 / 100) and source == "percent"
+
+
+def test_percent_only_without_buffer_lines():
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.percent(10)
+    clock.advance(2)
+    p.percent(30)  # 10 %/s
+    ratio, eta, source = p.overall()
+    assert (ratio, source) == (pytest.approx(0.3), "percent")
+    assert eta == pytest.approx(7.0)
+    p.percent(20)  # never backwards
+    assert p.overall()[0] == pytest.approx(0.3)
+
+
+def test_percent_rate_in_bytes():
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer("CUDA0", 100 * MiB)
+    clock.advance(1)
+    p.percent(10)
+    clock.advance(1)
+    p.percent(20)
+    e = by_name(p)["CUDA0"]
+    assert e.rate_bps == pytest.approx(10 * MiB)
+    assert e.eta_s == pytest.approx(8.0)
+
+
+def test_dots_are_a_heartbeat_never_a_ratio():
+    """However many dots arrive, no ratio, rate or ETA comes from them."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(f"RPC[{EP}]", 100 * MiB)
+    for _ in range(50):
+        clock.advance(0.1)
+        p.dots(1)
+    (e,) = p.snapshot()
+    assert (e.source, e.bytes_done, e.rate_bps, e.eta_s) == ("dots", 0, None, None)
+    assert p.overall() == (None, None, "dots")
+    p.percent(40)  # a better source takes over
+    assert by_name(p)[EP].source == "percent"
+
+
+def test_tcp_wins_over_dots():
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 10 * MiB)
+    p.dots(3)
+    clock.advance(1)
+    p.tcp_sample(EP, MiB)
+    assert by_name(p)[EP].source == "tcp"
+    assert p.overall()[2] == "tcp"
+
+
+def test_local_buffers_without_a_source_are_left_out_of_the_overall():
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 10 * MiB)
+    p.buffer("CPU", 1000 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 5 * MiB)
+    assert p.overall()[:1] == (pytest.approx(0.5),)
+    assert by_name(p)["CPU"].source == "buffer"
+
+
+def test_repeated_buffer_lines_add_up():
+    p = LoadProgress(FakeClock())
+    p.buffer("CPU_Mapped", 100)
+    p.buffer("CPU_Mapped", 50)
+    assert by_name(p)["CPU_Mapped"].bytes_total == 150
+
+
+def test_finish_completes_every_buffer():
+    """An RPC server with a tensor cache sends hashes, not bytes: the end of the load says done."""
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, 100 * MiB)
+    p.buffer("CUDA0", 10 * MiB)
+    clock.advance(1)
+    p.tcp_sample(EP, 3 * MiB)
+    p.finish()
+    assert all(e.bytes_done == e.bytes_total and e.eta_s == 0.0 for e in p.snapshot())
+    assert p.overall()[:2] == (1.0, 0.0)
+
+
+# ---------------------------------------------------------------- throttle
+
+def test_throttle_needs_both_step_and_interval():
+    clock = FakeClock()
+    t = ProgressThrottle(min_step=0.05, min_interval_s=2.0, clock=clock)
+    clock.advance(0.5)
+    assert not t.should_emit(0.20)  # step yes, interval no
+    clock.advance(1.5)
+    assert t.should_emit(0.20)
+    clock.advance(10)
+    assert not t.should_emit(0.24)  # interval yes, step no
+    assert t.should_emit(0.25)
+    clock.advance(1.9)
+    assert not t.should_emit(0.90)
+    clock.advance(0.1)
+    assert t.should_emit(0.90)
+    assert t.emitted == 3
+
+
+def test_throttle_always_allows_the_final_event_once():
+    clock = FakeClock()
+    t = ProgressThrottle(clock=clock)
+    clock.advance(2)
+    assert t.should_emit(0.5)
+    assert t.should_emit(1.0)  # at once, a small step after the last
+    assert not t.should_emit(1.0)
+    clock.advance(100)
+    assert not t.should_emit(None, final=True)
+
+
+def test_throttle_final_flag_without_ratio():
+    t = ProgressThrottle(clock=FakeClock())
+    assert t.should_emit(None, final=True)
+
+
+def test_throttle_keeps_a_slot_for_the_final_event():
+    clock = FakeClock()
+    t = ProgressThrottle(min_step=0.01, min_interval_s=0, max_events=5, clock=clock)
+    emitted = sum(t.should_emit(r / 100) for r in range(1, 99))
+    assert emitted == 4
+    assert t.should_emit(1.0)
+    assert t.emitted == 5
+
+
+def test_throttle_heartbeat_without_ratio():
+    clock = FakeClock()
+    t = ProgressThrottle(heartbeat_interval_s=10, clock=clock)
+    clock.advance(9)
+    assert not t.should_emit(None)
+    clock.advance(1)
+    assert t.should_emit(None)
+    clock.advance(5)
+    assert not t.should_emit(None)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"min_step": 0}, {"min_step": 1.5}, {"min_interval_s": -1}, {"max_events": 1}, {"heartbeat_interval_s": 0}]
+)
+def test_throttle_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        ProgressThrottle(**kwargs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 5), st.one_of(st.none(), st.floats(0, 1.2))), max_size=400),
+    st.integers(2, 30),
+)
+def test_throttle_never_exceeds_max_events_and_final_always_fits(steps, max_events):
+    clock = FakeClock()
+    t = ProgressThrottle(max_events=max_events, clock=clock)
+    last_time, last_ratio = clock(), 0.0
+    for dt, ratio in steps:
+        clock.advance(dt)
+        final_before = t._final_sent
+        if t.should_emit(ratio):
+            if not (ratio is not None and ratio >= 1.0) and ratio is not None:
+                assert clock() - last_time >= t.min_interval_s
+                assert ratio - last_ratio >= t.min_step - 1e-9
+            last_time, last_ratio = clock(), (last_ratio if ratio is None else ratio)
+        assert not (final_before and t.emitted > max_events)
+        assert t.emitted <= max_events
+    sent_final = t._final_sent
+    assert t.should_emit(1.0) != sent_final
+    assert t.emitted <= max_events
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.01, 3), st.integers(0, 10**9)), max_size=60), st.integers(1, 10**9))
+def test_tcp_done_stays_within_bounds(samples, total):
+    clock = FakeClock()
+    p = LoadProgress(clock)
+    p.buffer(EP, total)
+    for dt, acked in samples:
+        clock.advance(dt)
+        p.tcp_sample(EP, acked)
+        (e,) = p.snapshot()
+        assert 0 <= e.bytes_done <= total
+        assert e.rate_bps is None or e.rate_bps >= 0
+        assert e.eta_s is None or e.eta_s >= 0
+        ratio = p.overall()[0]
+        assert ratio is None or 0 <= ratio <= 1
