@@ -96,19 +96,26 @@ class InstrumentedProcess:
     def start(self) -> InstrumentedProcess:
         if self.process is not None:
             return self
+        kwargs = dict(self._popen_kwargs)
+        if self.spec.kind.is_rpc_server:
+            kwargs["env"] = line_buffered_env(kwargs.get("env"))
+        return self.attach(spawn(self.spec.argv, **kwargs))
+
+    def attach(
+        self, process: subprocess.Popen, stdout_pipe: IO[bytes] | None = None, stderr_pipe: IO[bytes] | None = None
+    ) -> InstrumentedProcess:
+        """Watches a process started elsewhere, reading its output from the given pipes
+        (by default its own `stdout` and `stderr`, which must be pipes)."""
         if self._health_port is not None:
             from .sinks.health import HealthServer
 
             self.health = HealthServer(self.state, host=self._health_host, port=self._health_port, metrics_text=self._metrics_text)
             self.health.start()
-        kwargs = dict(self._popen_kwargs)
-        if self.spec.kind.is_rpc_server:
-            kwargs["env"] = line_buffered_env(kwargs.get("env"))
-        self.process = spawn(self.spec.argv, **kwargs)
+        self.process = process
         self.observer.spawned(self.process.pid)
         pumps = [
-            PipePump(self.process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout"),
-            PipePump(self.process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr"),
+            PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout"),
+            PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr"),
         ]
         for pump in pumps:
             pump.start()

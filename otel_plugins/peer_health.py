@@ -10,8 +10,9 @@ a loss. A connection is *stalled* when data is outstanding (unacked > 0) and no 
 for more than `lost_after_s`; it is *working* when it is ESTABLISHED and not stalled.
 
 LOST (first rule that matches gives the reason):
-  1. a connection in use disappeared and no other is ESTABLISHED ("connection closed";
-     a reset connection also just disappears from the kernel's tables);
+  1. a connection of the instance had been in use and now none is ESTABLISHED (nor in a
+     state of rule 2): "connection closed" (a reset connection, too, just disappears from
+     the kernel's tables);
   2. no connection is ESTABLISHED and one is in CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT
      or CLOSED ("peer closed the connection");
   3. the primary connection is stalled and its total retransmissions grew since the last
@@ -201,7 +202,8 @@ class PeerHealthMonitor:
         since_ack = c.lastack_ms / 1000.0 if c.lastack_ms is not None else None
         outstanding = c.unacked > 0 or c.retrans > 0
         stalled = since_ack is not None and since_ack > cfg.lost_after_s and outstanding
-        fresh_ack = since_ack is not None and (p.prev_at is None or since_ack < now - p.prev_at)  # an ACK since the last poll
+        # an ACK arrived since the previous poll (or this is the first look at the connection)
+        fresh_ack = since_ack is not None and (p.prev_at is None or since_ack < now - p.prev_at)
         p.working = not stalled
         p.prev_at = now
         lost = degraded = None

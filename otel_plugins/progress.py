@@ -15,14 +15,17 @@ Sources, best first (`EndpointProgress.source`):
 - ``buffer``: only the size is known (`load_tensors: RPC[ep] model buffer size = X MiB`).
 
 Rates are exponentially weighted (time constant `rate_tau_s`, so irregular sample
-intervals weigh correctly); an ETA is remaining / rate. Everything is pure logic on an
-injected clock. `ProgressThrottle` decides when a progress event is worth emitting.
+intervals weigh correctly; a plain average until `rate_tau_s` of samples exist); an ETA
+is remaining / rate. Pure logic on an injected clock; `LoadProgress` takes a lock, so a
+poller thread (tcp samples) and a log reader (buffer, percent, dots) may both feed it.
+`ProgressThrottle` decides when a progress event is worth emitting.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +47,14 @@ def buffer_endpoint(name: str) -> str:
 
 
 class _Rate:
-    """EWMA of d(value)/dt with a time constant, robust to irregular sample spacing."""
+    """EWMA of d(value)/dt with a time constant, robust to irregular sample spacing. Until
+    `tau_s` of samples exist it is the plain average since the first one (no start-up bias)."""
 
     def __init__(self, tau_s: float) -> None:
         self.tau_s = tau_s
         self.value: float | None = None
         self._last: tuple[float, float] | None = None
+        self._span = 0.0
 
     def start(self, now: float, value: float) -> None:
         if self._last is None:
@@ -64,7 +69,8 @@ class _Rate:
         if dt <= 0:
             return
         inst = max(0.0, (value - v0) / dt)
-        alpha = 1.0 - math.exp(-dt / self.tau_s)
+        self._span += dt
+        alpha = max(1.0 - math.exp(-dt / self.tau_s), dt / self._span)
         self.value = inst if self.value is None else self.value + alpha * (inst - self.value)
         self._last = (now, value)
 
@@ -87,7 +93,7 @@ class _Buffer:
 
 
 class LoadProgress:
-    """Progress of one load, per RPC endpoint or local device buffer. Not thread-safe: one feeder."""
+    """Progress of one load, per RPC endpoint or local device buffer."""
 
     def __init__(self, clock: Clock = time.monotonic, *, rate_tau_s: float = 3.0) -> None:
         if not rate_tau_s > 0:
@@ -99,6 +105,7 @@ class LoadProgress:
         self._dots = 0
         self._finished = False
         self._overall = _Rate(rate_tau_s)  # of the overall ratio, per second
+        self._lock = threading.Lock()
 
     def _get(self, name: str) -> _Buffer:
         key = buffer_endpoint(name)

@@ -401,6 +401,17 @@ def wait_state(changes, state, timeout):
     raise AssertionError(f"no {state!r} within {timeout}s: {changes}")
 
 
+def settle(watcher, changes, cfg):
+    """Let the session run until the peer is up (a retransmission burst at the start of a bulk
+    send may rightly mark it degraded for a moment on a busy machine), then forget the history."""
+    time.sleep(0.5)
+    deadline = time.monotonic() + cfg.lost_after_s + 5
+    while time.monotonic() < deadline and [p.state for p in watcher.peers()] != ["up"]:
+        time.sleep(0.05)
+    assert [p.state for p in watcher.peers()] == ["up"], changes
+    changes.clear()
+
+
 def test_real_server_killed_then_restarted():
     """Killing the server is reported lost within lost_after_s + one poll; a new server on the
     same port and a new session bring the peer back up."""
@@ -413,13 +424,12 @@ def test_real_server_killed_then_restarted():
     proc2 = None
     try:
         watcher.start()
-        time.sleep(0.5)
-        assert changes == [] and watcher.peers()[0].state == "up"
+        settle(watcher, changes, cfg)
         killed_at = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         health, previous, at = wait_state(changes, "lost", cfg.lost_after_s + 3)
-        assert previous == "up"
+        assert previous in ("up", "degraded")
         assert at - killed_at <= cfg.lost_after_s + cfg.poll_interval_s, (at - killed_at, health)
         assert health.reason in ("connection closed", "peer closed the connection (CLOSE_WAIT)") or health.reason.startswith(
             "connect probe failed"), health.reason
@@ -512,8 +522,7 @@ def test_real_partition_stalls_then_heals():
         watcher = PeerWatcher(os.getpid(), [ep], lambda h, prev: changes.append((h, prev, time.monotonic())), cfg)
         try:
             watcher.start()
-            time.sleep(0.5)
-            assert [h.state for h, _, _ in changes] == []
+            settle(watcher, changes, cfg)
             cut_at = time.monotonic()
             drop_from_namespace(ns, True)
             health, previous, at = wait_state(changes, "lost", cfg.lost_after_s + 5)

@@ -126,7 +126,7 @@ def go_duration(s: str) -> float | None:
     parts = _GO_DURATION.findall(s)
     if not parts or sum(len(v) + len(u) for v, u in parts) != len(s):
         return None
-    return sum(float(v) * _DURATION_UNITS[u] for v, u in parts)
+    return round(sum(float(v) * _DURATION_UNITS[u] for v, u in parts), 9)
 
 
 # ---------------------------------------------------------------- addresses

@@ -124,7 +124,7 @@ _BY_TAG: dict[str, tuple[Rule, ...]] = {
 
 _BY_WORD: dict[str, tuple[Rule, ...]] = {
     "exiting": (Rule(_r(r"exiting due to model loading error"), Event.LOAD_FAILED, **_FAILED),),
-    "Received": (Rule(_r(r"Received second interrupt"), Event.STOPPING),),
+    "Received": (Rule(_r(r"Received second interrupt"), Event.STOPPING, producer="llama.cpp"),),
     "received": (Rule(_r(r"received (?:signal|second interrupt)"), Event.STOPPING),),
     # uvicorn
     "Started": (Rule(_r(r"Started server process \[(?P<pid>\d+)\]"), Event.STARTING, _pid, producer="uvicorn"),),
@@ -149,7 +149,7 @@ _BY_WORD: dict[str, tuple[Rule, ...]] = {
     "Run": (Rule(_r(r"Run llama-box: \S+ with arguments: (?P<args>.*)"), Event.STARTING, _launch),),
     "GPUStack": (Rule(_r(r"GPUStack Server is ready"), Event.READY, producer="gpustack"),),
     "Serving": (Rule(_r(r"Serving on (?P<url>\S+?)\.?\Z"), Event.LISTENING, _url),),
-    "serving": (Rule(_r(r"serving on port (?P<port>\d+)"), Event.LISTENING, lambda m: {names.SERVER_PORT: int(m.group("port"))}),),
+    "serving": (Rule(_r(r"serving on port (?P<port>\d+)"), Event.LISTENING, lambda m: {names.SERVER_PORT: int(m.group("port"))}, producer="ramalama"),),
     "Listening": (Rule(_r(r"Listening on (?P<url>\S+)"), Event.LISTENING, _url),),
     # SGLang
     "The": (Rule(_r(r"The server is fired up and ready to roll"), Event.READY, producer="sglang"),),

@@ -48,6 +48,8 @@ _STAGES = {
 
 def _fields(rid: str, method: str, target: str, host: str, port: str, stage: str) -> dict:
     path, q, query = target.partition("?") if "?" in target else (target, "", "")
+    if host[:1] == "[" and host[-1:] == "]":
+        host = host[1:-1]
     f = {
         names.REQUEST_ID: rid,
         names.HTTP_METHOD: method,
@@ -82,7 +84,7 @@ class LlamaBox:
             f = _fields(rid, method, target, host, port, tag)
             if status is not None:
                 f[names.HTTP_STATUS] = int(status)
-                f[names.REQUEST_COST_S] = float(cost) / 1000.0 if unit == "ms" else float(cost)
+                f[names.REQUEST_COST_S] = round(float(cost) / 1000.0, 9) if unit == "ms" else float(cost)
                 if tail is not None:
                     tail = tail.strip()
                     if tag == "response" and tail in ("opened", "closed"):

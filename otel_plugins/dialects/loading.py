@@ -27,11 +27,15 @@ _RPC_BUF = re.compile(r"RPC\d*\[(?P<ep>[^\]]+)\]\Z")
 
 
 def buffer_device(buf: str) -> tuple[str, str | None]:
-    """`RPC0[10.0.0.2:50052]` -> ("RPC", "10.0.0.2:50052"); `CPU_Mapped` -> ("CPU", None); `CUDA0` -> ("CUDA0", None)."""
+    """`RPC0[10.0.0.2:50052]` -> ("RPC", "10.0.0.2:50052"); `CUDA0` -> ("CUDA0", None).
+
+    Host-memory buffers (`CPU_Mapped`, `CUDA_Host`) live in system RAM: device "CPU".
+    """
     m = _RPC_BUF.match(buf)
     if m is not None:
         return "RPC", m.group("ep")
-    return buf.split("_", 1)[0], None
+    base, _, suffix = buf.partition("_")
+    return ("CPU" if suffix in ("Host", "Mapped") else base), None
 
 
 def dots_record(text: str, count: int) -> Record:

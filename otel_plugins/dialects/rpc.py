@@ -22,6 +22,8 @@ from otel_plugins.record import Event, Kind, Record, Severity
 from ._common import GPU_INDEX, MIB, RPC_CAPACITY_BYTES, host_port, new
 
 _PRODUCER = "rpc-server"
+_GGML_RPC = "ggml-rpc"  # the library both ends link: `[func] ...` lines and `Failed to connect to`
+_PEER = re.compile(r"(?:to|from|with) (\[[0-9a-fA-F:]+\]:\d+|[\w.-]+:\d+)\b")
 
 _V1_LISTEN = re.compile(r"srv +rpcserver_start: listening hostname = (\S+), port = (\d+), allocatable_mib = (\d+), capacity_mib = (\d+)")
 _V2_LISTEN = re.compile(r"srv +start: proto v(\d+\.\d+\.\d+), listening host = (\S+), port = (\d+), capacity_mib = (\d+)")
@@ -163,9 +165,10 @@ class Rpc:
             m = _FAILED_TO.match(text)
             if m is None:
                 return None
-            rec = self._rec(text, text, Event.RPC_FAILED, severity=Severity.ERROR)
-            if m.group(1) == "connect to" and m.group(2):
-                _endpoint(rec.fields, m.group(2))
+            client_side = m.group(1) == "connect to"
+            rec = self._rec(text, text, Event.RPC_FAILED, severity=Severity.ERROR, producer=_GGML_RPC if client_side else _PRODUCER)
+            if client_side and m.group(2):
+                rec.fields[names.RPC_ENDPOINT] = m.group(2)
             return rec
         if text.startswith("Starting RPC server"):
             return self._starting(text)
@@ -177,11 +180,15 @@ class Rpc:
             return None
         tag, body = m.groups()
         event = _flow_event(body)
-        rec = self._rec(text, body, event, tag=tag)
+        rec = self._rec(text, body, event, tag=tag, producer=_GGML_RPC)
         if tag == "hello" and body.startswith("version: "):
             rec.fields[names.RPC_VERSION] = body[9:].strip()
-        if event is Event.RPC_FAILED:
-            rec.severity = Severity.ERROR
+        if event is not None:
+            peer = _PEER.search(body)
+            if peer is not None:
+                rec.fields[names.RPC_ENDPOINT] = peer.group(1)
+            if event is Event.RPC_FAILED:
+                rec.severity = Severity.ERROR
         return rec
 
     def _bang(self, text: str) -> Record | None:

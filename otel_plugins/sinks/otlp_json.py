@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 _HEX_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+OUTPUT_DIR_ENV = "OTEL_PLUGINS_OUTPUT_DIR"
+
+
+def _default_path(file_name: str) -> Path:
+    # Exporters named by OTEL_*_EXPORTER=otlp_json_file are built without arguments.
+    return Path(os.environ.get(OUTPUT_DIR_ENV) or "otel-out") / file_name
 
 
 def to_otlp_json(message: Any) -> dict[str, Any]:
@@ -64,8 +71,8 @@ class _JsonLinesFile:
 
 
 class FileSpanExporter(SpanExporter):
-    def __init__(self, path: str | Path) -> None:
-        self._out = _JsonLinesFile(Path(path))
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._out = _JsonLinesFile(Path(path) if path else _default_path("traces.jsonl"))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -82,8 +89,8 @@ class FileSpanExporter(SpanExporter):
 
 
 class FileLogExporter(LogRecordExporter):
-    def __init__(self, path: str | Path) -> None:
-        self._out = _JsonLinesFile(Path(path))
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._out = _JsonLinesFile(Path(path) if path else _default_path("logs.jsonl"))
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
@@ -100,9 +107,9 @@ class FileLogExporter(LogRecordExporter):
 
 
 class FileMetricExporter(MetricExporter):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path | None = None) -> None:
         super().__init__(preferred_temporality={}, preferred_aggregation={})
-        self._out = _JsonLinesFile(Path(path))
+        self._out = _JsonLinesFile(Path(path) if path else _default_path("metrics.jsonl"))
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         try:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 FINGERPRINT_SIZE = 1024
 _VERSION = 1
+_FINISHED_MAX = 1024  # finished files remembered, so that a glob matching one reads nothing twice
+
+Key = tuple[int, int]
 
 
 class CheckpointError(ValueError):
@@ -56,7 +60,7 @@ class Entry:
     done: bool = False
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> Key:
         return (self.dev, self.ino)
 
     @classmethod
@@ -68,8 +72,63 @@ class Entry:
         )
 
 
+@dataclass(eq=False)
+class TailedFile:
+    """One followed inode. `path` names its stream: where it was found, kept through a rename."""
+
+    path: str
+    dev: int
+    ino: int
+    offset: int  # bytes of complete lines delivered
+    fingerprint: Fingerprint
+    fd: int | None = None  # None while parked: idle, descriptor closed
+    size: int = 0  # size when the fingerprint was last checked
+    pending: bytes = b""  # a partial last line, held
+    orphan: bool = False  # its path leads elsewhere now: renamed away, deleted, or a rotated copy
+    changed_at: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def key(self) -> Key:
+        return (self.dev, self.ino)
+
+    def entry(self) -> Entry:
+        return Entry(self.path, self.dev, self.ino, self.fingerprint, self.offset)
+
+    def links(self) -> int:
+        """How many names the open file has: 0 once deleted."""
+        try:
+            return os.fstat(self.fd).st_nlink if self.fd is not None else 0
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def read_head(fd: int, limit: int = FINGERPRINT_SIZE) -> bytes:
     return os.pread(fd, limit, 0)
+
+
+def open_file(path: str, key: Key | None = None) -> tuple[int, os.stat_result, bytes] | None:
+    """Descriptor, status and first bytes of `path`; None if it cannot be opened or is not `key`."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if key is None or (st.st_dev, st.st_ino) == key:
+            return fd, st, read_head(fd)
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def is_sibling(path: str, stream_path: str) -> bool:
@@ -81,7 +140,7 @@ def is_sibling(path: str, stream_path: str) -> bool:
     )
 
 
-def locate(entry: Entry, exclude: set[tuple[int, int]], limit: int = FINGERPRINT_SIZE) -> str | None:
+def locate(entry: Entry, exclude: set[Key], limit: int = FINGERPRINT_SIZE) -> str | None:
     """Where the content `entry` describes went: the same inode under another name in the
     same directory (renamed), else the newest sibling copy with the same fingerprint that
     is at least `entry.offset` long (copied before a truncation). None if neither exists."""
@@ -112,6 +171,39 @@ def locate(entry: Entry, exclude: set[tuple[int, int]], limit: int = FINGERPRINT
             return item.path
         copies.append((st.st_mtime, item.path))
     return max(copies)[1] if copies else None
+
+
+class KnownFiles:
+    """Files read before: those a checkpoint left unfinished, and finished ones (bounded)."""
+
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        entries = list(entries)
+        self.unfinished = {e.key: e for e in entries if not e.done}
+        self.finished: OrderedDict[Key, Entry] = OrderedDict((e.key, e) for e in entries if e.done)
+
+    def claim(self, path: str, key: Key, head: bytes, size: int) -> Entry | None:
+        """The state to resume the file found at `path` from (`head`: its first bytes): its
+        own, if inode and fingerprint match; or, for a sibling copy, the state of the file
+        that was truncated while we were stopped, whose rest the copy holds. None if new."""
+        known = self.unfinished.get(key) or self.finished.get(key)
+        if known is not None and known.fingerprint.matches(head) and known.offset <= size:
+            self.unfinished.pop(key, None)
+            self.finished.pop(key, None)
+            return replace(known, path=path, done=False) if known.done else known
+        for entry in self.unfinished.values():
+            if entry.fingerprint.size and is_sibling(path, entry.path) and entry.fingerprint.matches(head) and entry.offset <= size:
+                del self.unfinished[entry.key]
+                return replace(entry, dev=key[0], ino=key[1])
+        return None
+
+    def finish(self, entry: Entry) -> None:
+        self.finished[entry.key] = replace(entry, done=True)
+        while len(self.finished) > _FINISHED_MAX:
+            self.finished.popitem(last=False)
+
+    def take_unfinished(self) -> list[Entry]:
+        entries, self.unfinished = list(self.unfinished.values()), {}
+        return entries
 
 
 class Checkpoint:

@@ -7,6 +7,7 @@ returns is written to the sink.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import logging
 import os
@@ -50,13 +51,33 @@ def line_buffered_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# Set while otel-plugins itself starts a child, so that an instrumented `subprocess.Popen`
+# (see otel_plugins.instrumentation) does not instrument it a second time.
+spawning = contextvars.ContextVar("otel_plugins_spawning", default=False)
+
+
+def die_with_parent(preexec_fn: Callable[[], Any] | None = None) -> Callable[[], None]:
+    """A preexec_fn that arms the parent-death signal, then runs the caller's own."""
+
+    def preexec() -> None:
+        _die_with_parent()
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return preexec
+
+
 def spawn(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
     popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
     if sys.platform.startswith("linux"):
-        popen_kwargs.setdefault("preexec_fn", _die_with_parent)
+        popen_kwargs["preexec_fn"] = die_with_parent(popen_kwargs.get("preexec_fn"))
     # Its own session: a terminal's Ctrl-C reaches the wrapper, which forwards it once.
     popen_kwargs.setdefault("start_new_session", True)
-    return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs)
+    token = spawning.set(True)
+    try:
+        return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs)
+    finally:
+        spawning.reset(token)
 
 
 class PipePump(threading.Thread):
