@@ -57,6 +57,7 @@ class Classifier:
         self.sampler = Sampler(config.sample_window_s)
         self.cadence = CadenceTracker(config.probes) if config.probes.cadence_hint else None
         self.trust_line_time = trust_line_time
+        self._probe_paths = config.probes.paths
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
         self._last_time: float | None = None
@@ -71,8 +72,10 @@ class Classifier:
         if self.cadence is not None and record.kind is Kind.HTTP:
             f = record.fields
             method = f.get(names.HTTP_METHOD)
-            if method in ("GET", "HEAD"):
-                cadence = self.cadence.observe((f.get(names.CLIENT_ADDRESS), method, f.get(names.URL_PATH)), now)
+            path = f.get(names.URL_PATH)
+            # Rhythm only matters where the path does not already say "probe".
+            if method in ("GET", "HEAD") and path not in self._probe_paths:
+                cadence = self.cadence.observe((f.get(names.CLIENT_ADDRESS), method, path), now)
         lifecycle = self.lifecycle
         decision = self.policy.decide(record, lifecycle.phase, overdue=lifecycle.overdue(now), cadence=cadence)
         summaries: list[SampleSummary] = []

@@ -14,6 +14,7 @@ from typing import Any
 from . import names
 from .argv import LaunchSpec
 from .classify import Classifier
+from .crash import CrashFolder
 from .emit.logs import LogEmitter
 from .emit.metrics import InstanceMetrics
 from .emit.spans import InstanceSpans, progress_attributes
@@ -75,6 +76,7 @@ class InstanceObserver:
         self.progress = LoadProgress(clock=time.monotonic)
         self.throttle = ProgressThrottle()
         self.tally: Counter[str] = Counter()
+        self.crashes = CrashFolder()
         self.phase_times: dict[Phase, float] = {Phase.STARTING: self.started_at}
         self.stop_requested = False
         self.last_rpc_event: str | None = None
@@ -100,6 +102,12 @@ class InstanceObserver:
             record, decision = classified.record, classified.decision
             f = record.fields
             self.tally["lines"] += 1
+            if self.crashes.take(classified):
+                if record.event is Event.CRASH:
+                    self.last_crash = record.text[:512]
+                self._emit_crash(classified.time)
+                return raw
+            self._emit_crash(classified.time)
             if decision.kind is Kind.PROBE:
                 self.tally["probes"] += 1
                 self.metrics.count_probe(
@@ -137,10 +145,16 @@ class InstanceObserver:
             self.spans.event(_RPC_EVENTS[record.event], attributes)
         if record.kind is Kind.RPC or record.event in (Event.RPC_FAILED, Event.RPC_RETRY):
             self.last_rpc_event = record.text[:512]
-        if record.event is Event.CRASH:
-            self.last_crash = record.text[:512]
         if severity >= Severity.ERROR:
             self.spans.error_line(record.text, {"llama.log.dialect": record.dialect})
+
+    def _emit_crash(self, now: float, force: bool = False) -> None:
+        dump = self.crashes.finished(now, force)
+        if dump is None:
+            return
+        self.metrics.count_log(Severity.ERROR)
+        self.logs.emit_crash(dump)
+        self.spans.crash(dump.message, dump.stacktrace)
 
     def poll_transfers(self, samples: dict[str, int]) -> None:
         """TCP bytes acknowledged per RPC endpoint, from the kernel."""
@@ -208,6 +222,7 @@ class InstanceObserver:
                     cause = f"{self.last_crash} (last RPC event: {self.last_rpc_event})"
             for summary in self.classifier.flush():
                 self.logs.emit_summary(summary)
+            self._emit_crash(now, force=True)
             for endpoint in self.progress.snapshot():
                 self.spans.finish_transfer(endpoint.endpoint, endpoint.bytes_done, endpoint.source)
             if phase_before in (Phase.STARTING, Phase.LOADING):

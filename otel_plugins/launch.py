@@ -22,7 +22,7 @@ from .policy import Policy
 from .record import Phase
 from .sinks.telemetry import Telemetry, setup_telemetry
 from .sources.process import PipePump, line_buffered_env, spawn
-from .state import InstanceState, Snapshot
+from .state import InstanceState, PeerHealth, Snapshot
 
 _log = logging.getLogger(__name__)
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -123,22 +123,36 @@ class InstrumentedProcess:
         waiter.start()
         self._threads = [*pumps, waiter]
         if self.spec.rpc_endpoints:
-            poller = threading.Thread(target=self._poll_transfers, name="otel-tcp", daemon=True)
-            poller.start()
-            self._threads.append(poller)
-            self._start_peer_watch()
+            self._watch_rpc_peers()
         return self
 
-    def _start_peer_watch(self) -> None:
+    def _watch_rpc_peers(self) -> None:
+        """One poll of the kernel's TCP table feeds both transfer progress and peer health."""
         try:
             from .peer_health import PeerWatcher
 
             self._peer_watcher = PeerWatcher(
-                self.process.pid, self.spec.rpc_endpoints, self.policy.rpc_peer, self.observer.on_peer
+                self.process.pid,
+                self.spec.rpc_endpoints,
+                self._peer_changed,
+                self.policy.rpc_peer,
+                on_poll=self._tcp_polled,
             )
             self._peer_watcher.start()
         except Exception:  # watching peers is an extra; the launch goes on without it
             _log.warning("RPC peer watching is unavailable", exc_info=True)
+
+    def _tcp_polled(self, connections: dict) -> None:
+        if self.observer.phase not in (Phase.STARTING, Phase.LOADING):
+            return
+        samples = {ep: sum(c.bytes_acked for c in conns) for ep, conns in connections.items() if conns}
+        if samples:
+            self.observer.poll_transfers(samples)
+
+    def _peer_changed(self, health: PeerHealth, previous: str) -> None:
+        # The instance's own stop or exit closes its connections: that is not a lost peer.
+        if self.process.poll() is None and not self._done.is_set() and not self.observer.stop_requested:
+            self.observer.on_peer(health, previous)
 
     def _wait_child(self, pumps: list[PipePump]) -> None:
         returncode = self.process.wait()
@@ -148,21 +162,6 @@ class InstrumentedProcess:
             self._peer_watcher.stop()
         self.exit_code = self.observer.on_exit(returncode)
         self._done.set()
-
-    def _poll_transfers(self) -> None:
-        from .sources.tcp import tcp_connections
-
-        endpoints = self.spec.rpc_endpoints
-        while not self._done.wait(self._poll_interval):
-            if self.observer.phase not in (Phase.STARTING, Phase.LOADING):
-                continue
-            try:
-                connections = tcp_connections(self.process.pid, endpoints)
-                samples = {ep: sum(c.bytes_acked for c in conns) for ep, conns in connections.items() if conns}
-                if samples:
-                    self.observer.poll_transfers(samples)
-            except Exception:  # a failed sample is skipped, never fatal
-                _log.debug("TCP sample failed", exc_info=True)
 
     def send_signal(self, sig: int) -> None:
         if self.process is None or self.process.returncode is not None:

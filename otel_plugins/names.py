@@ -30,6 +30,7 @@ RPC_VERSION = "rpc.version"
 MODEL_PATH = "llama.model.path"
 MODEL_NAME = "llama.model.name"
 PID = "process.pid"
+CRASH_PART = "llama.crash.part"  # head | backtrace
 
 # Span and event names.
 SPAN_INSTANCE = "llama.instance"

@@ -144,7 +144,7 @@ class PeerHealthMonitor:
         return self._peer(endpoint).health
 
     def peers(self) -> tuple[PeerHealth, ...]:
-        return tuple(p.health for p in self._peers.values())
+        return tuple(p.health for p in list(self._peers.values()))
 
     def probe_due(self, endpoint: str) -> bool:
         """Whether a connect probe should be sent now: no working connection (or lost), rate-limited."""
@@ -277,6 +277,8 @@ class PeerWatcher:
         self.endpoints = tuple(endpoints)
         self.config = config or RpcPeerConfig()
         self.monitor = PeerHealthMonitor(self.config, clock)
+        for ep in self.endpoints:
+            self.monitor.health(ep)  # every endpoint is "up" until a poll says otherwise
         self._on_change = on_change
         self._on_poll = on_poll
         self._connections = connections

@@ -120,89 +120,88 @@ class LoadProgress:
         """A `model buffer size` line. Repeated names add up (llama.cpp splits large buffers)."""
         if size_bytes < 0:
             return
-        b = self._get(endpoint_or_device)
-        if b.total is None:
-            b.acked_before = b.acked
-            b.rate.start(self._clock(), 0.0)
-        b.total = (b.total or 0) + int(size_bytes)
-        self._refresh(b)
-        self._touch()
+        with self._lock:
+            b = self._get(endpoint_or_device)
+            if b.total is None:
+                b.acked_before = b.acked
+                b.rate.start(self._clock(), 0.0)
+                self._overall.start(self._clock(), 0.0)  # the transfer starts at the first buffer line
+            b.total = (b.total or 0) + int(size_bytes)
+            self._refresh(b)
 
     def tcp_sample(self, endpoint: str, bytes_acked: int) -> None:
         """The sum of bytes_acked over the instance's connections to `endpoint`, now."""
-        b = self._get(endpoint)
-        if bytes_acked < b.acked_last:
-            b.acked_carry += b.acked_last  # a new connection started from zero
-        b.acked_last = int(bytes_acked)
-        if b.total is not None:
-            b.tcp = True
-        self._refresh(b)
-        self._touch()
+        with self._lock:
+            b = self._get(endpoint)
+            if bytes_acked < b.acked_last:
+                b.acked_carry += b.acked_last  # a new connection started from zero
+            b.acked_last = int(bytes_acked)
+            if b.total is not None:
+                b.tcp = True
+            self._refresh(b)
 
     def percent(self, p: float) -> None:
         """llama-box's `loaded  p% model tensors into buffer` (the whole load)."""
         if p != p:  # NaN
             return
-        self._percent = max(self._percent or 0.0, min(100.0, max(0.0, float(p))))
-        for b in self._buffers.values():
-            self._refresh(b)
-        self._touch()
+        with self._lock:
+            self._percent = max(self._percent or 0.0, min(100.0, max(0.0, float(p))))
+            self._refresh(*self._buffers.values())
 
     def dots(self, n: int = 1) -> None:
         """`n` more progress dots: a sign of life, not an amount."""
-        self._dots += max(0, int(n))
-        for b in self._buffers.values():
-            self._refresh(b)
-        self._touch()
+        with self._lock:
+            self._dots += max(0, int(n))
+            self._refresh(*self._buffers.values())
 
     def finish(self) -> None:
         """The load completed: every buffer is done, whatever its source said last."""
-        self._finished = True
-        for b in self._buffers.values():
-            self._refresh(b)
-        self._touch()
+        with self._lock:
+            self._finished = True
+            self._refresh(*self._buffers.values())
 
-    def _refresh(self, b: _Buffer) -> None:
+    def _refresh(self, *buffers: _Buffer) -> None:
         now = self._clock()
-        if b.total is None:
-            return
-        if self._finished:
-            b.done = float(b.total)
-            b.source = "tcp" if b.tcp else "percent" if self._percent is not None else b.source
-        elif b.tcp:
-            b.done = float(min(b.total, max(0, b.acked - b.acked_before)))
-            b.source = "tcp"
-        elif self._percent is not None:
-            b.done = b.total * self._percent / 100.0
-            b.source = "percent"
-        elif self._dots:
-            b.source = "dots"
-        if b.source in ("tcp", "percent"):
-            b.rate.update(now, b.done)
-
-    def _touch(self) -> None:
+        for b in buffers:
+            if b.total is None:
+                continue
+            if self._finished:
+                b.done = float(b.total)
+                b.source = "tcp" if b.tcp else "percent" if self._percent is not None else b.source
+            elif b.tcp:
+                b.done = float(min(b.total, max(0, b.acked - b.acked_before)))
+                b.source = "tcp"
+            elif self._percent is not None:
+                b.done = b.total * self._percent / 100.0
+                b.source = "percent"
+            elif self._dots:
+                b.source = "dots"
+            if b.source in ("tcp", "percent"):
+                b.rate.update(now, b.done)
         ratio, _ = self._ratio()
         if ratio is not None:
-            self._overall.update(self._clock(), ratio)
+            self._overall.update(now, ratio)
 
     # ------------------------------------------------------------ outputs
 
     def snapshot(self) -> tuple[EndpointProgress, ...]:
+        """One EndpointProgress per buffer whose size line has been seen."""
         out = []
-        for b in self._buffers.values():
-            if b.total is None:
-                continue  # a tcp sample for an endpoint whose buffer line has not come yet
-            rate = b.rate.value if b.source in ("tcp", "percent") else None
-            out.append(
-                EndpointProgress(
-                    endpoint=b.name,
-                    bytes_total=b.total,
-                    bytes_done=int(b.done),
-                    rate_bps=rate,
-                    eta_s=_eta(b.total - b.done, rate),
-                    source=b.source,
+        with self._lock:
+            for b in self._buffers.values():
+                if b.total is None:
+                    continue  # a tcp sample for an endpoint whose buffer line has not come yet
+                rate = b.rate.value if b.source in ("tcp", "percent") else None
+                out.append(
+                    EndpointProgress(
+                        endpoint=b.name,
+                        bytes_total=b.total,
+                        bytes_done=int(b.done),
+                        rate_bps=rate,
+                        eta_s=_eta(b.total - b.done, rate),
+                        source=b.source,
+                    )
                 )
-            )
         return tuple(out)
 
     def _ratio(self) -> tuple[float | None, str]:
@@ -220,10 +219,11 @@ class LoadProgress:
     def overall(self) -> tuple[float | None, float | None, str]:
         """(ratio of the load, ETA in seconds, source): bytes-weighted over the buffers with a
         tcp or percent source (local buffers with neither are left out); no ratio from dots."""
-        ratio, source = self._ratio()
-        if ratio is None:
-            return None, None, source
-        return ratio, _eta(1.0 - ratio, self._overall.value), source
+        with self._lock:
+            ratio, source = self._ratio()
+            if ratio is None:
+                return None, None, source
+            return ratio, _eta(1.0 - ratio, self._overall.value), source
 
 
 def _eta(remaining: float, rate: float | None) -> float | None:

@@ -58,7 +58,8 @@ fi
 export GOFLAGS="$(go env GOFLAGS) -p=$JOBS"
 export CGO_ENABLED=0
 
-if [ ! -x "$DIR/bin/builder" ] || ! "$DIR/bin/builder" version 2>&1 | grep -q "v$VERSION"; then
+have_ocb="$("$DIR/bin/builder" version 2>&1 || true)"   # "ocb version vX.Y.Z" (stderr)
+if [ ! -x "$DIR/bin/builder" ] || ! grep -q "v$VERSION" <<<"$have_ocb"; then
   echo "== installing ocb (go.opentelemetry.io/collector/cmd/builder@v$VERSION)"
   GOBIN="$DIR/bin" go install -trimpath -ldflags='-s -w' \
     "go.opentelemetry.io/collector/cmd/builder@v$VERSION"

@@ -402,7 +402,10 @@ class Collector(_Service):
             base.write_text(_COLLECTOR_BASE)
             cfg = pathlib.Path(d, "config.yaml")
             cfg.write_text(self.config_yaml)
-            env = dict(os.environ, OTELCOL_TMPDIR=d, **self.port_env(), **self.extra_env)
+            env = dict(os.environ)
+            env.update(self.port_env())
+            env["OTELCOL_TMPDIR"] = d
+            env.update(self.extra_env)
             return subprocess.run([str(bin_path("otelcol")), "validate", f"--config={base}",
                                    f"--config={cfg}", "--feature-gates=confmap.enableMergeAppendOption"],
                                   env=env, capture_output=True, text=True, timeout=60)

@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from otel_plugins.dialects import DIALECTS, decode, parse_line
-from otel_plugins.dialects import pipeline
+from otel_plugins.dialects import DIALECTS, decode, parse_line, pipeline
 from otel_plugins.record import Kind, Record
 
 GOLDEN = Path(__file__).parent / "testdata" / "dialects"
@@ -63,7 +62,7 @@ def test_golden(family: str) -> None:
     lines = read_lines(GOLDEN / family / "input.log")
     expected = [json.loads(x) for x in (GOLDEN / family / "expected.jsonl").read_text("utf-8").splitlines()]
     assert len(expected) == len(lines), "expected.jsonl is out of step with input.log: regenerate it"
-    for i, (line, want) in enumerate(zip(lines, expected)):
+    for i, (line, want) in enumerate(zip(lines, expected, strict=True)):
         got = json.loads(json.dumps(as_golden(parse_line(line))))
         assert got == want, f"{family}/input.log line {i + 1}: {line!r}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -21,6 +22,9 @@ from otel_plugins.peer_health import (
 )
 from otel_plugins.policy.config import RpcPeerConfig
 from otel_plugins.sources.tcp import TcpInfo
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bed  # noqa: E402
 
 EP = "10.0.0.5:50052"
 CFG = RpcPeerConfig(lost_after_s=3.0, degraded_retrans=2, rtt_jump_factor=4.0, connect_interval_s=1.0, poll_interval_s=0.25)
@@ -472,19 +476,13 @@ def test_connect_probe_success_and_unresolvable():
     assert connect_error("garbage", 0.1) == "unresolvable"
 
 
-def _netns():
-    try:
-        import bed  # noqa: PLC0415 - the test bed is optional
-    except ImportError:
-        try:
-            from tests import bed  # noqa: PLC0415
-        except ImportError:
-            return None, "tests/bed.py not importable"
+def _netns_usable() -> tuple[bool, str]:
+    if os.geteuid() != 0:
+        return False, "needs root for network namespaces"
     ok, why = bed.NetNS.available()
     if not ok:
-        return None, why
-    ok, why = bed.NetNS.loss_available()
-    return (bed if ok else None), why
+        return False, why
+    return bed.NetNS.loss_available()
 
 
 def drop_from_namespace(ns, drop: bool) -> None:
@@ -508,10 +506,8 @@ def test_real_partition_stalls_then_heals():
     """A partition (everything the server's namespace sends is dropped) while data flows:
     retransmissions without acks make the peer lost within lost_after_s + one poll; healing
     the link brings it back up."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    bed, why = _netns()
-    if bed is None:
+    ok, why = _netns_usable()
+    if not ok:
         pytest.skip(why)
     cfg = RpcPeerConfig(lost_after_s=1.0, connect_interval_s=0.25, poll_interval_s=0.1)
     with bed.NetNS() as ns:
@@ -535,3 +531,31 @@ def test_real_partition_stalls_then_heals():
         finally:
             watcher.stop()
             client.close()
+
+
+@pytest.mark.bed
+def test_bed_rpc_server_killed_after_the_load():
+    """llama-server --rpc with a real rpc-server: up during and after the load; killing the
+    rpc-server is reported lost within lost_after_s + one poll."""
+    if bed.bin_path("llama-server") is None or bed.bin_path("rpc-server") is None:
+        pytest.skip("llama.cpp test bed not built (scripts/build_llama.sh)")
+    pytest.importorskip("gguf")
+    model = bed.ensure_model(256, 2)
+    cfg = RpcPeerConfig(lost_after_s=1.0, connect_interval_s=0.25, poll_interval_s=0.1)
+    with bed.Processes() as procs:
+        port = bed.free_port()
+        rpc = procs.add(bed.start_rpc_server(port))
+        bed.wait_tcp("127.0.0.1", port)
+        ep = f"127.0.0.1:{port}"
+        llama = procs.add(bed.start_llama_server(model, bed.free_port(), rpc=ep))
+        changes = []
+        with PeerWatcher(llama.pid, [ep], lambda h, prev: changes.append((h, prev, time.monotonic())), cfg) as watcher:
+            bed.wait_log(llama, r"main loop|model loaded", timeout=120)
+            time.sleep(cfg.lost_after_s + 0.5)
+            assert [p.state for p in watcher.peers()] == ["up"], changes
+            changes.clear()
+            killed_at = time.monotonic()
+            rpc.kill()
+            health, previous, at = wait_state(changes, "lost", cfg.lost_after_s + 3)
+            assert at - killed_at <= cfg.lost_after_s + cfg.poll_interval_s, (at - killed_at, health)
+            assert health.reason in ("peer closed the connection (CLOSE_WAIT)", "connection closed"), health.reason

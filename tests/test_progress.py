@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+import sys
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_plugins.progress import LoadProgress, ProgressThrottle, buffer_endpoint
+from otel_plugins.sources.tcp import tcp_connections
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bed  # noqa: E402
 
 MiB = 1024 * 1024
 EP = "10.0.0.5:50052"
@@ -112,6 +121,49 @@ def test_rate_is_smoothed_and_decays_when_stalled():
     stalled = by_name(p)[EP]
     assert stalled.rate_bps < 0.05 * fast.rate_bps
     assert stalled.eta_s > 10 * fast.eta_s
+
+
+def test_rate_starts_without_bias():
+    """Until rate_tau_s of samples exist the rate is the plain average since the buffer line:
+    the first ETA is already sensible, not inflated by an EWMA that starts from nothing."""
+    clock = FakeClock()
+    p = LoadProgress(clock, rate_tau_s=3.0)
+    p.buffer(EP, 100 * MiB)
+    clock.advance(0.5)
+    p.tcp_sample(EP, 2 * MiB)
+    assert by_name(p)[EP].rate_bps == pytest.approx(4 * MiB)
+    clock.advance(0.5)
+    p.tcp_sample(EP, 8 * MiB)
+    assert by_name(p)[EP].rate_bps == pytest.approx(8 * MiB)  # 8 MiB in 1 s
+    assert by_name(p)[EP].eta_s == pytest.approx(92 / 8)
+    assert p.overall()[1] == pytest.approx(92 / 8)
+
+
+def test_feeding_from_two_threads():
+    """A poller thread (tcp) and a log reader (percent, dots, snapshots) may share one LoadProgress."""
+    import threading
+
+    p = LoadProgress()
+    p.buffer(EP, 10**12)
+    p.buffer("CUDA0", 10**9)
+
+    def tcp():
+        for i in range(20_000):
+            p.tcp_sample(EP, i * 1000)
+
+    def log():
+        for i in range(20_000):
+            p.percent(i / 200)
+            p.snapshot()
+            p.overall()
+
+    threads = [threading.Thread(target=tcp), threading.Thread(target=log)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert by_name(p)[EP].bytes_done == 19_999_000
+    assert by_name(p)["CUDA0"].bytes_done == pytest.approx(10**9 * 99.995 / 100)
 
 
 def test_irregular_intervals_weigh_by_time():
@@ -343,3 +395,45 @@ def test_tcp_done_stays_within_bounds(samples, total):
         assert e.eta_s is None or e.eta_s >= 0
         ratio = p.overall()[0]
         assert ratio is None or 0 <= ratio <= 1
+
+
+@pytest.mark.bed
+def test_bed_rpc_load_progress_from_tcp():
+    """A real llama-server --rpc load through a rate-limited link: tcp progress rises through
+    intermediate values and reaches the buffer size, bytes acked before the buffer line excluded."""
+    if bed.bin_path("llama-server") is None or bed.bin_path("rpc-server") is None:
+        pytest.skip("llama.cpp test bed not built (scripts/build_llama.sh)")
+    pytest.importorskip("gguf")
+    model = bed.ensure_model(512, 4)
+    with contextlib.ExitStack() as stack:
+        ns = stack.enter_context(bed.NetNS(rate="200mbit")) if bed.NetNS.available()[0] else None
+        host, port = (ns.ns_ip, 50052) if ns else ("127.0.0.1", bed.free_port())
+        procs = stack.enter_context(bed.Processes())
+        procs.add(bed.start_rpc_server(port, host=host, netns=ns))
+        bed.wait_tcp(host, port)
+        ep = f"{host}:{port}"
+        llama = procs.add(bed.start_llama_server(model, bed.free_port(), rpc=ep))
+        progress = LoadProgress()
+        ratios = []
+        total = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            conns = tcp_connections(llama.pid, [ep]).get(ep)
+            if conns is not None:
+                progress.tcp_sample(ep, sum(c.bytes_acked for c in conns))
+            log = bed.read_log(llama, "err")
+            m = bed.RPC_BUFFER_RE.search(log)
+            if m and total is None:
+                total = int(float(m.group("mib")) * 1024 * 1024)
+                progress.buffer(f"RPC[{m.group('endpoint')}]", total)
+            ratios.append(progress.overall()[0])
+            if total is not None and by_name(progress)[ep].bytes_done >= total:
+                break
+            time.sleep(0.1)
+        e = by_name(progress)[ep]
+        assert (e.source, e.bytes_total, e.bytes_done) == ("tcp", total, total)
+        seen = [r for r in ratios if r is not None]
+        assert seen == sorted(seen)
+        if ns is not None:
+            assert any(0.05 < r < 0.95 for r in seen), seen
+            assert e.rate_bps and 5e6 < e.rate_bps < 30e6  # 200 Mbit/s is 25 MB/s

@@ -8,7 +8,7 @@ import sys
 from ..classify import Classifier
 from ..emit.logs import LogEmitter
 from ..sinks.passthrough import render
-from ..sinks.telemetry import setup_telemetry
+from ..sinks.telemetry import QUEUE_SIZE, setup_telemetry
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
 
@@ -29,12 +29,16 @@ def run(args: argparse.Namespace) -> int:
     emitter = LogEmitter(telemetry.logger_provider)
     out = sys.stdout.buffer
     lines = 0
+    # A recorded log has no server to keep pace with: wait for export instead of dropping.
+    flush_every = QUEUE_SIZE // 2
     try:
         with open_input(args.file) as stream:
             for raw in read_lines(stream):
                 lines += 1
                 classified = classifier.classify_bytes(raw)
                 emitter.emit(classified)
+                if lines % flush_every == 0:
+                    telemetry.logger_provider.force_flush()
                 for summary in classified.summaries:
                     emitter.emit_summary(summary)
                 if not args.no_passthrough:

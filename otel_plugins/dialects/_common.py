@@ -1,7 +1,7 @@
 """Helpers every dialect shares: field names beyond `names.py`, clocks, addresses, levels.
 
-Nothing here does I/O or keeps state except the small date cache, which only memoises
-a pure function.
+Nothing here does I/O. The only state is memoisation of pure functions: the date cache
+and `split_tag`'s last answer (content dialects split the same line one after another).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from otel_plugins.record import Record
 
+from ._common import first_char_table, kind_for, new, split_tag
 from .crash import CRASH
 from .generic import content_record, infer_severity
 from .lifecycle import LIFECYCLE
@@ -17,7 +18,6 @@ from .llama_box import LLAMA_BOX
 from .llamacpp_server import UPSTREAM_REQUEST
 from .loading import LOADING
 from .rpc import RPC
-from ._common import first_char_table, kind_for, new, split_tag
 
 CONTENT = (LLAMA_BOX, UPSTREAM_REQUEST, LOADING, RPC, LIFECYCLE, CRASH)
 _TABLE, _ANY = first_char_table(CONTENT)

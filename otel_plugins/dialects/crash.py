@@ -83,9 +83,8 @@ class Crash:
         elif first == " ":
             if _WHAT.match(text) is not None:
                 return self._trace(text, "c++")
-        elif first in "SABI":
-            if _SIGNAL_HEAD.match(text) is not None:
-                return self._head(text, None, None)
+        elif first in "SABI" and _SIGNAL_HEAD.match(text) is not None:
+            return self._head(text, None, None)
         if first in "/.[" or first.isalpha():
             if "+0x" in text and _BT_SYMBOLS.match(text) is not None:
                 return self._trace(text, "llama.cpp")

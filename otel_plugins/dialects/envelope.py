@@ -94,10 +94,9 @@ def peel(text: str) -> tuple[str, dict | None, str | None]:
             if text[1:2] not in (" ", "") and text[1:2] != "\t":
                 text = text[1:]
                 continue
-        elif first == "*":
-            if text.startswith("**") and text.endswith("**") and len(text) > 4:
-                text = text[2:-2]
-                continue
+        elif first == "*" and text.startswith("**") and text.endswith("**") and len(text) > 4:
+            text = text[2:-2]
+            continue
         if m is None and first.isalnum() and text.find(" | ", 0, 64) > 0:
             m = _COMPOSE.match(text)
             if m is not None:

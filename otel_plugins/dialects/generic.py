@@ -23,7 +23,7 @@ _LEVEL_START = re.compile(
     r"|(trace|debug|info|warn|warning|error|fatal|Warning|Error):\s*)(.*)\Z",
     re.S,
 )
-_LEVEL_INITIALS = frozenset("tdiwecfTDIWECF")
+_LEVEL_INITIALS = frozenset("tdiwecfnTDIWECFNPEW")  # first letters of the level words
 _BODY_LEVEL = re.compile(r"(?i)(trace|debug|info|warn|warning|error|err|critical|fatal):")
 _ERRORISH = re.compile(r"(?i)\b(?:error|failed|failure|unable to|out of memory|abort(?:ed|ing)?)\b")
 _CHROMIUM = re.compile(r"\[\d+:\d+/\d+\.\d+:([A-Z]+)(?:\d+)?:([^\]]+)\] (.*)\Z", re.S)
@@ -63,7 +63,7 @@ class Generic:
                 rec.time_unix = parse_iso(m.group(1))
                 rec.fields[LOG_TIME] = m.group(1)
                 return rec
-        m = _LEVEL_START.match(text) if first.isalpha() else None
+        m = _LEVEL_START.match(text) if first in _LEVEL_INITIALS else None
         if m is not None:
             sev = level(m.group(1) or m.group(2))
             return new(text, self.name, kind=kind_for(sev), severity=sev, message=m.group(3))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from otel_plugins import names
 from otel_plugins.record import Event, Kind, Record, Severity
@@ -58,6 +59,10 @@ def _url(m: re.Match) -> dict:
 
 def _pid(m: re.Match) -> dict:
     return {names.PID: int(m.group("pid"))}
+
+
+def _port(m: re.Match) -> dict:
+    return {names.SERVER_PORT: int(m.group("port"))}
 
 
 def _spawn(m: re.Match) -> dict:
@@ -119,6 +124,7 @@ _BY_TAG: dict[str, tuple[Rule, ...]] = {
     ),
     "load_model": (Rule(_r(r"failed to load model(?:, '(?P<path>.*)')?"), Event.LOAD_FAILED, _path, **_FAILED),),
     "llama_model_load_from_file_impl": (Rule(_r(r"failed to load model"), Event.LOAD_FAILED, **_FAILED),),
+    "common_init_from_params": (Rule(_r(r"failed to load model(?: '(?P<path>.*)')?"), Event.LOAD_FAILED, _path, **_FAILED),),
     "operator()": (Rule(_STOP, Event.STOPPING),),
 }
 
@@ -149,7 +155,7 @@ _BY_WORD: dict[str, tuple[Rule, ...]] = {
     "Run": (Rule(_r(r"Run llama-box: \S+ with arguments: (?P<args>.*)"), Event.STARTING, _launch),),
     "GPUStack": (Rule(_r(r"GPUStack Server is ready"), Event.READY, producer="gpustack"),),
     "Serving": (Rule(_r(r"Serving on (?P<url>\S+?)\.?\Z"), Event.LISTENING, _url),),
-    "serving": (Rule(_r(r"serving on port (?P<port>\d+)"), Event.LISTENING, lambda m: {names.SERVER_PORT: int(m.group("port"))}, producer="ramalama"),),
+    "serving": (Rule(_r(r"serving on port (?P<port>\d+)"), Event.LISTENING, _port, producer="ramalama"),),
     "Listening": (Rule(_r(r"Listening on (?P<url>\S+)"), Event.LISTENING, _url),),
     # SGLang
     "The": (Rule(_r(r"The server is fired up and ready to roll"), Event.READY, producer="sglang"),),

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from otel_plugins import names
 from otel_plugins.record import Event, Kind, Record, Severity

@@ -10,6 +10,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 
 from .. import names
 from ..classify import Classified
+from ..crash import CrashDump
 from ..policy import SampleSummary
 from ..redact import redact_text
 from ..record import Severity
@@ -17,10 +18,24 @@ from ..record import Severity
 _PRIMITIVES = (str, int, float, bool)
 
 
+def exportable(text: str) -> str:
+    """`text` made valid Unicode (and so valid for OTLP), its secrets redacted.
+
+    Undecodable bytes were kept as surrogate escapes so the passthrough stays byte-exact;
+    exporters need real UTF-8, so here they become U+FFFD.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return redact_text(text)
+
+
 def record_attributes(classified: Classified) -> dict[str, Any]:
     record, decision = classified.record, classified.decision
     attributes: dict[str, Any] = {
-        key: (redact_text(value) if isinstance(value, str) else value)
+        key: (exportable(value) if isinstance(value, str) else value)
         for key, value in record.fields.items()
         if isinstance(value, _PRIMITIVES)
     }
@@ -61,7 +76,7 @@ class LogEmitter:
                 observed_timestamp=observed,
                 severity_number=SeverityNumber(int(decision.severity)),
                 severity_text=decision.severity.name,
-                body=redact_text(classified.record.text),
+                body=exportable(classified.record.text),
                 attributes=attributes,
             )
         )
@@ -81,6 +96,20 @@ class LogEmitter:
             )
         )
         self.emitted += 1
+
+    def emit_crash(self, dump: CrashDump, attributes: dict[str, Any] | None = None) -> None:
+        """A crash and its backtrace as one ERROR record, with OTel's exception attributes."""
+        self.emit_event(
+            Severity.ERROR,
+            exportable(dump.message),
+            {
+                "exception.type": "crash",
+                "exception.message": exportable(dump.message),
+                "exception.stacktrace": exportable(dump.stacktrace),
+                "llama.log.kind": "error",
+                **(attributes or {}),
+            },
+        )
 
     def emit_summary(self, summary: SampleSummary) -> None:
         attributes: dict[str, Any] = {"llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}

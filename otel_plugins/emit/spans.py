@@ -15,6 +15,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, Sta
 from .. import names
 from ..argv import LaunchSpec
 from ..state import EndpointProgress
+from .logs import exportable
 
 # The SDK keeps at most 128 events per span; error lines beyond this budget are counted.
 MAX_ERROR_EVENTS = 64
@@ -114,7 +115,14 @@ class InstanceSpans:
             self.errors_uncounted += 1
             return
         self.error_events += 1
-        self.instance.add_event(names.EVENT_LOG_ERROR, {"log.record.body": text[:1024], **attributes})
+        self.instance.add_event(names.EVENT_LOG_ERROR, {"log.record.body": exportable(text[:1024]), **attributes})
+
+    def crash(self, message: str, stacktrace: str) -> None:
+        """OTel's `exception` event, on the instance span."""
+        self.instance.add_event(
+            "exception",
+            {"exception.type": "crash", "exception.message": exportable(message), "exception.stacktrace": exportable(stacktrace)},
+        )
 
     def ready(self, load_seconds: float | None) -> None:
         attributes = {} if load_seconds is None else {"llama.load.duration_s": round(load_seconds, 3)}
@@ -153,7 +161,7 @@ class InstanceSpans:
         if self.errors_uncounted:
             self.instance.set_attribute("llama.log.error_events_dropped", self.errors_uncounted)
         if cause:
-            self.instance.set_attribute("llama.exit.cause", cause)
+            self.instance.set_attribute("llama.exit.cause", exportable(cause))
         if failed:
             self.instance.set_status(Status(StatusCode.ERROR, cause or f"exit code {code}"))
         self.instance.end()

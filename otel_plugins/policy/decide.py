@@ -23,6 +23,7 @@ REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
+_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,8 @@ class ProbePolicy:
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
         self.matcher = ProbeMatcher(self.policy.probes)
+        self._plain: dict[tuple, Decision] = {}
+        self._http: dict[tuple, Decision] = {}
 
     def base_severity(self, record: Record) -> Severity:
         if record.severity is not None:
@@ -92,7 +95,25 @@ class ProbePolicy:
 
     def decide(self, record: Record, phase: Phase, *, overdue: bool = False, cadence: bool = False) -> Decision:
         if record.kind is not Kind.HTTP:
-            return Decision(Verdict.KEEP, record.kind, self.base_severity(record))
+            key = (record.kind, record.severity)
+            decision = self._plain.get(key)
+            if decision is None:
+                decision = self._plain[key] = Decision(Verdict.KEEP, record.kind, self.base_severity(record))
+            return decision
+        f = record.fields
+        # Decisions are immutable and depend only on these values: probe storms repeat them.
+        key = (
+            f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS), f.get(names.CLIENT_ADDRESS),
+            f.get(names.REQUEST_ID) == "", f.get("llama.health_check"), record.severity, phase, overdue, cadence,
+        )
+        decision = self._http.get(key)
+        if decision is None:
+            if len(self._http) >= _CACHE_SIZE:
+                self._http.clear()
+            decision = self._http[key] = self._decide_http(record, phase, overdue, cadence)
+        return decision
+
+    def _decide_http(self, record: Record, phase: Phase, overdue: bool, cadence: bool) -> Decision:
         policy = self.policy
         status = record.fields.get(names.HTTP_STATUS)
         if self.matcher.is_probe(record, cadence):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -23,6 +22,8 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .otlp_json_logs import logs_request
 
 _HEX_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
 OUTPUT_DIR_ENV = "OTEL_PLUGINS_OUTPUT_DIR"
@@ -59,7 +60,8 @@ class _JsonLinesFile:
         self._lock = threading.Lock()
 
     def write(self, message: Any) -> None:
-        line = json.dumps(to_otlp_json(message), separators=(",", ":"))
+        data = message if isinstance(message, dict) else to_otlp_json(message)
+        line = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         with self._lock:
             if not self._file.closed:
                 self._file.write(line + "\n")
@@ -94,7 +96,7 @@ class FileLogExporter(LogRecordExporter):
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
-            self._out.write(encode_logs(batch))
+            self._out.write(logs_request(batch))
         except (OSError, ValueError):
             return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS

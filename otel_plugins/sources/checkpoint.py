@@ -82,7 +82,6 @@ class TailedFile:
     offset: int  # bytes of complete lines delivered
     fingerprint: Fingerprint
     fd: int | None = None  # None while parked: idle, descriptor closed
-    size: int = 0  # size when the fingerprint was last checked
     pending: bytes = b""  # a partial last line, held
     orphan: bool = False  # its path leads elsewhere now: renamed away, deleted, or a rotated copy
     changed_at: float = 0.0

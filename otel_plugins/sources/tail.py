@@ -173,7 +173,7 @@ class Tailer:
         self._track(stream, fd, st, head, offset, at_path.get(stream) != key, now)
 
     def _track(self, path: str, fd: int, st: os.stat_result, head: bytes, offset: int, orphan: bool, now: float) -> None:
-        f = TailedFile(path, st.st_dev, st.st_ino, offset, Fingerprint.of(head), fd, st.st_size, orphan=orphan, changed_at=now)
+        f = TailedFile(path, st.st_dev, st.st_ino, offset, Fingerprint.of(head), fd, orphan=orphan, changed_at=now)
         self._files[f.key] = f
         self._dirty = True
 
@@ -218,15 +218,12 @@ class Tailer:
                 return
             f.fd = opened[0]
         try:
-            size = os.fstat(f.fd).st_size
-            if size != f.size:
-                head = read_head(f.fd)
-                if size < position or not f.fingerprint.matches(head):
-                    self._truncated(f)
-                    position = 0
-                if position == 0 or len(head) > f.fingerprint.size:
-                    f.fingerprint = Fingerprint.of(head)
-                f.size = size
+            size, head = os.fstat(f.fd).st_size, read_head(f.fd)  # in this order: a truncation between shows in head
+            if size < position or not f.fingerprint.matches(head):  # first bytes changed: truncated and rewritten
+                self._truncated(f)
+                position = 0
+            if position == 0 or len(head) > f.fingerprint.size:
+                f.fingerprint = Fingerprint.of(head)
             budget = self.max_read_bytes  # bounded, so one busy file cannot starve the others
             while position < size and budget > 0:
                 chunk = os.pread(f.fd, min(_CHUNK, budget), position)
@@ -265,7 +262,7 @@ class Tailer:
     def _truncated(self, f: TailedFile) -> None:
         """Copytruncate: the rest of the old content comes from its copy, then the file restarts at 0."""
         self.stats.truncations += 1
-        copy = locate(f.entry(), set(self._files))
+        copy = None
         opened = open_file(copy) if copy else None
         if opened is not None:
             fd, st, head = opened
@@ -278,7 +275,7 @@ class Tailer:
             self._known.finish(Entry(copy, st.st_dev, st.st_ino, Fingerprint.of(head), st.st_size))
         if f.pending:  # nothing will complete it: the content it belonged to is gone
             self._deliver(f, f.pending)
-        f.offset, f.pending, f.size = 0, b"", 0
+        f.offset, f.pending = 0, b""
 
 
 def _is_copy(f: TailedFile, path: str, head: bytes) -> bool:
