@@ -50,6 +50,7 @@ def main(server: str, model: str, log_path: str) -> int:
         time.sleep(0.2)
     chat = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}).encode()
     print(f"launcher: chat answered {status(f'http://127.0.0.1:{port}/v1/chat/completions', chat)}")
+    time.sleep(0.5)  # llama-server logs from a background thread, and aborts on SIGTERM before flushing it
     process.terminate()
     print(f"launcher: instance exited with {process.wait(30)}")
     return 0

@@ -63,8 +63,9 @@ class InstanceObserver:
         self.started_at = clock()
         lifecycle = Lifecycle(started_at=self.started_at, load_deadline_s=policy.load_deadline_s)
         self.classifier = Classifier(policy, clock=clock, lifecycle=lifecycle, trust_line_time=False)
+        self.stats = telemetry.stats
         self.spans = InstanceSpans(telemetry.tracer_provider.get_tracer("otel_plugins"), spec, instance_key)
-        self.logs = LogEmitter(telemetry.logger_provider, trust_line_time=False)
+        self.logs = LogEmitter(telemetry.logger_provider, trust_line_time=False, stats=telemetry.stats)
         attributes = {"llama.server.kind": spec.kind.value}
         if instance_key:
             attributes[names.ATTR_INSTANCE_KEY] = instance_key
@@ -267,5 +268,12 @@ class InstanceObserver:
             lines.append(f"transfer {endpoint.endpoint}: {endpoint.bytes_done}{total} bytes ({endpoint.source})")
         lines.append(
             f"lines {self.tally['lines']}, probes {self.tally['probes']}, suppressed {self.tally['suppressed']}"
+            + (f", passed through unparsed under overload {self.tally['shed']}" if self.tally["shed"] else "")
+        )
+        stats = self.stats
+        state = "" if stats.settled else " so far"
+        lines.append(
+            f"log records: emitted {stats.emitted['logs']}, exported {stats.exported['logs']},"
+            f" dropped {stats.dropped()['logs']}{state} (export failures {stats.failed['logs']})"
         )
         return "\n".join(lines)

@@ -25,7 +25,7 @@ from .argv import ServerKind, parse_launch
 from .plugins.logging_filter import UvicornProbeFilter, install_uvicorn_filter
 from .policy import Policy
 from .sinks.telemetry import ExportStats, Telemetry
-from .sources.process import die_with_parent, line_buffered_env, spawning
+from .sources.process import line_buffered_env, spawning
 
 _log = logging.getLogger(__name__)
 _log.propagate = False
@@ -82,7 +82,6 @@ def _popen_class(base: type[subprocess.Popen], policy: Policy) -> type[subproces
             kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=False, universal_newlines=False)
             kwargs.pop("encoding", None)
             kwargs.pop("errors", None)
-            kwargs["preexec_fn"] = die_with_parent(kwargs.get("preexec_fn"))
             if parse_launch(argv).kind.is_rpc_server:
                 kwargs["env"] = line_buffered_env(kwargs.get("env"))
             token = spawning.set(True)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import signal
 import subprocess
@@ -33,6 +34,8 @@ class InstrumentedProcess:
 
     Telemetry goes to `telemetry` if given (the caller owns it), else to providers built
     from the OTEL_* variables, or to OTLP JSON files under `output_dir` when none is set.
+    With `tie_to_parent` (the default), the child is killed if the thread that started it
+    dies: start it from a thread that outlives it, or pass False.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class InstrumentedProcess:
         stderr: IO[bytes] | None = None,
         instance_key: str | None = None,
         poll_interval_s: float | None = None,
+        tie_to_parent: bool = True,
         **popen_kwargs: Any,
     ) -> None:
         self.spec: LaunchSpec = parse_launch(argv)
@@ -74,6 +78,7 @@ class InstrumentedProcess:
         self.health = None
         self._poll_interval = poll_interval_s or self.policy.rpc_peer.poll_interval_s
         self._popen_kwargs = popen_kwargs
+        self._tie_to_parent = tie_to_parent
         self.process: subprocess.Popen | None = None
         self.exit_code: int | None = None
         self._done = threading.Event()
@@ -99,7 +104,7 @@ class InstrumentedProcess:
         kwargs = dict(self._popen_kwargs)
         if self.spec.kind.is_rpc_server:
             kwargs["env"] = line_buffered_env(kwargs.get("env"))
-        return self.attach(spawn(self.spec.argv, **kwargs))
+        return self.attach(spawn(self.spec.argv, tie_to_parent=self._tie_to_parent, **kwargs))
 
     def attach(
         self, process: subprocess.Popen, stdout_pipe: IO[bytes] | None = None, stderr_pipe: IO[bytes] | None = None
@@ -113,6 +118,8 @@ class InstrumentedProcess:
             self.health.start()
         self.process = process
         self.observer.spawned(self.process.pid)
+        # Pump threads are daemons; at interpreter exit, let them deliver a finished child's last lines.
+        atexit.register(self._drain_at_exit)
         pumps = [
             PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout"),
             PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr"),
@@ -158,10 +165,15 @@ class InstrumentedProcess:
         returncode = self.process.wait()
         for pump in pumps:
             pump.join(timeout=10)
+        self.observer.tally["shed"] = sum(pump.shed_lines for pump in pumps)
         if self._peer_watcher is not None:
             self._peer_watcher.stop()
         self.exit_code = self.observer.on_exit(returncode)
         self._done.set()
+
+    def _drain_at_exit(self, timeout: float = 5.0) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            self._done.wait(timeout)
 
     def send_signal(self, sig: int) -> None:
         if self.process is None or self.process.returncode is not None:

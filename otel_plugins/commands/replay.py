@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     classifier = Classifier(load_policy(args.policy))
     telemetry = setup_telemetry(args.service_name, args.output_dir)
-    emitter = LogEmitter(telemetry.logger_provider)
+    emitter = LogEmitter(telemetry.logger_provider, stats=telemetry.stats)
     out = sys.stdout.buffer
     lines = 0
     # A recorded log has no server to keep pace with: wait for export instead of dropping.
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
     print(
         f"replayed {lines} lines: {emitter.emitted} log records emitted{where}, "
-        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.failed['logs']} failed",
+        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.dropped()['logs']} dropped",
         file=sys.stderr,
     )
     return 0

@@ -14,6 +14,7 @@ from ..crash import CrashDump
 from ..policy import SampleSummary
 from ..redact import redact_text
 from ..record import Severity
+from ..sinks.telemetry import ExportStats
 
 _PRIMITIVES = (str, int, float, bool)
 
@@ -56,10 +57,23 @@ def record_attributes(classified: Classified) -> dict[str, Any]:
 class LogEmitter:
     """Emits records the policy lets through, and sampling summaries, to a LoggerProvider."""
 
-    def __init__(self, provider: LoggerProvider, scope: str = "otel_plugins", trust_line_time: bool = True) -> None:
+    def __init__(
+        self,
+        provider: LoggerProvider,
+        scope: str = "otel_plugins",
+        trust_line_time: bool = True,
+        stats: ExportStats | None = None,
+    ) -> None:
         self.logger = provider.get_logger(scope)
         self.trust_line_time = trust_line_time
+        self.stats = stats
         self.emitted = 0
+
+    def _emit(self, record: LogRecord) -> None:
+        self.logger.emit(record)
+        self.emitted += 1
+        if self.stats is not None:
+            self.stats.count_emitted("logs")
 
     def emit(self, classified: Classified, extra: dict[str, Any] | None = None) -> None:
         if not classified.emit:
@@ -70,7 +84,7 @@ class LogEmitter:
             attributes.update(extra)
         observed = time.time_ns()
         stamp = int(classified.time * 1e9) if self.trust_line_time else observed
-        self.logger.emit(
+        self._emit(
             LogRecord(
                 timestamp=stamp,
                 observed_timestamp=observed,
@@ -80,12 +94,11 @@ class LogEmitter:
                 attributes=attributes,
             )
         )
-        self.emitted += 1
 
     def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
         """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's."""
         now = time.time_ns()
-        self.logger.emit(
+        self._emit(
             LogRecord(
                 timestamp=now,
                 observed_timestamp=now,
@@ -95,7 +108,6 @@ class LogEmitter:
                 attributes=attributes,
             )
         )
-        self.emitted += 1
 
     def emit_crash(self, dump: CrashDump, attributes: dict[str, Any] | None = None) -> None:
         """A crash and its backtrace as one ERROR record, with OTel's exception attributes."""
@@ -119,7 +131,7 @@ class LogEmitter:
             attributes[names.URL_PATH] = summary.path
         if summary.status is not None:
             attributes[names.HTTP_STATUS] = summary.status
-        self.logger.emit(
+        self._emit(
             LogRecord(
                 timestamp=int((summary.start + summary.window_s) * 1e9) if self.trust_line_time else time.time_ns(),
                 observed_timestamp=time.time_ns(),
@@ -129,4 +141,3 @@ class LogEmitter:
                 attributes=attributes,
             )
         )
-        self.emitted += 1

@@ -77,7 +77,7 @@ class InstanceMetrics:
         }
         telemetry = {
             names.METRIC_TELEMETRY_EXPORTED: lambda: self.export_stats.exported,
-            names.METRIC_TELEMETRY_DROPPED: lambda: self.export_stats.failed,
+            names.METRIC_TELEMETRY_DROPPED: self.export_stats.dropped,
         }
         self.instruments: dict[str, Any] = {}
         for name, (kind, unit, description) in _SPECS.items():

@@ -8,8 +8,10 @@ dropped telemetry, never a blocked caller; what each exporter delivered or lost 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,15 +39,68 @@ QUEUE_SIZE = 4096
 
 @dataclass
 class ExportStats:
-    """Records handed to exporters, by signal and outcome. Thread-safe."""
+    """Telemetry records by signal: emitted, exported, failed in export. Thread-safe.
 
+    The SDK's batch processors drop records silently when their queue is full, and drop
+    what is still queued when shutdown times out. So until shutdown, `dropped()` counts
+    failed exports; once the log pipeline is shut down (`settle()`), every log record
+    emitted and not exported is dropped, and `emitted == exported + dropped` exactly.
+    """
+
+    emitted: Counter = field(default_factory=Counter)
     exported: Counter = field(default_factory=Counter)
     failed: Counter = field(default_factory=Counter)
+    settled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, signal: str, ok: bool, count: int) -> None:
         with self._lock:
             (self.exported if ok else self.failed)[signal] += count
+
+    def count_emitted(self, signal: str, count: int = 1) -> None:
+        with self._lock:
+            self.emitted[signal] += count
+
+    def settle(self) -> None:
+        self.settled = True
+
+    def dropped(self) -> Counter:
+        with self._lock:
+            dropped = Counter(self.failed)
+            if self.settled:
+                for signal, emitted in self.emitted.items():
+                    dropped[signal] = max(0, emitted - self.exported[signal])
+            return dropped
+
+
+class _RateLimited(logging.Filter):
+    """The SDK warns on every dropped record and failed export; say each thing once a minute."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = f"{record.name}:{record.msg}"
+        if now - self._last.get(key, -self.interval_s) < self.interval_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+def quiet_sdk_logging() -> None:
+    """SDK and exporter warnings go to stderr once a minute each, prefixed, not per record."""
+    logger = logging.getLogger("opentelemetry")
+    if any(isinstance(f, _RateLimited) for f in logger.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("otel-plugins: %(name)s: %(message)s"))
+    handler.addFilter(_RateLimited())
+    logger.addHandler(handler)
+    logger.addFilter(_RateLimited())
+    logger.propagate = False
 
 
 class _CountingSpanExporter(SpanExporter):
@@ -131,7 +186,10 @@ class Telemetry:
         if self._closed:
             return
         self._closed = True
+        # Metrics last, so that their final export carries the settled drop counts.
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            if provider is self.meter_provider:
+                self.stats.settle()
             try:
                 provider.shutdown()
             except Exception:  # noqa: BLE001 - shutting down must finish whatever a provider does
@@ -148,6 +206,7 @@ def setup_telemetry(
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
     environ = os.environ if environ is None else environ
+    quiet_sdk_logging()
     attributes = dict(resource_attributes or {})
     if not environ.get("OTEL_SERVICE_NAME") and "service.name=" not in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
         attributes["service.name"] = service_name

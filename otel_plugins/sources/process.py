@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import fcntl
+import termios
 import logging
 import os
 import signal
@@ -20,6 +22,11 @@ from typing import IO, Any
 
 _log = logging.getLogger(__name__)
 _CHUNK = 1 << 16
+_PIPE_SIZE = 1 << 20
+# More than this waiting in the pipe means we are falling behind the child: pass its output
+# through unparsed until we catch up, rather than ever making it wait.
+_SHED_AT = _PIPE_SIZE // 2
+_F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
 LineHandler = Callable[[bytes], "bytes | None"]
@@ -67,9 +74,15 @@ def die_with_parent(preexec_fn: Callable[[], Any] | None = None) -> Callable[[],
     return preexec
 
 
-def spawn(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
+def spawn(argv: Sequence[str], *, tie_to_parent: bool = True, **popen_kwargs: Any) -> subprocess.Popen:
+    """Starts `argv` with its stdout and stderr as pipes.
+
+    With `tie_to_parent`, the child is SIGKILLed if the thread that started it dies
+    (Linux's parent-death signal follows the thread, so start it from a thread that
+    lives as long as the child).
+    """
     popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
-    if sys.platform.startswith("linux"):
+    if tie_to_parent and sys.platform.startswith("linux"):
         popen_kwargs["preexec_fn"] = die_with_parent(popen_kwargs.get("preexec_fn"))
     # Its own session: a terminal's Ctrl-C reaches the wrapper, which forwards it once.
     popen_kwargs.setdefault("start_new_session", True)
@@ -89,11 +102,16 @@ class PipePump(threading.Thread):
         self.handler = handler
         self.sink = sink
         self.lines = 0
+        self.shed_lines = 0
         self.handler_errors = 0
 
     def run(self) -> None:
         fd = self.pipe.fileno()
-        pending = b""
+        try:
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass  # a smaller pipe only means shedding starts sooner
+        pending = bytearray()
         while True:
             try:
                 chunk = os.read(fd, _CHUNK)
@@ -101,16 +119,34 @@ class PipePump(threading.Thread):
                 break
             if not chunk:
                 break
-            data = pending + chunk if pending else chunk
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if cut:
-                self._lines(data[:cut])
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            if not cut:
+                continue
+            block = bytes(pending[:cut])
+            del pending[:cut]
+            if _waiting(fd) > _SHED_AT:
+                self._shed(block)
+            else:
+                self._lines(block)
         if pending:
-            self._lines(pending)
+            self._lines(bytes(pending))
         try:
             self.pipe.close()
         except OSError:
+            pass
+
+    def _shed(self, block: bytes) -> None:
+        self.shed_lines += block.count(b"\n")
+        self._write(block)
+
+    def _write(self, data: bytes) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.write(data)
+            self.sink.flush()
+        except (OSError, ValueError):
             pass
 
     def _lines(self, block: bytes) -> None:
@@ -131,9 +167,13 @@ class PipePump(threading.Thread):
                 result = line
             if result is not None:
                 out.append(result)
-        if out and self.sink is not None:
-            try:
-                self.sink.write(b"".join(out))
-                self.sink.flush()
-            except (OSError, ValueError):
-                pass
+        if out:
+            self._write(b"".join(out))
+
+
+def _waiting(fd: int) -> int:
+    """Bytes the child has written that we have not read yet."""
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+    except OSError:
+        return 0
