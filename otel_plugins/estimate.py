@@ -13,6 +13,7 @@ command `otel-plugins estimate` prints the same numbers. Bad input raises
 
 from __future__ import annotations
 
+
 import math
 import os
 import re
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gguf import GGUFReader
+
+    from .argv import LaunchSpec
 
 __all__ = [
     "DEFAULT_PROBE_PERIOD_S",
@@ -309,3 +312,17 @@ def format_rate(bytes_per_s: float) -> str:
         if bits >= factor:
             return f"{bits / factor:g} {unit}"
     return f"{bits:g} bit/s"
+
+
+def deadline_for_launch(spec: LaunchSpec, bandwidths: Sequence[str], redundancy: float = DEFAULT_REDUNDANCY) -> float:
+    """The expected-load deadline of a launch, from its own --model, --rpc and --tensor-split."""
+    if not spec.model:
+        raise EstimateError("--bandwidth needs the server's --model (-m) to size the transfer")
+    estimate = estimate_load(
+        gguf_tensor_bytes(spec.model),
+        [parse_bandwidth(b) for b in bandwidths],
+        endpoints=spec.rpc_endpoints,
+        tensor_split=parse_tensor_split(spec.tensor_split) if spec.tensor_split and spec.rpc_endpoints else None,
+        redundancy=redundancy,
+    )
+    return load_deadline_s(estimate)

@@ -43,6 +43,7 @@ class InstrumentedProcess:
         argv: Sequence[str],
         *,
         policy: Policy | None = None,
+        state: InstanceState | None = None,
         telemetry: Telemetry | None = None,
         output_dir: str | None = "otel-out",
         health_port: int | None = None,
@@ -56,7 +57,7 @@ class InstrumentedProcess:
     ) -> None:
         self.spec: LaunchSpec = parse_launch(argv)
         self.policy = policy or Policy.from_env()
-        self.state = InstanceState()
+        self.state = state or InstanceState()
         self._owns_telemetry = telemetry is None
         self._metrics_text = None
         readers = []

@@ -181,7 +181,7 @@ def test_distributed_load_over_rate_limited_link(tmp_path):
         main_dir.mkdir()
         wrapper = start_wrapped(
             bed.llama_server_argv(model, port, rpc=endpoint), main_dir, health_port,
-            ["--instance-key", "dist-1", "--policy", str(write_policy(tmp_path, "loading_verdict: drop\n"))],
+            ["--instance-key", "dist-1", "--policy", str(write_policy(tmp_path, "loading_verdict: drop\n")), "--bandwidth", "200Mbit/s"],
         )
         prober = Prober(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}/health")
         try:
@@ -232,7 +232,12 @@ def test_distributed_load_over_rate_limited_link(tmp_path):
     assert not probe_logs(records, status=503), "loading probes are dropped by this policy"
     passthrough = (main_dir / "server.log").read_bytes()
     assert b"log_server_r: request: GET /health 127.0.0.1 503" not in passthrough
-    suppressed = otlp_files.metric_points(main_dir)["llama.log.suppressed"]
+    metrics = otlp_files.metric_points(main_dir)
+    # --bandwidth: the estimate (266 MB over 200 Mbit/s x 1.3 = 14 s) is the load's deadline.
+    deadline = metrics["llama.load.deadline.timestamp"][0]["value"]
+    load_start = int(load["startTimeUnixNano"]) / 1e9
+    assert 12 <= deadline - load_start <= 16, deadline - load_start
+    suppressed = metrics["llama.log.suppressed"]
     assert max(p["value"] for p in suppressed if p["attrs"].get("url.path") == "/health") >= 5
     assert code in (0, 134, 143)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
 from ..launch import FORWARDED_SIGNALS, InstrumentedProcess
+from ..state import InstanceState
 from .common import UsageError, add_policy_argument, load_policy
 
 
@@ -19,7 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-file", help="write the passthrough here instead of stdout/stderr")
     parser.add_argument("--instance-key", help="launches sharing this key share one trace (e.g. an instance id)")
     parser.add_argument("--load-deadline", type=float, help="seconds after which a load still running is overdue")
+    parser.add_argument(
+        "--bandwidth", action="append", metavar="RATE",
+        help="link bandwidth to the RPC servers (repeat per --rpc endpoint): the load deadline becomes the estimate's",
+    )
+    parser.add_argument("--redundancy", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
     parser.add_argument("--quiet", action="store_true", help="no summary at exit")
+    parser.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="live load progress on the terminal (auto: when the output is a terminal)",
+    )
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command to run")
     parser.set_defaults(handler=run)
 
@@ -35,16 +46,35 @@ def run(args: argparse.Namespace) -> int:
         if args.load_deadline <= 0:
             raise UsageError("--load-deadline: must be greater than 0")
         policy = policy.with_deadline(args.load_deadline)
+    if args.bandwidth and args.load_deadline is None:
+        from ..argv import parse_launch
+        from ..estimate import EstimateError, deadline_for_launch
+
+        try:
+            policy = policy.with_deadline(deadline_for_launch(parse_launch(argv), args.bandwidth, args.redundancy))
+        except (EstimateError, OSError) as exc:
+            raise UsageError(f"--bandwidth: {exc}") from None
     log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+    display = None
     try:
+        state = InstanceState()
+        out = err = log_file
+        if args.progress != "never" and (args.progress == "always" or sys.stderr.isatty()):
+            from ..sinks.terminal import ProgressDisplay, terminal_wanted
+
+            if args.progress == "always" or terminal_wanted(args.log_file):
+                display = ProgressDisplay(state, os.path.basename(argv[0]))
+            if display is not None and log_file is None:
+                out = err = display.sink()
         process = InstrumentedProcess(
             argv,
             policy=policy,
+            state=state,
             output_dir=args.output_dir,
             health_port=args.health_port,
             health_host=args.health_host,
-            stdout=log_file,
-            stderr=log_file,
+            stdout=out,
+            stderr=err,
             instance_key=args.instance_key,
         )
         try:
@@ -52,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             process.close()
             raise UsageError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        if display is not None:
+            display.start()
         for sig in FORWARDED_SIGNALS:
             signal.signal(sig, lambda signum, _frame: process.send_signal(signum))
         if process.health is not None and not args.quiet:
@@ -60,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         while code is None:
             code = process.wait(0.5)
         process.close()
+        if display is not None:
+            display.stop()
+            display = None
         if not args.quiet:
             where = process.telemetry.output_dir
             print(f"otel-plugins: {argv[0]} exited with code {code}", file=sys.stderr)
@@ -68,5 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"otel-plugins: telemetry written to {where}/", file=sys.stderr)
         return code
     finally:
+        if display is not None:
+            display.stop()
         if log_file is not None:
             log_file.close()
