@@ -262,7 +262,7 @@ class Tailer:
     def _truncated(self, f: TailedFile) -> None:
         """Copytruncate: the rest of the old content comes from its copy, then the file restarts at 0."""
         self.stats.truncations += 1
-        copy = None
+        copy = locate(f.entry(), set(self._files))
         opened = open_file(copy) if copy else None
         if opened is not None:
             fd, st, head = opened
