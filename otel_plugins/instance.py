@@ -84,6 +84,9 @@ class InstanceObserver:
         self.last_crash: str | None = None
         lifecycle.on_change(self._phase_changed)
         if spec.kind.is_rpc_server:
+            # An rpc-server has no load of its own: it serves from the start.
+            lifecycle.phase = Phase.READY
+            self.phase_times = {Phase.READY: self.started_at}
             self.state.update(phase=Phase.READY)
         elif policy.load_deadline_s is not None:
             self.state.update(deadline_unix=self.started_at + policy.load_deadline_s)

@@ -1,9 +1,14 @@
 """`otel-plugins tail`: follow the log files GPUStack writes and turn their lines into OTLP log records.
 
-Parsing, policy and telemetry are those of `replay`; each file is one instance's stream,
-so each gets its own Classifier, and its records carry `log.file.path` and `log.file.name`.
-Lines are stamped when read (`trust_line_time=False`). SIGINT or SIGTERM stop it: final
-checkpoint, telemetry flushed, exit 0.
+Parsing, policy and telemetry are those of `replay`. Each path is one instance's stream
+(a rotated file continues it), so each gets its own Classifier; records carry
+`log.file.path` and `log.file.name` and are stamped when read (`trust_line_time=False`).
+SIGINT or SIGTERM stop it: final checkpoint, telemetry flushed, exit 0.
+
+The checkpoint's exactly-once holds up to the LogEmitter: records are then the SDK's
+batch processor's, so a crash (not a signal) loses what its queue held (about 1 s) while
+the checkpoint already counts it. Waiting for the exporter before each checkpoint would
+let a slow backend stall the tailer, which the wrapper must never do.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ rotation reads the old file to its end first; copytruncate takes what we had not
 from the copy (e.g. x.log.1) and restarts at 0, though lines written between logrotate's
 copy and its truncate are lost to any reader. A partial last line waits for its newline.
 With --checkpoint, offsets are saved after every batch and at exit: a clean restart
-delivers each line exactly once, a crash repeats at most the last batch.
+delivers each line exactly once; after a crash (SIGKILL), the last batch may be sent
+again, and records still queued for export (about 1 s) are lost.
 --from-end (default) applies on a first run only; files appearing later, or unknown to
 an existing checkpoint, are read from their start."""
 

@@ -69,7 +69,7 @@ class RpcPeerConfig:
     """Thresholds for declaring an RPC peer degraded or lost (see README, "RPC peer health")."""
 
     lost_after_s: float = 3.0
-    degraded_retrans: int = 2
+    degraded_retrans: int = 10
     rtt_jump_factor: float = 4.0
     connect_interval_s: float = 1.0
     poll_interval_s: float = 0.25

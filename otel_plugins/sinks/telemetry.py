@@ -146,6 +146,10 @@ def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
     return any(environ.get(v) for v in _ENDPOINT_VARS)
 
 
+def _enabled(environ: Mapping[str, str], signal: str) -> bool:
+    return environ.get(f"OTEL_{signal.upper()}_EXPORTER", "").strip().lower() != "none"
+
+
 def _protocol(environ: Mapping[str, str], signal: str) -> str:
     return (
         environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
@@ -220,16 +224,21 @@ def setup_telemetry(
         spans = FileSpanExporter(directory / "traces.jsonl")
         metrics = FileMetricExporter(directory / "metrics.jsonl")
         logs = FileLogExporter(directory / "logs.jsonl")
+    # OTEL_<SIGNAL>_EXPORTER=none turns a signal off, e.g. for a backend that takes traces only.
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(_CountingSpanExporter(spans, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
-    )
-    reader = PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000))
-    meter_provider = MeterProvider(resource=resource, metric_readers=[reader, *extra_metric_readers])
-    logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(
-            _CountingLogExporter(logs, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000
+    if _enabled(environ, "traces"):
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(_CountingSpanExporter(spans, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
         )
-    )
+    readers = list(extra_metric_readers)
+    if _enabled(environ, "metrics"):
+        readers.append(PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000)))
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    logger_provider = LoggerProvider(resource=resource)
+    if _enabled(environ, "logs"):
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(
+                _CountingLogExporter(logs, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000
+            )
+        )
     return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory)

@@ -1,12 +1,10 @@
-"""Which file is which, and how far each was read: fingerprints and the checkpoint file.
+"""Which file is which, and how far it was read: fingerprints, followed files, the checkpoint.
 
-A file is known by its device and inode plus a fingerprint: the sha256 of its first bytes
-(up to `FINGERPRINT_SIZE`, stored with the length used, like the Collector's filelog
-`fingerprint_size`). The inode finds a renamed file; the fingerprint tells a reused inode
-or a truncated-and-rewritten file from the one we read, and finds a rotated copy.
-
-The checkpoint is one JSON document, replaced atomically (temporary file, fsync, rename,
-fsync of the directory), so a crash leaves either the old state or the new one.
+A file is known by device and inode plus the sha256 of its first bytes (up to 1 KiB, stored
+with the length used, like the Collector's filelog `fingerprint_size`): the inode finds a
+renamed file, the fingerprint tells a reused inode or a rewritten file from the one read,
+and finds a rotated copy. The checkpoint is one JSON document replaced atomically (tmp
+file, fsync, rename, fsync of the directory): a crash leaves the old state or the new.
 """
 
 from __future__ import annotations
@@ -20,8 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 FINGERPRINT_SIZE = 1024
+CHUNK = 1 << 16
+_FINISHED_MAX = 256  # finished files remembered, so that a glob matching one again reads nothing twice
 _VERSION = 1
-_FINISHED_MAX = 1024  # finished files remembered, so that a glob matching one reads nothing twice
 
 Key = tuple[int, int]
 
@@ -40,17 +39,13 @@ class Fingerprint:
         return cls(len(head), hashlib.sha256(head).hexdigest())
 
     def matches(self, head: bytes) -> bool:
-        """Whether a file starting with `head` (read up to at least `size` bytes) is this one."""
+        """Whether a file whose first bytes are `head` is the one fingerprinted."""
         return len(head) >= self.size and hashlib.sha256(head[: self.size]).hexdigest() == self.sha256
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One file's saved state: `offset` counts the bytes of complete lines already delivered.
-
-    `done` marks a file no longer followed (finished, deleted, or a drained rotated copy);
-    it is remembered so that finding it again does not read it twice.
-    """
+    """A file's saved state. `offset`: bytes of complete lines delivered; `done`: no longer followed."""
 
     path: str
     dev: int
@@ -65,11 +60,8 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: dict) -> Entry:
-        fp = data["fingerprint"]
-        return cls(
-            str(data["path"]), int(data["dev"]), int(data["ino"]),
-            Fingerprint(int(fp["size"]), str(fp["sha256"])), int(data["offset"]), bool(data.get("done", False)),
-        )
+        fp = Fingerprint(int(data["fingerprint"]["size"]), str(data["fingerprint"]["sha256"]))
+        return cls(str(data["path"]), int(data["dev"]), int(data["ino"]), fp, int(data["offset"]), bool(data["done"]))
 
 
 @dataclass(eq=False)
@@ -97,12 +89,26 @@ class TailedFile:
     def entry(self) -> Entry:
         return Entry(self.path, self.dev, self.ino, self.fingerprint, self.offset)
 
-    def links(self) -> int:
-        """How many names the open file has: 0 once deleted."""
-        try:
-            return os.fstat(self.fd).st_nlink if self.fd is not None else 0
-        except OSError:
-            return 0
+    def take_lines(self, data: bytes, max_line_bytes: int) -> list[bytes]:
+        """The complete lines of the held bytes plus `data`, counted as read; the rest is held.
+        A line past `max_line_bytes` is cut, so memory stays bounded."""
+        data = self.pending + data
+        end = data.rfind(b"\n") + 1
+        lines = [line + b"\n" for line in data[:end].split(b"\n")[:-1]]
+        self.pending = data[end:]
+        if len(self.pending) >= max_line_bytes:
+            lines.append(self.take_pending())
+        self.offset += end
+        return lines
+
+    def take_pending(self) -> bytes:
+        held, self.pending = self.pending, b""
+        self.offset += len(held)
+        return held
+
+    def is_copy(self, path: str, head: bytes) -> bool:
+        """Whether the file at `path`, starting with `head`, is a copy of this one (`x.log.1`)."""
+        return not self.orphan and self.fingerprint.size > 0 and is_sibling(path, self.path) and self.fingerprint.matches(head)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -110,8 +116,11 @@ class TailedFile:
             self.fd = None
 
 
-def read_head(fd: int, limit: int = FINGERPRINT_SIZE) -> bytes:
-    return os.pread(fd, limit, 0)
+def start_of_last_line(fd: int, size: int) -> int:
+    """Where the line being written at `size` starts: starting "at the end" splits no line."""
+    tail = os.pread(fd, min(size, CHUNK), size - min(size, CHUNK))
+    cut = tail.rfind(b"\n")
+    return size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= CHUNK else size)
 
 
 def open_file(path: str, key: Key | None = None) -> tuple[int, os.stat_result, bytes] | None:
@@ -123,7 +132,7 @@ def open_file(path: str, key: Key | None = None) -> tuple[int, os.stat_result, b
     try:
         st = os.fstat(fd)
         if key is None or (st.st_dev, st.st_ino) == key:
-            return fd, st, read_head(fd)
+            return fd, st, os.pread(fd, FINGERPRINT_SIZE, 0)
     except OSError:
         pass
     os.close(fd)
@@ -132,41 +141,31 @@ def open_file(path: str, key: Key | None = None) -> tuple[int, os.stat_result, b
 
 def is_sibling(path: str, stream_path: str) -> bool:
     """A name rotation tools give a copy or a renamed file: `x.log.1`, `x.log-20250101`."""
-    return (
-        path != stream_path
-        and os.path.dirname(path) == os.path.dirname(stream_path)
-        and os.path.basename(path).startswith(os.path.basename(stream_path))
-    )
+    directory, name = os.path.split(stream_path)
+    return path != stream_path and os.path.dirname(path) == directory and os.path.basename(path).startswith(name)
 
 
-def locate(entry: Entry, exclude: set[Key], limit: int = FINGERPRINT_SIZE) -> str | None:
-    """Where the content `entry` describes went: the same inode under another name in the
-    same directory (renamed), else the newest sibling copy with the same fingerprint that
-    is at least `entry.offset` long (copied before a truncation). None if neither exists."""
-    directory = os.path.dirname(entry.path) or "."
+def locate(entry: Entry, exclude: set[Key]) -> str | None:
+    """Where the content `entry` describes went: its inode under another name in the same
+    directory (renamed), else the newest sibling with its fingerprint and at least
+    `entry.offset` bytes (a copy made before a truncation); None if neither exists."""
     copies: list[tuple[float, str]] = []
     try:
-        listing = list(os.scandir(directory))
+        listing = list(os.scandir(os.path.dirname(entry.path) or "."))
     except OSError:
         return None
     for item in listing:
-        try:
-            if not item.is_file():
-                continue
-            renamed = item.inode() == entry.ino
-            if not renamed and (entry.fingerprint.size == 0 or not is_sibling(item.path, entry.path)):
-                continue
-            st = item.stat()
-            if (st.st_dev, st.st_ino) in exclude or st.st_size < entry.offset:
-                continue
-            if renamed and st.st_dev != entry.dev:
-                continue
-            with open(item.path, "rb") as stream:
-                if not entry.fingerprint.matches(read_head(stream.fileno(), limit)):
-                    continue
-        except OSError:
+        renamed = item.inode() == entry.ino
+        if not renamed and (entry.fingerprint.size == 0 or not is_sibling(item.path, entry.path)):
             continue
-        if renamed:
+        opened = open_file(item.path)
+        if opened is None:
+            continue
+        fd, st, head = opened
+        os.close(fd)
+        if (st.st_dev, st.st_ino) in exclude or st.st_size < entry.offset or not entry.fingerprint.matches(head):
+            continue
+        if renamed and st.st_dev == entry.dev:
             return item.path
         copies.append((st.st_mtime, item.path))
     return max(copies)[1] if copies else None
@@ -181,16 +180,17 @@ class KnownFiles:
         self.finished: OrderedDict[Key, Entry] = OrderedDict((e.key, e) for e in entries if e.done)
 
     def claim(self, path: str, key: Key, head: bytes, size: int) -> Entry | None:
-        """The state to resume the file found at `path` from (`head`: its first bytes): its
-        own, if inode and fingerprint match; or, for a sibling copy, the state of the file
-        that was truncated while we were stopped, whose rest the copy holds. None if new."""
+        """The state to resume the file at `path` (first bytes `head`) from: its own, when
+        inode and fingerprint match; or, for a sibling copy, that of the file truncated
+        while we were stopped, whose rest the copy holds. None for a file never seen."""
         known = self.unfinished.get(key) or self.finished.get(key)
         if known is not None and known.fingerprint.matches(head) and known.offset <= size:
             self.unfinished.pop(key, None)
             self.finished.pop(key, None)
             return replace(known, path=path, done=False) if known.done else known
         for entry in self.unfinished.values():
-            if entry.fingerprint.size and is_sibling(path, entry.path) and entry.fingerprint.matches(head) and entry.offset <= size:
+            fp = entry.fingerprint
+            if fp.size and is_sibling(path, entry.path) and fp.matches(head) and entry.offset <= size:
                 del self.unfinished[entry.key]
                 return replace(entry, dev=key[0], ino=key[1])
         return None
@@ -206,49 +206,34 @@ class KnownFiles:
 
 
 class Checkpoint:
-    """Offsets saved to `path`. Raises CheckpointError at once if it cannot be used."""
+    """Offsets saved to `path`; raises CheckpointError at once if it cannot be used."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.existed = self.path.exists()
-        self._last_text: str | None = None
-        if self.path.is_dir():
-            raise CheckpointError(f"checkpoint {self.path}: is a directory")
-        self.entries = self._load() if self.existed else []
-        directory = self.path.parent
+        self.entries: list[Entry] = []
+        self._saved_text: str | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            if self.existed:
+                self._saved_text = self.path.read_text(encoding="utf-8")
+                data = json.loads(self._saved_text)
+                if data.get("version") != _VERSION:
+                    raise ValueError(f"unknown version {data.get('version')!r}")
+                self.entries = [Entry.from_json(item) for item in data["files"]]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CheckpointError(f"checkpoint {self.path}: cannot create its directory: {exc.strerror}") from None
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise CheckpointError(f"checkpoint {self.path}: directory {directory} is not writable")
+            raise CheckpointError(f"checkpoint {self.path}: {exc.strerror or exc}") from None
+        except (ValueError, LookupError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint {self.path}: not a checkpoint file ({exc})") from None
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise CheckpointError(f"checkpoint {self.path}: its directory is not writable")
 
-    def _load(self) -> list[Entry]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-            data = json.loads(text)
-            if data.get("version") != _VERSION:
-                raise CheckpointError(f"checkpoint {self.path}: unknown version {data.get('version')!r}")
-            entries = [Entry.from_json(item) for item in data["files"]]
-        except OSError as exc:
-            raise CheckpointError(f"checkpoint {self.path}: cannot read: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"checkpoint {self.path}: not a checkpoint file ({type(exc).__name__}: {exc})") from None
-        self._last_text = text
-        return entries
-
-    def save(self, entries: Iterable[Entry]) -> bool:
-        """Replace the file with `entries`; False when nothing changed since the last save.
-
-        Raises OSError when the disk refuses; the previous checkpoint is then intact.
-        """
+    def save(self, entries: Iterable[Entry]) -> None:
+        """Replace the file with `entries`, unless unchanged; an OSError leaves the old one whole."""
         self.entries = list(entries)
-        document = {"version": _VERSION, "files": [asdict(entry) for entry in self.entries]}
-        text = json.dumps(document, indent=1, sort_keys=True)
-        if text == self._last_text:
-            return False
+        text = json.dumps({"version": _VERSION, "files": [asdict(e) for e in self.entries]})
+        if text == self._saved_text:
+            return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "w", encoding="utf-8") as out:
@@ -256,14 +241,11 @@ class Checkpoint:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
-        # The rename is durable only once the directory itself is on disk.
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
         finally:
-            os.close(dir_fd)
-        self._last_text = text
-        return True
+            tmp.unlink(missing_ok=True)  # only left behind by a failure
+        directory = os.open(self.path.parent, os.O_RDONLY)  # the rename is durable once the directory is
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._saved_text = text

@@ -1,0 +1,216 @@
+"""Assemble `agent.yaml` and `gateway.yaml` from a Policy, and write them in the Collector's style.
+
+    from otel_plugins.collector import render_agent, render_gateway
+    text = render_agent(Policy())          # the committed collector-config/agent.yaml
+
+`agent_config(..., exporter="file")` is the same agent with the gateway export swapped for
+the file exporter (tests), `exporter="debug"` for benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..policy import Policy
+from . import config as cfg
+from . import ottl, stanza
+
+AGENT_FILE = "agent.yaml"
+GATEWAY_FILE = "gateway.yaml"
+FILE_EXPORT = cfg.Setting("AGENT_FILE_EXPORT", None, "file the test agent writes (exporter=file)")
+
+_HEADER = """\
+# {title}
+# Rendered by `otel-plugins collector render` from the {policy}; do not edit by hand:
+# change the policy and render again (a test compares this file with the renderer).
+# Collector: contrib v0.155.0 components ({components}).
+#
+# Environment ({{env:NAME}} references below; NAME=default):
+{settings}
+"""
+
+
+def _settings_comment(settings: tuple[cfg.Setting, ...]) -> str:
+    return "\n".join(f"#   {s.env}={s.default if s.default is not None else '(required)'}  {s.description}" for s in settings)
+
+
+def _health(enabled: bool) -> dict[str, Any]:
+    return {"health_check": {"endpoint": cfg.HEALTH.ref}} if enabled else {}
+
+
+def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health_check: bool = True) -> dict[str, Any]:
+    """The agent as a mapping. `exporter`: "otlp" (to the gateway), "file" or "debug"."""
+    policy = policy or Policy()
+    if exporter == "otlp":
+        exporters = {
+            "otlp_grpc/gateway": {"endpoint": cfg.GATEWAY.ref, "tls": {"insecure": cfg.GATEWAY_INSECURE.ref}},
+        }
+        logs_out = metrics_out = ["otlp_grpc/gateway"]
+    elif exporter == "file":
+        exporters = {
+            "file/logs": {"path": FILE_EXPORT.ref, "flush_interval": "100ms"},
+            "file/metrics": {"path": FILE_EXPORT.ref + ".metrics", "flush_interval": "100ms"},
+        }
+        logs_out, metrics_out = ["file/logs"], ["file/metrics"]
+    elif exporter == "debug":
+        exporters = {"debug": {"verbosity": "basic", "sampling_initial": 1, "sampling_thereafter": 1000}}
+        logs_out = metrics_out = ["debug"]
+    else:
+        raise ValueError(f"exporter: {exporter!r} is not one of otlp, file, debug")
+    config: dict[str, Any] = {}
+    if health_check:
+        config["extensions"] = _health(True)
+    config["receivers"] = {
+        "filelog/llama": {
+            "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
+            "start_at": cfg.START_AT.ref,
+            "include_file_path": True,
+            "include_file_name": False,
+            "preserve_leading_whitespaces": True,
+            "preserve_trailing_whitespaces": True,
+            "operators": stanza.operators(),
+        }
+    }
+    config["processors"] = {
+        "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.AGENT_MEMORY.ref},
+        "transform/llama_policy": {
+            "error_mode": "ignore",
+            "log_statements": [
+                {
+                    "context": "resource",
+                    "statements": [
+                        f'set(resource.attributes["service.name"], {ottl.ottl_str(cfg.AGENT_SERVICE.ref)}) where resource.attributes["service.name"] == nil'
+                    ],
+                },
+                {"context": "log", "statements": ottl.log_statements(policy)},
+            ],
+        },
+        "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
+        "batch": {"timeout": "1s", "send_batch_size": 8192},
+        # The count connector emits one delta per export call: fewer, larger calls.
+        "batch/count": {"timeout": cfg.COUNT_INTERVAL.ref, "send_batch_size": 65536},
+    }
+    config["exporters"] = exporters
+    config["connectors"] = {"forward/llama_policy": {}, "count/llama_policy": {"logs": ottl.count_metrics()}}
+    service: dict[str, Any] = {}
+    if health_check:
+        service["extensions"] = ["health_check"]
+    service["pipelines"] = {
+        "logs/intake": {
+            "receivers": ["filelog/llama"],
+            "processors": ["memory_limiter", "transform/llama_policy"],
+            "exporters": ["forward/llama_policy"],
+        },
+        # Sees every decided record, dropped ones too.
+        "logs/count": {"receivers": ["forward/llama_policy"], "processors": ["batch/count"], "exporters": ["count/llama_policy"]},
+        "logs/export": {"receivers": ["forward/llama_policy"], "processors": ["filter/llama_policy", "batch"], "exporters": logs_out},
+        "metrics/count": {"receivers": ["count/llama_policy"], "processors": ["batch"], "exporters": metrics_out},
+    }
+    config["service"] = service
+    return config
+
+
+def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
+    """The gateway: OTLP in; traces to Jaeger/Tempo, metrics on `prometheus`, logs to a file."""
+    config: dict[str, Any] = {}
+    if health_check:
+        config["extensions"] = _health(True)
+    config["receivers"] = {"otlp": {"protocols": {"grpc": {"endpoint": cfg.OTLP_GRPC.ref}, "http": {"endpoint": cfg.OTLP_HTTP.ref}}}}
+    config["processors"] = {
+        "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.GATEWAY_MEMORY.ref},
+        "batch": {"timeout": "1s", "send_batch_size": 8192},
+        # The prometheus exporter adds a delta point to the last one only when its start is the
+        # last one's end. The agents' count deltas come per batch, not contiguous: put every
+        # delta point on one instant so each adds up (the exporter serves no timestamps).
+        "transform/prometheus_deltas": {
+            "error_mode": "ignore",
+            "metric_statements": [
+                {
+                    "context": "datapoint",
+                    "conditions": [
+                        "metric.type == METRIC_DATA_TYPE_SUM and metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
+                    ],
+                    "statements": ["set(datapoint.start_time_unix_nano, 1)", "set(datapoint.time_unix_nano, 1)"],
+                }
+            ],
+        },
+    }
+    config["exporters"] = {
+        "otlp_grpc/traces": {"endpoint": cfg.TRACES.ref, "tls": {"insecure": cfg.TRACES_INSECURE.ref}},
+        "prometheus": {"endpoint": cfg.PROMETHEUS.ref, "resource_to_telemetry_conversion": {"enabled": True}},
+        "file/logs": {"path": cfg.LOGS_FILE.ref, "flush_interval": "1s"},
+        # Not in a pipeline by default: put it in `logs` for an OTLP logs backend.
+        "otlp_http/logs": {"endpoint": cfg.LOGS_ENDPOINT.ref},
+    }
+    service: dict[str, Any] = {}
+    if health_check:
+        service["extensions"] = ["health_check"]
+    service["pipelines"] = {
+        "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_grpc/traces"]},
+        "metrics": {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "transform/prometheus_deltas", "batch"],
+            "exporters": ["prometheus"],
+        },
+        "logs": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["file/logs"]},
+    }
+    config["service"] = service
+    return config
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, sequences indented under their key, as the Collector's docs write YAML."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Expressions and regexes read best single-quoted (no escapes); env refs stay plain.
+    style = None
+    if any(c in value for c in "\\\"'[]{}*|&!%@`#") and not value.startswith("${env:"):
+        style = "'"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(config: Mapping[str, Any]) -> str:
+    return yaml.dump(dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100000, allow_unicode=True)
+
+
+def render_agent(policy: Policy | None = None, *, source: str = "default policy", **kw: Any) -> str:
+    header = _HEADER.format(
+        title="Agent: one per node, next to the servers. Tails their logs and applies the probe policy.",
+        policy=source,
+        components="filelog, transform, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check",
+        settings=_settings_comment(cfg.AGENT_SETTINGS),
+    )
+    return header + to_yaml(agent_config(policy, **kw))
+
+
+def render_gateway(*, source: str = "default policy", **kw: Any) -> str:
+    header = _HEADER.format(
+        title="Gateway: in front of the backends. Traces to Jaeger/Tempo, metrics to Prometheus, logs to a file or OTLP backend.",
+        policy=source,
+        components="otlp, memory_limiter, batch, transform, otlp_grpc, prometheus, file, otlp_http, health_check",
+        settings=_settings_comment(cfg.GATEWAY_SETTINGS),
+    )
+    return header + to_yaml(gateway_config(**kw))
+
+
+def render_files(out_dir: str | Path, policy: Policy | None = None, *, source: str = "default policy") -> list[Path]:
+    """Write agent.yaml and gateway.yaml into `out_dir`; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in ((AGENT_FILE, render_agent(policy, source=source)), (GATEWAY_FILE, render_gateway(source=source))):
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

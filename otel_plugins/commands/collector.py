@@ -1,0 +1,79 @@
+"""`otel-plugins collector render|check`: the probe policy as OpenTelemetry Collector configs.
+
+    otel-plugins collector render [--policy F] [--mode downgrade|drop|sample] [--out DIR]
+    otel-plugins collector check [--otelcol BIN] [DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..policy import PolicyError, Verdict
+from .common import UsageError, add_policy_argument, load_policy
+
+DEFAULT_DIR = "collector-config"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("collector", help="render the probe policy as Collector agent/gateway configs")
+    commands = parser.add_subparsers(dest="collector_command", required=True, metavar="ACTION")
+    render = commands.add_parser("render", help="write agent.yaml and gateway.yaml from the policy")
+    add_policy_argument(render)
+    render.add_argument("--mode", choices=[v.value for v in Verdict], help="set both loading_verdict and ready_verdict")
+    render.add_argument("--out", default=DEFAULT_DIR, help=f"directory to write to (default {DEFAULT_DIR})")
+    render.add_argument("--stdout", choices=["agent", "gateway"], help="print one file instead of writing both")
+    render.set_defaults(handler=run_render)
+    check = commands.add_parser("check", help="run `otelcol validate` on agent.yaml and gateway.yaml")
+    check.add_argument("--otelcol", help="Collector binary (default: $OTELCOL_BIN, .testbed/bin/otelcol, otelcol-contrib, otelcol)")
+    check.add_argument("dir", nargs="?", default=DEFAULT_DIR, help=f"directory holding the files (default {DEFAULT_DIR})")
+    check.set_defaults(handler=run_check)
+
+
+def _policy(args: argparse.Namespace):
+    policy = load_policy(args.policy)
+    if args.mode:
+        try:
+            policy = replace(policy, loading_verdict=Verdict(args.mode), ready_verdict=Verdict(args.mode))
+        except PolicyError as exc:  # pragma: no cover - Verdict values are checked by argparse
+            raise UsageError(f"invalid policy: {exc}") from None
+    return policy
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from ..collector import render
+
+    policy = _policy(args)
+    source = f"policy {args.policy}" if args.policy else "default policy"
+    if args.mode:
+        source += f" (--mode {args.mode})"
+    if args.stdout == "agent":
+        sys.stdout.write(render.render_agent(policy, source=source))
+        return 0
+    if args.stdout == "gateway":
+        sys.stdout.write(render.render_gateway(source=source))
+        return 0
+    for path in render.render_files(args.out, policy, source=source):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from ..collector import find_otelcol, validate_file
+
+    binary = find_otelcol(args.otelcol)
+    if binary is None:
+        raise UsageError("no Collector binary found: pass --otelcol, set OTELCOL_BIN, or run scripts/build_collector.sh")
+    failed = 0
+    for name in ("agent.yaml", "gateway.yaml"):
+        path = Path(args.dir, name)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file (run `otel-plugins collector render --out {args.dir}`)")
+        result = validate_file(path, binary)
+        print(f"{path}: {'valid' if result.ok else 'INVALID'} ({binary})")
+        if not result.ok:
+            failed += 1
+            print(result.output, file=sys.stderr)
+    return 1 if failed else 0
