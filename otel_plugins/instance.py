@@ -104,7 +104,6 @@ class InstanceObserver:
         with self.lock:
             classified = self.classifier.classify_bytes(raw)
             record, decision = classified.record, classified.decision
-            f = record.fields
             self.tally["lines"] += 1
             if self.crashes.take(classified):
                 if record.event is Event.CRASH:
@@ -112,17 +111,13 @@ class InstanceObserver:
                 self._emit_crash(classified.time)
                 return raw
             self._emit_crash(classified.time)
+            self.metrics.count_line(classified)
             if decision.kind is Kind.PROBE:
                 self.tally["probes"] += 1
-                self.metrics.count_probe(
-                    f.get(names.URL_PATH), f.get(names.HTTP_STATUS), decision.verdict.value, decision.reason
-                )
             if decision.emit:
-                self.metrics.count_log(decision.severity)
                 self.logs.emit(classified, {"log.iostream": stream})
             else:
                 self.tally["suppressed"] += 1
-                self.metrics.count_suppressed(f.get(names.URL_PATH), f.get(names.HTTP_STATUS), decision.reason or "")
             for summary in classified.summaries:
                 self.logs.emit_summary(summary)
             self._follow(record, decision.severity)

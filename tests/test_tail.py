@@ -9,18 +9,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_plugins.sources.checkpoint import Checkpoint, CheckpointError
 from otel_plugins.sources.tail import TailedFile, Tailer
 
 sys.path.insert(0, str(Path(__file__).parent))
-import otlp_files  # noqa: E402
+import otlp_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,13 +40,11 @@ class Collected:
         self.paths.append(file.path)
 
 
-def wait_until(condition, timeout: float = 10.0, poll=None) -> None:
+def wait_until(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
-        if poll is not None:
-            poll()
         time.sleep(0.002)
 
 
@@ -124,7 +125,7 @@ def test_every_line_exactly_once_through_100_rotations_and_10_restarts(tmp_path,
         rotated_at = 0
         for k in range(1, 101):
             # Rotations come far apart in real life: let the tailer see each generation first.
-            wait_until(lambda: numbers and numbers[-1] > rotated_at + 5)
+            wait_until(lambda mark=rotated_at: numbers and numbers[-1] > mark + 5)
             time.sleep(random.uniform(0, 0.01))
             if k % 10 == 0:  # a restart; every other one with the rotation happening while stopped
                 following.stop()
@@ -237,6 +238,25 @@ def test_non_utf8_and_nul_bytes_reach_the_handler_byte_identical(tmp_path):
     assert seen.lines == lines
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=12))
+def test_any_writes_split_anyhow_arrive_as_the_same_lines(pieces):
+    """Whatever bytes are appended in whatever pieces, polled between pieces, the lines arrive as written."""
+    with tempfile.TemporaryDirectory() as directory:
+        log, seen = Path(directory) / "a.log", Collected()
+        log.touch()
+        tailer = Tailer([str(log)], seen, start_at="start", max_line_bytes=64)
+        for piece in pieces:
+            with open(log, "ab") as out:
+                out.write(piece)
+            tailer.poll_once()
+        tailer.close()
+        written = b"".join(pieces)
+        assert b"".join(seen.lines) == written[: len(b"".join(seen.lines))]
+        assert all(line.endswith(b"\n") or len(line) >= 64 for line in seen.lines)  # or cut: too long
+        assert b"\n" not in written[len(b"".join(seen.lines)) :]
+
+
 def test_handler_errors_are_counted_and_the_line_counts_as_delivered(tmp_path):
     """A handler that raises costs a counted error, not the tailer, and the next lines still arrive."""
     log = tmp_path / "a.log"
@@ -319,12 +339,14 @@ def test_idle_files_are_closed_and_reopened_when_they_grow(tmp_path):
 
 
 def test_checkpoint_is_replaced_atomically_and_a_broken_one_is_refused(tmp_path):
-    """The checkpoint is valid JSON with no temporary file left; garbage or a directory raises CheckpointError."""
-    log, state = tmp_path / "a.log", tmp_path / "state.json"
+    """The checkpoint is valid JSON, never tailed itself, with no temporary file left; garbage or a directory is refused."""
+    log, state, seen = tmp_path / "a.log", tmp_path / "state.json", Collected()
     log.write_bytes(b"x\n")
-    tailer = Tailer([str(log)], Collected(), Checkpoint(state), start_at="start")
-    tailer.poll_once()
+    tailer = Tailer([str(tmp_path / "*")], seen, Checkpoint(state), start_at="start")
+    for _ in range(3):
+        tailer.poll_once()
     tailer.close()
+    assert seen.lines == [b"x\n"]
     entry = json.loads(state.read_text())["files"][0]
     assert entry["offset"] == 2 and entry["fingerprint"]["size"] == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
@@ -343,7 +365,7 @@ def _cli(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_cli_follows_a_file_into_otlp_json_and_stops_cleanly_on_sigterm(tmp_path):
-    """`tail --from-start` turns a probe into DEBUG and a client error into WARN, and exits 0 on SIGTERM."""
+    """`tail --from-start` exports a probe at DEBUG and a client error at WARN, passes lines through, exits 0 on SIGTERM."""
     (tmp_path / "serve").mkdir()
     log, out, state = tmp_path / "serve" / "12.log", tmp_path / "otel", tmp_path / "state.json"
     log.write_bytes(
@@ -351,16 +373,23 @@ def test_cli_follows_a_file_into_otlp_json_and_stops_cleanly_on_sigterm(tmp_path
         b"0.00.008.001 I srv  log_server_r: request: POST /v1/chat/completions 10.0.0.7 404\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    proc = _cli("--from-start", "--checkpoint", str(state), "--output-dir", str(out), str(tmp_path / "serve" / "*.log"), env=env)
+    pattern = str(tmp_path / "serve" / "*.log")
+    proc = _cli("--from-start", "--passthrough", "--checkpoint", str(state), "--output-dir", str(out), pattern, env=env)
     wait_until(lambda: state.exists() and json.loads(state.read_text())["files"], timeout=20)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
+    stdout, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
+    assert stdout.splitlines() == [  # the passthrough: the probe rewritten to debug, the rest as written
+        b"0.00.007.180 D srv  log_server_r: request: GET /health 127.0.0.1 503",
+        b"0.00.008.001 I srv  log_server_r: request: POST /v1/chat/completions 10.0.0.7 404",
+    ]
     records = otlp_files.logs(out)
     severity = {r["attrs"].get("url.path"): r["severity"] for r in records}
     assert severity == {"/health": "DEBUG", "/v1/chat/completions": "WARN"}
     assert {r["attrs"]["log.file.path"] for r in records} == {str(log)}
     assert {r["attrs"]["log.file.name"] for r in records} == {"12.log"}
+    probes = otlp_files.metric_points(out)["llama.probe.responses"]
+    assert [(p["attrs"]["url.path"], p["attrs"]["llama.policy.verdict"], p["value"]) for p in probes] == [("/health", "downgrade", 1)]
 
 
 @pytest.mark.parametrize(
@@ -379,6 +408,6 @@ def test_cli_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
     if args[0] == "/etc/hostname/*.log" and not Path("/etc/hostname").is_file():
         pytest.skip("needs /etc/hostname to be a file")
     proc = _cli(*[a.format(state=state, dir=tmp_path) for a in args])
-    out, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert len(err.decode().strip().splitlines()) == 1 and message in err.decode(), err.decode()

@@ -23,6 +23,7 @@ import threading
 
 from ..classify import Classifier
 from ..emit.logs import LogEmitter
+from ..emit.metrics import InstanceMetrics
 from ..sinks.passthrough import render
 from ..sinks.telemetry import setup_telemetry
 from ..sources.checkpoint import Checkpoint, CheckpointError
@@ -119,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
     telemetry = setup_telemetry(args.service_name, args.output_dir)
-    emitter = LogEmitter(telemetry.logger_provider, trust_line_time=False)
+    emitter = LogEmitter(telemetry.logger_provider, trust_line_time=False, stats=telemetry.stats)
+    metrics = InstanceMetrics(
+        telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "tail"}, export_stats=telemetry.stats
+    )
     passthrough = Passthrough(sys.stdout.fileno()) if args.passthrough else None
     classifiers: dict[str, Classifier] = {}
 
@@ -128,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         if classifier is None:
             classifier = classifiers[file.path] = Classifier(policy, trust_line_time=False)
         classified = classifier.classify_bytes(raw)
+        metrics.count_line(classified)
         emitter.emit(classified, {"log.file.path": file.path, "log.file.name": file.name})
         for summary in classified.summaries:
             emitter.emit_summary(summary)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .. import names
-from ..record import Phase, Severity
+from ..record import Kind, Phase, Severity
 from ..sinks.telemetry import ExportStats
 from ..state import InstanceState, Snapshot
+
+if TYPE_CHECKING:
+    from ..classify import Classified
 
 _logger = logging.getLogger(__name__)
 _logger.propagate = False  # our own faults must not land in the host's log pipeline
@@ -51,12 +54,13 @@ class InstanceMetrics:
     """Creates every instrument of `names.METRICS` on `meter`, reading `state` for gauges.
 
     `attributes` (e.g. `{"llama.instance.key": "box-0"}`) are added to every observation.
+    Without a `state` (tailing files, where no one process is watched) the gauges stay empty.
     """
 
     def __init__(
         self,
         meter: Meter,
-        state: InstanceState,
+        state: InstanceState | None,
         attributes: Mapping[str, str] | None = None,
         *,
         export_stats: ExportStats | None = None,
@@ -97,6 +101,17 @@ class InstanceMetrics:
                 raise ValueError(f"names.METRICS: no instrument for {name!r} of kind {kind!r}")
 
     # Synchronous instruments.
+
+    def count_line(self, classified: Classified) -> None:
+        """The per-line counters: probe responses, suppressed lines, log records by severity."""
+        decision, fields = classified.decision, classified.record.fields
+        path, status = fields.get(names.URL_PATH), fields.get(names.HTTP_STATUS)
+        if decision.kind is Kind.PROBE:
+            self.count_probe(path, status, decision.verdict.value, decision.reason)
+        if decision.emit:
+            self.count_log(decision.severity)
+        else:
+            self.count_suppressed(path, status, decision.reason or "")
 
     def count_probe(self, path: str, status: int | None, verdict: Any, reason: Any = None) -> None:
         attributes = {names.URL_PATH: path, names.HTTP_STATUS: status, names.ATTR_VERDICT: _label(verdict)}
@@ -167,6 +182,8 @@ class InstanceMetrics:
 
     def _gauge_callback(self, name: str, rows: Callable[[Snapshot], Iterable[tuple[float, dict[str, Any]]]]):
         def callback(_options: CallbackOptions) -> list[Observation]:
+            if self.state is None:
+                return []
             try:
                 return [Observation(value, self._attrs(extra)) for value, extra in rows(self.state.snapshot())]
             except Exception:  # noqa: BLE001 - a collection must never fail on our account
