@@ -7,8 +7,8 @@ one stream: one server's output, one log file.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from . import names
 from .dialects import decode, parse_line
@@ -26,7 +26,7 @@ class Classified:
     record: Record
     decision: Decision
     time: float
-    summaries: list[SampleSummary] = field(default_factory=list)
+    summaries: Sequence[SampleSummary] = ()
 
     @property
     def emit(self) -> bool:
@@ -78,7 +78,7 @@ class Classifier:
                 cadence = self.cadence.observe((f.get(names.CLIENT_ADDRESS), method, path), now)
         lifecycle = self.lifecycle
         decision = self.policy.decide(record, lifecycle.phase, overdue=lifecycle.overdue(now), cadence=cadence)
-        summaries: list[SampleSummary] = []
+        summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
             f = record.fields
             key = (f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))

@@ -42,9 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if args.health_port is not None and not 0 <= args.health_port <= 65535:
         raise UsageError(f"--health-port: {args.health_port} is not a port number (0-65535)")
     policy = load_policy(args.policy)
-    import os as _os
-    if _os.environ.get("XSW"):
-        sys.setswitchinterval(float(_os.environ["XSW"]))
     if args.load_deadline is not None:
         if args.load_deadline <= 0:
             raise UsageError("--load-deadline: must be greater than 0")

@@ -15,6 +15,7 @@ from otel_plugins.record import Record
 
 from . import envelope
 from ._common import first_char_table
+from .fastpath import fast_parse
 from .content import CONTENT
 from .generic import GENERIC
 from .gpustack import GPUSTACK
@@ -46,7 +47,7 @@ def decode(raw: bytes) -> str:
 def parse_line(text: str) -> Record:
     """One line (no line ending) to a Record. Never raises: an unparseable line is "other"."""
     try:
-        return _parse(text)
+        return fast_parse(text) or _parse(text)
     except Exception:  # a parser bug must not lose the line or reach the wrapped server
         return Record(text=text, dialect="other", message=text)
 

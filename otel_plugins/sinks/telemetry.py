@@ -35,6 +35,9 @@ _ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
 )
 QUEUE_SIZE = 4096
+# How long the wrapper may spend flushing telemetry once its server has exited: within
+# `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
+SHUTDOWN_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -103,11 +106,43 @@ def quiet_sdk_logging() -> None:
     logger.propagate = False
 
 
-class _CountingSpanExporter(SpanExporter):
+class _Abortable:
+    """Lets `Telemetry.shutdown` end an exporter's work at its deadline.
+
+    The SDK's batch processors wait up to 30 s for their worker at shutdown, and the OTLP
+    exporters retry each batch for up to 10 s: with the backend down, the wrapper would
+    outlive its server by most of a minute, past any supervisor's grace period. After
+    `abort()`, a retry in progress stops and the batches still queued are not sent; they
+    count as dropped once the stats are settled.
+    """
+
+    inner: Any
+    aborted = False
+    _inner_closed = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        self._close_inner()
+
+    def _close_inner(self) -> None:
+        if not self._inner_closed:
+            self._inner_closed = True
+            try:
+                self.inner.shutdown()  # wakes an exporter sleeping between retries
+            except Exception:  # noqa: BLE001 - shutting down must not fail the caller
+                pass
+
+    def shutdown(self) -> None:
+        self._close_inner()
+
+
+class _CountingSpanExporter(_Abortable, SpanExporter):
     def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
         self.inner, self.stats = inner, stats
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self.aborted:
+            return SpanExportResult.FAILURE
         try:
             result = self.inner.export(spans)
         except Exception:  # an exporter fault is a failed export, not a crash
@@ -115,27 +150,23 @@ class _CountingSpanExporter(SpanExporter):
         self.stats.add("traces", result is SpanExportResult.SUCCESS, len(spans))
         return result
 
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
 
-class _CountingLogExporter(LogRecordExporter):
+class _CountingLogExporter(_Abortable, LogRecordExporter):
     def __init__(self, inner: LogRecordExporter, stats: ExportStats) -> None:
         self.inner, self.stats = inner, stats
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        if self.aborted:
+            return LogRecordExportResult.FAILURE
         try:
             result = self.inner.export(batch)
         except Exception:  # an exporter fault is a failed export, not a crash
             result = LogRecordExportResult.FAILURE
         self.stats.add("logs", result is LogRecordExportResult.SUCCESS, len(batch))
         return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return getattr(self.inner, "force_flush", lambda *_: True)(timeout_millis)
@@ -184,20 +215,33 @@ class Telemetry:
     stats: ExportStats
     output_dir: Path | None
     _closed: bool = False
+    _exporters: list[_Abortable] = field(default_factory=list)
 
-    def shutdown(self) -> None:
-        """Flush and stop every provider; safe to call twice."""
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Flush and stop every provider within `timeout_s` (default SHUTDOWN_TIMEOUT_S);
+        what is not exported by then is dropped and counted. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        # Metrics last, so that their final export carries the settled drop counts.
-        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
-            if provider is self.meter_provider:
-                self.stats.settle()
-            try:
-                provider.shutdown()
-            except Exception:  # noqa: BLE001 - shutting down must finish whatever a provider does
-                pass
+        timeout_s = SHUTDOWN_TIMEOUT_S if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        timer = threading.Timer(timeout_s, lambda: [e.abort() for e in self._exporters])
+        timer.daemon = True
+        timer.start()
+        try:
+            # Metrics last, so that their final export carries the settled drop counts.
+            for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+                try:
+                    if provider is self.meter_provider:
+                        self.stats.settle()
+                        # Its reader takes a timeout, and shuts its exporter down when it runs out.
+                        provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
+                    else:
+                        provider.shutdown()
+                except Exception:  # noqa: BLE001 - shutting down must finish whatever a provider does
+                    pass
+        finally:
+            timer.cancel()
 
 
 def setup_telemetry(
@@ -226,9 +270,10 @@ def setup_telemetry(
         logs = FileLogExporter(directory / "logs.jsonl")
     # OTEL_<SIGNAL>_EXPORTER=none turns a signal off, e.g. for a backend that takes traces only.
     tracer_provider = TracerProvider(resource=resource)
+    counting_spans, counting_logs = _CountingSpanExporter(spans, stats), _CountingLogExporter(logs, stats)
     if _enabled(environ, "traces"):
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(_CountingSpanExporter(spans, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
+            BatchSpanProcessor(counting_spans, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
         )
     readers = list(extra_metric_readers)
     if _enabled(environ, "metrics"):
@@ -237,8 +282,6 @@ def setup_telemetry(
     logger_provider = LoggerProvider(resource=resource)
     if _enabled(environ, "logs"):
         logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(
-                _CountingLogExporter(logs, stats), max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000
-            )
+            BatchLogRecordProcessor(counting_logs, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
         )
-    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory)
+    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory, _exporters=[counting_spans, counting_logs])

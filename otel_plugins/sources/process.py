@@ -27,8 +27,9 @@ _PIPE_SIZE = 1 << 20
 # More than this waiting for us (read or still in the pipe) means we are falling behind the
 # child: pass its output through unparsed until we catch up, rather than ever making it wait.
 _SHED_AT = _PIPE_SIZE // 2
-# Read but not yet passed through: the reader stops here, which only a slow sink can cause.
-_MAX_BACKLOG = 32 * _PIPE_SIZE
+# Read buffers of _PIPE_SIZE each: the reader waits when all hold data not yet passed
+# through, which only a sink slower than the child can cause.
+_BUFFERS = 16
 # Longer lines are passed through unparsed, so one endless line cannot grow memory.
 _MAX_LINE = 4 * _PIPE_SIZE
 # While deciding lines, look this often whether we have fallen behind.
@@ -45,7 +46,7 @@ LineHandler = Callable[[bytes], "bytes | None"]
 
 
 def _die_with_parent() -> None:
-    return
+    # The child must not outlive the wrapper, even when the wrapper is SIGKILLed.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -109,12 +110,12 @@ class PipePump(threading.Thread):
     """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`.
 
     Two threads share the work. A reader (`<name>-reader`) only moves the pipe's bytes
-    into memory, so the child never waits while a line is being decided; this thread
-    takes them in order, decides lines, and writes the passthrough. When more than
-    `_SHED_AT` bytes wait (in memory and in the pipe), it passes what waits through
-    unparsed (`shed_lines`), and keeps doing so for `_SHED_HOLD_S` before it parses
-    again: a flood then costs us little more than copying it, and the server keeps the
-    CPU it would have without us.
+    into a few reused 1 MiB buffers, so the child never waits while a line is being
+    decided; this thread takes them in order, decides lines, and writes the passthrough.
+    When more than `_SHED_AT` bytes wait (in memory and in the pipe), it passes what
+    waits through unparsed (`shed_lines`), and keeps doing so for `_SHED_HOLD_S` before
+    it parses again: a flood then costs us little more than copying it, and the server
+    keeps the CPU it would have had without us.
     """
 
     def __init__(self, pipe: IO[bytes], handler: LineHandler, sink: IO[bytes] | None, name: str) -> None:
@@ -126,7 +127,11 @@ class PipePump(threading.Thread):
         self.shed_lines = 0
         self.handler_errors = 0
         self.peak_backlog = 0
-        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._chunks: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        # Buffers come back here once passed on; reusing them spares the kernel from
+        # handing us (and zeroing) fresh pages for every read.
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._buffers = 0
         # Each counter has one writer (the reader, this thread), so no lock is needed.
         self._read_bytes = 0
         self._taken_bytes = 0
@@ -144,22 +149,31 @@ class PipePump(threading.Thread):
         reader.start()
         pending = b""  # the start of a line whose end has not arrived yet
         raw_line = False  # a line already partly passed through unparsed
-        while (chunk := self._chunks.get()) is not None:
-            self._taken_bytes += len(chunk)
-            if self._behind():
-                # Shedding: out as it came; a line cut at the chunk's end ends unparsed too.
-                self._write(pending + chunk if pending else chunk)
-                self.shed_lines += _count_lines(chunk)
-                pending, raw_line = b"", not chunk.endswith(b"\n")
-                continue
-            if raw_line:
-                first = chunk.find(b"\n") + 1
-                self._write(chunk[:first] if first else chunk)
-                if not first:
+        while (item := self._chunks.get()) is not None:
+            buf, n = item
+            self._taken_bytes += n
+            view = memoryview(buf)[:n]
+            try:
+                if self._behind():
+                    # Shedding: out as it came; a line cut at the chunk's end ends unparsed too.
+                    if pending:
+                        self._write(pending)
+                    self._write(view)
+                    self.shed_lines += _count_lines(buf, n)
+                    pending, raw_line = b"", buf[n - 1] != 10
                     continue
-                self.shed_lines += 1
-                raw_line, chunk = False, chunk[first:]
-            data = pending + chunk if pending else chunk
+                start = 0
+                if raw_line:
+                    start = buf.find(b"\n", 0, n) + 1
+                    self._write(view[:start] if start else view)
+                    if not start:
+                        continue
+                    self.shed_lines += 1
+                    raw_line = False
+                data = b"".join((pending, view[start:]))
+            finally:
+                view.release()
+                self._free.put(buf)
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
             if cut:
@@ -183,34 +197,44 @@ class PipePump(threading.Thread):
         try:
             while True:
                 try:
-                    chunk = os.read(self._fd, _PIPE_SIZE)
+                    buf = self._free.get_nowait()
+                except queue.Empty:
+                    if self._buffers < _BUFFERS:
+                        buf, self._buffers = bytearray(_PIPE_SIZE), self._buffers + 1
+                    else:
+                        # Every buffer waits for the sink (a blocked terminal, a full disk):
+                        # then the child waits too, as it would have without us.
+                        buf = self._free.get()
+                try:
+                    n = os.readv(self._fd, [buf])
                 except OSError:
                     break
-                if not chunk:
+                if not n:
                     break
-                self._read_bytes += len(chunk)
-                self._chunks.put(chunk)
+                self._read_bytes += n
+                self._chunks.put((buf, n))
                 backlog = self._read_bytes - self._taken_bytes
                 if backlog > self.peak_backlog:
                     self.peak_backlog = backlog
-                # Only a sink slower than the child (a blocked terminal, a full disk) holds
-                # us here, and then the child waits as it would have without us.
-                while self._read_bytes - self._taken_bytes > _MAX_BACKLOG:
-                    time.sleep(0.001)
         finally:
             self._eof = True
             self._chunks.put(None)
 
     def _behind(self) -> bool:
         """More waits for us, in memory and in the pipe, than we should parse (or did lately)."""
-        waiting = self._read_bytes - self._taken_bytes + (0 if self._eof else _waiting(self._fd))
         now = time.monotonic()
+        if now < self._shed_until:
+            return True
+        waiting = self._read_bytes - self._taken_bytes
+        # FIONREAD takes the pipe's lock, which the child's writes hold: ask only when needed.
+        if waiting <= _SHED_AT and not self._eof:
+            waiting += _waiting(self._fd)
         if waiting > _SHED_AT:
             self._shed_until = now + _SHED_HOLD_S
             return True
-        return now < self._shed_until
+        return False
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         if self.sink is None:
             return
         try:
@@ -240,22 +264,22 @@ class PipePump(threading.Thread):
             if self.lines % _CHECK_EVERY == 0 and start < cut and self._behind():
                 rest = data[start:cut]
                 out.append(rest)
-                self.shed_lines += _count_lines(rest) + (not rest.endswith(b"\n"))
+                self.shed_lines += _count_lines(rest, len(rest)) + (not rest.endswith(b"\n"))
                 break
         if out:
             self._write(b"".join(out))
 
 
-def _count_lines(data: bytes) -> int:
-    """Newlines in `data`: exact up to `_COUNT_EXACT` bytes, else extrapolated from that many.
+def _count_lines(data: bytes | bytearray, n: int) -> int:
+    """Newlines in `data[:n]`: exact up to `_COUNT_EXACT` bytes, else extrapolated from that many.
 
     Counting every byte of a GB/s flood would cost more than half a core (bytes.count
     scans at about 3 GB/s), the very CPU shedding exists to give back; the size of the
     lines in one chunk does not change much within it.
     """
-    if len(data) <= _COUNT_EXACT:
-        return data.count(b"\n")
-    return round(data.count(b"\n", 0, _COUNT_EXACT) * len(data) / _COUNT_EXACT)
+    if n <= _COUNT_EXACT:
+        return data.count(b"\n", 0, n)
+    return round(data.count(b"\n", 0, _COUNT_EXACT) * n / _COUNT_EXACT)
 
 
 def _waiting(fd: int) -> int:
