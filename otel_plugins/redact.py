@@ -34,10 +34,13 @@ _TEXT_PATTERNS = (
 _SECRET_FLAGS = frozenset({"--api-key", "--token", "--hf-token", "--password", "--api-key-file"})
 
 
+# Every pattern above needs one of these words; one search rules most lines out.
+_MARKERS = re.compile(r"auth|bearer|key|token|secret|pass|sk-|hf_|@", re.IGNORECASE)
+
+
 def redact_text(text: str) -> str:
     """`text` with every secret-looking value replaced. Cheap when there is nothing to do."""
-    lowered = text.lower()
-    if not any(marker in lowered for marker in ("auth", "bearer", "key", "token", "secret", "pass", "sk-", "hf_", "@")):
+    if _MARKERS.search(text) is None:
         return text
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)

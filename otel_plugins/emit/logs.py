@@ -17,6 +17,14 @@ from ..record import Severity
 from ..sinks.telemetry import ExportStats
 
 _PRIMITIVES = (str, int, float, bool)
+# Fields the dialects fill from narrow patterns (a method, an address, a stage word):
+# nothing secret fits in them, so they skip redaction, which is the costly part per record.
+_NARROW_FIELDS = frozenset(
+    {
+        names.HTTP_METHOD, names.CLIENT_ADDRESS, names.SERVER_ADDRESS, names.HTTP_STAGE, names.CONNECTION,
+        names.REQUEST_ID, names.LOAD_BUFFER, names.LOAD_DEVICE, names.RPC_ENDPOINT, "network.protocol.version",
+    }
+)
 
 
 def exportable(text: str) -> str:
@@ -36,7 +44,7 @@ def exportable(text: str) -> str:
 def record_attributes(classified: Classified) -> dict[str, Any]:
     record, decision = classified.record, classified.decision
     attributes: dict[str, Any] = {
-        key: (exportable(value) if isinstance(value, str) else value)
+        key: (exportable(value) if isinstance(value, str) and key not in _NARROW_FIELDS else value)
         for key, value in record.fields.items()
         if isinstance(value, _PRIMITIVES)
     }

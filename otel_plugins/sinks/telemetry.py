@@ -38,6 +38,7 @@ QUEUE_SIZE = 4096
 # How long the wrapper may spend flushing telemetry once its server has exited: within
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
+_METRICS_SHARE = 0.4
 
 
 @dataclass
@@ -225,7 +226,9 @@ class Telemetry:
         self._closed = True
         timeout_s = SHUTDOWN_TIMEOUT_S if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
-        timer = threading.Timer(timeout_s, lambda: [e.abort() for e in self._exporters])
+        # Spans and logs stop a little early, so that the last metric export (which
+        # carries the settled drop counts) keeps some of the time even when they used it all.
+        timer = threading.Timer(timeout_s * (1 - _METRICS_SHARE), lambda: [e.abort() for e in self._exporters])
         timer.daemon = True
         timer.start()
         try:

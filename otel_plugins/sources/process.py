@@ -13,7 +13,6 @@ import fcntl
 import termios
 import logging
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -24,21 +23,20 @@ from typing import IO, Any
 
 _log = logging.getLogger(__name__)
 _PIPE_SIZE = 1 << 20
-# More than this waiting for us (read or still in the pipe) means we are falling behind the
+# More than this waiting in the pipe means we are falling behind the
 # child: pass its output through unparsed until we catch up, rather than ever making it wait.
 _SHED_AT = _PIPE_SIZE // 2
-# Read buffers of _PIPE_SIZE each: the reader waits when all hold data not yet passed
-# through, which only a sink slower than the child can cause.
-_BUFFERS = 16
 # Longer lines are passed through unparsed, so one endless line cannot grow memory.
 _MAX_LINE = 4 * _PIPE_SIZE
 # While deciding lines, look this often whether we have fallen behind.
-_CHECK_EVERY = 32
-# Once behind, pass through unparsed for this long before trying to parse again, so that
-# a sustained flood costs us about 1 ms of parsing in 10, not a core.
+_CHECK_EVERY = 16
+# Once behind, pass through unparsed for this long before trying to parse again; the
+# hold doubles, up to the maximum, each time we fall behind again at once, so that a
+# sustained flood costs us a few tries a second, not a core.
 _SHED_HOLD_S = 0.01
+_SHED_HOLD_MAX_S = 0.32
 # Shed chunks longer than this have their lines estimated from a sample this long.
-_COUNT_EXACT = 1 << 16
+_COUNT_EXACT = 1 << 14
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -109,13 +107,14 @@ def spawn(argv: Sequence[str], *, tie_to_parent: bool = True, **popen_kwargs: An
 class PipePump(threading.Thread):
     """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`.
 
-    Two threads share the work. A reader (`<name>-reader`) only moves the pipe's bytes
-    into a few reused 1 MiB buffers, so the child never waits while a line is being
-    decided; this thread takes them in order, decides lines, and writes the passthrough.
-    When more than `_SHED_AT` bytes wait (in memory and in the pipe), it passes what
-    waits through unparsed (`shed_lines`), and keeps doing so for `_SHED_HOLD_S` before
-    it parses again: a flood then costs us little more than copying it, and the server
-    keeps the CPU it would have had without us.
+    It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
+    bytes wait in the pipe, it passes what it reads through unparsed (`shed_lines`), and
+    keeps doing so for a while (`_SHED_HOLD_S`, doubling while the flood lasts) before it
+    parses again: a flood then costs us little more than copying it, and the server keeps
+    the CPU it would have had without us. One thread, because on a small machine a
+    second one (a reader handing chunks to a parser) costs the server more in wake-ups
+    and GIL hand-offs than it saves; deciding a line takes microseconds, and the 1 MiB
+    pipe holds far more than a server writes meanwhile.
     """
 
     def __init__(self, pipe: IO[bytes], handler: LineHandler, sink: IO[bytes] | None, name: str) -> None:
@@ -126,34 +125,27 @@ class PipePump(threading.Thread):
         self.lines = 0
         self.shed_lines = 0
         self.handler_errors = 0
-        self.peak_backlog = 0
-        self._chunks: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
-        # Buffers come back here once passed on; reusing them spares the kernel from
-        # handing us (and zeroing) fresh pages for every read.
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._buffers = 0
-        # Each counter has one writer (the reader, this thread), so no lock is needed.
-        self._read_bytes = 0
-        self._taken_bytes = 0
-        self._eof = False
         self._shed_until = 0.0
+        self._hold = _SHED_HOLD_S
         self._fd = -1
 
     def run(self) -> None:
-        self._fd = self.pipe.fileno()
+        fd = self._fd = self.pipe.fileno()
         try:
-            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
         except OSError:
             pass  # a smaller pipe only means shedding starts sooner
-        reader = threading.Thread(target=self._read, name=f"{self.name}-reader", daemon=True)
-        reader.start()
+        buf = bytearray(_PIPE_SIZE)
         pending = b""  # the start of a line whose end has not arrived yet
         raw_line = False  # a line already partly passed through unparsed
-        while (item := self._chunks.get()) is not None:
-            buf, n = item
-            self._taken_bytes += n
-            view = memoryview(buf)[:n]
+        while True:
             try:
+                n = os.readv(fd, [buf])
+            except OSError:
+                break
+            if not n:
+                break
+            with memoryview(buf)[:n] as view:
                 if self._behind():
                     # Shedding: out as it came; a line cut at the chunk's end ends unparsed too.
                     if pending:
@@ -171,13 +163,10 @@ class PipePump(threading.Thread):
                     self.shed_lines += 1
                     raw_line = False
                 data = b"".join((pending, view[start:]))
-            finally:
-                view.release()
-                self._free.put(buf)
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
-            if cut:
-                self._lines(data, cut)
+            if cut and self._lines(data, cut):
+                self._hold = _SHED_HOLD_S  # a whole chunk decided without falling behind
             if len(pending) > _MAX_LINE:
                 # A longer line is passed through unparsed, so that one endless line cannot grow memory.
                 self._write(pending)
@@ -186,51 +175,21 @@ class PipePump(threading.Thread):
             self._lines(pending, len(pending))
         elif raw_line:
             self.shed_lines += 1
-        reader.join()
         try:
-            self.pipe.close()  # here, not in the reader: `_behind` may still ask about the pipe
+            self.pipe.close()
         except OSError:
             pass
 
-    def _read(self) -> None:
-        """The reader thread: the pipe into memory, as fast as the child writes."""
-        try:
-            while True:
-                try:
-                    buf = self._free.get_nowait()
-                except queue.Empty:
-                    if self._buffers < _BUFFERS:
-                        buf, self._buffers = bytearray(_PIPE_SIZE), self._buffers + 1
-                    else:
-                        # Every buffer waits for the sink (a blocked terminal, a full disk):
-                        # then the child waits too, as it would have without us.
-                        buf = self._free.get()
-                try:
-                    n = os.readv(self._fd, [buf])
-                except OSError:
-                    break
-                if not n:
-                    break
-                self._read_bytes += n
-                self._chunks.put((buf, n))
-                backlog = self._read_bytes - self._taken_bytes
-                if backlog > self.peak_backlog:
-                    self.peak_backlog = backlog
-        finally:
-            self._eof = True
-            self._chunks.put(None)
-
     def _behind(self) -> bool:
-        """More waits for us, in memory and in the pipe, than we should parse (or did lately)."""
+        """More waits in the pipe than we should parse (or did lately)."""
         now = time.monotonic()
         if now < self._shed_until:
-            return True
-        waiting = self._read_bytes - self._taken_bytes
-        # FIONREAD takes the pipe's lock, which the child's writes hold: ask only when needed.
-        if waiting <= _SHED_AT and not self._eof:
-            waiting += _waiting(self._fd)
-        if waiting > _SHED_AT:
-            self._shed_until = now + _SHED_HOLD_S
+            return True  # not asking the pipe: FIONREAD takes its lock, which the child's writes hold
+        if _waiting(self._fd) > _SHED_AT:
+            # Behind again soon after trying to parse: the flood goes on, so wait longer
+            # before the next try (while we try, the pipe may fill and the child wait).
+            self._shed_until = now + self._hold
+            self._hold = min(2 * self._hold, _SHED_HOLD_MAX_S)
             return True
         return False
 
@@ -243,10 +202,11 @@ class PipePump(threading.Thread):
         except (OSError, ValueError):
             pass
 
-    def _lines(self, data: bytes, cut: int) -> None:
-        """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed."""
+    def _lines(self, data: bytes, cut: int) -> bool:
+        """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed (returns False)."""
         out = []
         start = 0
+        kept_up = True
         while start < cut:
             end = data.find(b"\n", start, cut) + 1 or cut
             line = data[start:end]
@@ -265,9 +225,11 @@ class PipePump(threading.Thread):
                 rest = data[start:cut]
                 out.append(rest)
                 self.shed_lines += _count_lines(rest, len(rest)) + (not rest.endswith(b"\n"))
+                kept_up = False
                 break
         if out:
             self._write(b"".join(out))
+        return kept_up
 
 
 def _count_lines(data: bytes | bytearray, n: int) -> int:
