@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 import otlp_files
+from conftest import CORPUS_DIR
 from otel_plugins.classify import Classifier
 from otel_plugins.policy import Policy
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = CORPUS_DIR
 LABELLED = CORPUS / "labeled.jsonl"
 pytestmark = pytest.mark.skipif(not LABELLED.exists(), reason=f"the shared corpus is not at {CORPUS}")
 

@@ -19,11 +19,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import CORPUS_DIR
 from otel_plugins.dialects import DIALECTS, decode, parse_line, pipeline
 from otel_plugins.record import Kind, Record
 
 GOLDEN = Path(__file__).parent / "testdata" / "dialects"
-CORPUS = Path("/work/shared/corpus/labeled.jsonl")
+CORPUS = CORPUS_DIR / "labeled.jsonl"
 
 
 def as_golden(rec: Record) -> dict:
