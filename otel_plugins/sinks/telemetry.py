@@ -8,6 +8,7 @@ dropped telemetry, never a blocked caller; what each exporter delivered or lost 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -128,10 +129,9 @@ class _Abortable:
     def _close_inner(self) -> None:
         if not self._inner_closed:
             self._inner_closed = True
-            try:
-                self.inner.shutdown()  # wakes an exporter sleeping between retries
-            except Exception:  # noqa: BLE001 - shutting down must not fail the caller
-                pass
+            # Wakes an exporter sleeping between retries; shutting down must not fail the caller.
+            with contextlib.suppress(Exception):
+                self.inner.shutdown()
 
     def shutdown(self) -> None:
         self._close_inner()

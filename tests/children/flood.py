@@ -53,7 +53,7 @@ def lines(rng: random.Random):
 
 
 def main() -> int:
-    total = int(os.environ.get("FLOOD_BYTES", 512 << 20))
+    total = int(os.environ.get("FLOOD_BYTES", str(512 << 20)))
     report = os.environ.get("FLOOD_REPORT")
     mode = os.environ.get("FLOOD_MODE", "format")
     rng = random.Random(5)
