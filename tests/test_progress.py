@@ -427,11 +427,14 @@ def test_bed_rpc_load_progress_from_tcp():
                 total = int(float(m.group("mib")) * 1024 * 1024)
                 progress.buffer(f"RPC[{m.group('endpoint')}]", total)
             ratios.append(progress.overall()[0])
-            if total is not None and by_name(progress)[ep].bytes_done >= total:
+            if total is not None and (by_name(progress)[ep].bytes_done >= total or "starting the main loop" in log):
                 break
             time.sleep(0.1)
         e = by_name(progress)[ep]
-        assert (e.source, e.bytes_total, e.bytes_done) == ("tcp", total, total)
+        # This test samples TCP before it reads the log, so bytes acknowledged in between count
+        # as "before the buffer line": up to one poll's worth (0.1 s, 2.5 MB at 200 Mbit/s) short.
+        assert (e.source, e.bytes_total) == ("tcp", total)
+        assert total - 3_000_000 <= e.bytes_done <= total
         seen = [r for r in ratios if r is not None]
         assert seen == sorted(seen)
         if ns is not None:

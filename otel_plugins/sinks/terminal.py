@@ -31,8 +31,8 @@ class _ConsoleSink:
     def __init__(self, display: ProgressDisplay) -> None:
         self.display = display
 
-    def write(self, data: bytes) -> int:
-        text = data.decode("utf-8", "replace").rstrip("\n")
+    def write(self, data: bytes | memoryview) -> int:
+        text = bytes(data).decode("utf-8", "replace").rstrip("\n")
         if text:
             self.display.console.print(Text(text), markup=False, highlight=False, soft_wrap=True)
         return len(data)
