@@ -108,8 +108,9 @@ def quiet_sdk_logging() -> None:
     logger.propagate = False
 
 
-class _Abortable:
-    """Lets `Telemetry.shutdown` end an exporter's work at its deadline.
+class _CountingExporter:
+    """Counts what an exporter delivered or failed, and lets `Telemetry.shutdown` end its
+    work at the deadline.
 
     The SDK's batch processors wait up to 30 s for their worker at shutdown, and the OTLP
     exporters retry each batch for up to 10 s: with the backend down, the wrapper would
@@ -118,9 +119,27 @@ class _Abortable:
     count as dropped once the stats are settled.
     """
 
-    inner: Any
+    signal: str
+    success: Any
+    failure: Any
     aborted = False
     _inner_closed = False
+
+    def __init__(self, inner: Any, stats: ExportStats) -> None:
+        self.inner, self.stats = inner, stats
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        if self.aborted:
+            return self.failure
+        try:
+            result = self.inner.export(batch)
+        except Exception:  # an exporter fault is a failed export, not a crash
+            result = self.failure
+        self.stats.add(self.signal, result is self.success, len(batch))
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return getattr(self.inner, "force_flush", lambda *_: True)(timeout_millis)
 
     def abort(self) -> None:
         self.aborted = True
@@ -137,40 +156,12 @@ class _Abortable:
         self._close_inner()
 
 
-class _CountingSpanExporter(_Abortable, SpanExporter):
-    def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
-
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        if self.aborted:
-            return SpanExportResult.FAILURE
-        try:
-            result = self.inner.export(spans)
-        except Exception:  # an exporter fault is a failed export, not a crash
-            result = SpanExportResult.FAILURE
-        self.stats.add("traces", result is SpanExportResult.SUCCESS, len(spans))
-        return result
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+class _CountingSpanExporter(_CountingExporter, SpanExporter):
+    signal, success, failure = "traces", SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 
 
-class _CountingLogExporter(_Abortable, LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
-
-    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        if self.aborted:
-            return LogRecordExportResult.FAILURE
-        try:
-            result = self.inner.export(batch)
-        except Exception:  # an exporter fault is a failed export, not a crash
-            result = LogRecordExportResult.FAILURE
-        self.stats.add("logs", result is LogRecordExportResult.SUCCESS, len(batch))
-        return result
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return getattr(self.inner, "force_flush", lambda *_: True)(timeout_millis)
+class _CountingLogExporter(_CountingExporter, LogRecordExporter):
+    signal, success, failure = "logs", LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
 
 
 def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
@@ -216,7 +207,7 @@ class Telemetry:
     stats: ExportStats
     output_dir: Path | None
     _closed: bool = False
-    _exporters: list[_Abortable] = field(default_factory=list)
+    _exporters: list[_CountingExporter] = field(default_factory=list)
 
     def shutdown(self, timeout_s: float | None = None) -> None:
         """Flush and stop every provider within `timeout_s` (default SHUTDOWN_TIMEOUT_S);
