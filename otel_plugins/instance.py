@@ -231,7 +231,6 @@ class InstanceObserver:
             self.spans.exited(code, signal_name, failed, cause)
             self.state.update(phase=Phase.EXITED, exit_code=code)
             self.tally["exit_code"] = code
-            self.exit_cause = cause
             return code
 
     def _phase_changed(self, previous: Phase, phase: Phase, now: float) -> None:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -51,7 +50,6 @@ class InstrumentedProcess:
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
         instance_key: str | None = None,
-        poll_interval_s: float | None = None,
         tie_to_parent: bool = True,
         **popen_kwargs: Any,
     ) -> None:
@@ -77,13 +75,11 @@ class InstrumentedProcess:
         self._health_port = health_port
         self._health_host = health_host
         self.health = None
-        self._poll_interval = poll_interval_s or self.policy.rpc_peer.poll_interval_s
         self._popen_kwargs = popen_kwargs
         self._tie_to_parent = tie_to_parent
         self.process: subprocess.Popen | None = None
         self.exit_code: int | None = None
         self._done = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._peer_watcher = None
 
     # -- public state -------------------------------------------------------------
@@ -129,7 +125,6 @@ class InstrumentedProcess:
             pump.start()
         waiter = threading.Thread(target=self._wait_child, args=(pumps,), name="otel-waiter", daemon=True)
         waiter.start()
-        self._threads = [*pumps, waiter]
         if self.spec.rpc_endpoints:
             self._watch_rpc_peers()
         return self
@@ -219,11 +214,3 @@ def instrumented_popen(argv: Sequence[str], **kwargs: Any) -> InstrumentedProces
     """Starts `argv` instrumented; see `InstrumentedProcess` for the keywords."""
     return InstrumentedProcess(argv, **kwargs).start()
 
-
-def wait_for_phase(process: InstrumentedProcess, phases: Sequence[Phase], timeout: float) -> Snapshot:
-    deadline = time.monotonic() + timeout
-    while True:
-        snapshot = process.snapshot()
-        if snapshot.phase in phases or time.monotonic() > deadline:
-            return snapshot
-        time.sleep(0.05)

@@ -30,8 +30,6 @@ class Lifecycle:
         self.phase = Phase.STARTING
         self.started_at = started_at
         self.load_started_at: float | None = None
-        self.ready_at: float | None = None
-        self.ended_at: float | None = None
         self.load_deadline_s = load_deadline_s
         self.exit_code: int | None = None
         self._listeners: list[PhaseListener] = []
@@ -74,11 +72,6 @@ class Lifecycle:
         previous, self.phase = self.phase, target
         if target is Phase.LOADING:
             self.load_started_at = now
-            self.ready_at = None
-        elif target is Phase.READY:
-            self.ready_at = now
-        elif target in (Phase.FAILED, Phase.EXITED):
-            self.ended_at = now
         for listener in self._listeners:
             listener(previous, target, now)
         return target

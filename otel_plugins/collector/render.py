@@ -165,7 +165,7 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
 class _Dumper(yaml.SafeDumper):
     """Block style, sequences indented under their key, as the Collector's docs write YAML."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - always indented
         return super().increase_indent(flow, False)
 
 

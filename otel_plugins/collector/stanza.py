@@ -233,7 +233,7 @@ def dialects() -> list[Operator]:
         ),
         _parser("prefix_letter", r"^(?P<_lvl>[IWED]) (?P<_m>.*)$", output=content),
         # uvicorn (vLLM, SGLang, KServe, any FastAPI server) and vLLM's own format.
-        _parser("uvicorn", rf"^(?P<_lvl>[A-Z]+)"),
+        _parser("uvicorn", r"^(?P<_lvl>[A-Z]+)"),
         _parser("uvicorn_access", rf"^(?:{LEVEL_WORDS_UVICORN}):\s+" + _ACCESS, cond=matches(MSG, rf"^(?:{LEVEL_WORDS_UVICORN}):\s"), output=join),
         _parser("sglang", r"^\[(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d(?: [^\]]+)?\] (?P<_m>.*)$", output="inner_uvicorn"),
         _parser("kserve", r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:\d+ )?[A-Za-z_][\w.]* (?P<_m>.*)$", output="inner_uvicorn"),

@@ -16,7 +16,6 @@ from otel_plugins.record import LEVEL_WORDS, Kind, Record, Severity
 # so that moving them into names.py later is a one-line change per name.
 LOG_TIME = "llama.log.time"  # the wall-clock time as printed, before conversion
 HEALTH_CHECK = "llama.health_check"  # True: the proxy's own health-check result line
-CRASH_PART = "llama.crash.part"  # head | backtrace
 ENVELOPE = "llama.log.envelope"  # journald | syslog | compose | process | router
 ENVELOPE_TIME = "llama.log.envelope.time"  # the envelope's time as printed
 HOST_NAME = "host.name"

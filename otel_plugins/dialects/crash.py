@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 
+from otel_plugins.names import CRASH_PART
 from otel_plugins.record import Event, Kind, Record, Severity
 
-from ._common import CRASH_PART, EXCEPTION_TYPE, new
+from ._common import EXCEPTION_TYPE, new
 
 _ASSERT = re.compile(r"(?:(?P<loc>\S+:\d+): )?GGML_ASSERT\((?P<cond>.*)\) failed")
 _TERMINATE = re.compile(r"terminate called (?:without an active exception|after throwing an instance of '(?P<type>[^']*)')")

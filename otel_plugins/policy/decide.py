@@ -58,11 +58,6 @@ class ProbeMatcher:
 
         self._trusted_client = trusted
 
-    def probe_shape(self, record: Record) -> bool:
-        """Method and path are those of a probe (the client is not checked)."""
-        f = record.fields
-        return f.get(names.HTTP_METHOD) in self._methods and f.get(names.URL_PATH) in self._paths
-
     def is_probe(self, record: Record, cadence: bool = False) -> bool:
         f = record.fields
         if f.get("llama.health_check"):

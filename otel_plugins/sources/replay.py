@@ -13,6 +13,6 @@ def open_input(path: str | None) -> BinaryIO:
     return open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
-def read_lines(stream: BinaryIO, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+def read_lines(stream: BinaryIO) -> Iterator[bytes]:
     """Every line, ending included; a last line without an ending is yielded as it is."""
     yield from iter(stream.readline, b"")
