@@ -17,7 +17,7 @@ Binaries come from ``<repo>/.testbed/bin/<name>`` (see :func:`bin_path`), made b
 ``scripts/install_prometheus.sh``; ``OTELCOL_BIN`` / ``JAEGER_BIN`` / ``PROMETHEUS_BIN``
 override them.
 
-Collector facts (build from scripts/otelcol-builder.yaml, v0.155.0):
+Collector facts (build from scripts/otelcol-builder.yaml, v0.158.0):
 
 * exporter types are ``otlp_grpc`` / ``otlp_http`` (``otlp`` / ``otlphttp`` are deprecated
   aliases); the filelog receiver's type is ``file_log`` (alias ``filelog``).

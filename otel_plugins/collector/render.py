@@ -27,7 +27,7 @@ _HEADER = """\
 # {title}
 # Rendered by `otel-plugins collector render` from the {policy}; do not edit by hand:
 # change the policy and render again (a test compares this file with the renderer).
-# Collector: contrib v0.155.0 components ({components}).
+# Collector: contrib v0.158.0 components ({components}).
 #
 # Environment ({{env:NAME}} references below; NAME=default):
 {settings}
