@@ -27,6 +27,7 @@ class Classified:
     decision: Decision
     time: float
     summaries: Sequence[SampleSummary] = ()
+    folded: bool = False  # part of a crash dump, exported with it (see pipeline.LinePipeline)
 
     @property
     def emit(self) -> bool:

@@ -7,22 +7,20 @@ from __future__ import annotations
 import signal as signals
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from . import names
 from .argv import LaunchSpec
-from .classify import Classifier
-from .crash import CrashFolder
+from .classify import Classified
+from .crash import CrashDump
 from .emit.logs import LogEmitter
 from .emit.metrics import InstanceMetrics
 from .emit.spans import InstanceSpans, progress_attributes
-from .lifecycle import Lifecycle
+from .pipeline import LinePipeline, describe_lines
 from .policy import Policy
 from .progress import LoadProgress, ProgressThrottle
 from .record import Event, Kind, Phase, Severity
-from .sinks.passthrough import render
 from .sinks.telemetry import Telemetry
 from .state import InstanceState, PeerHealth
 
@@ -31,6 +29,7 @@ _RPC_EVENTS = {
     Event.RPC_CLOSED: names.EVENT_RPC_CLOSED,
 }
 _STOP_SIGNALS = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP)
+_STREAM_ATTRIBUTES = {stream: {"log.iostream": stream} for stream in ("stdout", "stderr")}
 
 
 def exit_status(returncode: int) -> tuple[int, str | None]:
@@ -61,8 +60,6 @@ class InstanceObserver:
         self.state = state or InstanceState()
         self.lock = threading.RLock()
         self.started_at = clock()
-        lifecycle = Lifecycle(started_at=self.started_at, load_deadline_s=policy.load_deadline_s)
-        self.classifier = Classifier(policy, clock=clock, lifecycle=lifecycle, trust_line_time=False)
         self.stats = telemetry.stats
         self.spans = InstanceSpans(telemetry.tracer_provider.get_tracer("otel_plugins"), spec, instance_key)
         self.logs = LogEmitter(telemetry.logger_provider, trust_line_time=False, stats=telemetry.stats)
@@ -76,24 +73,26 @@ class InstanceObserver:
         )
         self.progress = LoadProgress(clock=time.monotonic)
         self.throttle = ProgressThrottle()
-        self.tally: Counter[str] = Counter()
-        self.crashes = CrashFolder()
-        self.phase_times: dict[Phase, float] = {Phase.STARTING: self.started_at}
+        # An rpc-server has no load of its own: it serves from the start.
+        initial = Phase.READY if spec.kind.is_rpc_server else Phase.STARTING
+        self.pipeline = LinePipeline(
+            policy, self.logs, metrics=self.metrics, follower=self, started_at=self.started_at, initial_phase=initial, clock=clock
+        )
+        self.pipeline.on_phase_change(self._phase_changed)
+        self.phase_times: dict[Phase, float] = {initial: self.started_at}
         self.stop_requested = False
         self.last_rpc_event: str | None = None
-        self.last_crash: str | None = None
-        lifecycle.on_change(self._phase_changed)
-        if spec.kind.is_rpc_server:
-            # An rpc-server has no load of its own: it serves from the start.
-            lifecycle.phase = Phase.READY
-            self.phase_times = {Phase.READY: self.started_at}
-            self.state.update(phase=Phase.READY)
-        elif policy.load_deadline_s is not None:
+        self.state.update(phase=initial)
+        if initial is Phase.STARTING and policy.load_deadline_s is not None:
             self.state.update(deadline_unix=self.started_at + policy.load_deadline_s)
 
     @property
     def phase(self) -> Phase:
-        return self.classifier.lifecycle.phase
+        return self.pipeline.phase
+
+    @property
+    def last_crash(self) -> str | None:
+        return self.pipeline.last_crash
 
     def spawned(self, pid: int) -> None:
         with self.lock:
@@ -102,28 +101,14 @@ class InstanceObserver:
     def on_line(self, raw: bytes, stream: str) -> bytes | None:
         """Decide one line; returns what to pass through (None: dropped)."""
         with self.lock:
-            classified = self.classifier.classify_bytes(raw)
-            record, decision = classified.record, classified.decision
-            self.tally["lines"] += 1
-            if self.crashes.take(classified):
-                if record.event is Event.CRASH:
-                    self.last_crash = record.text[:512]
-                self._emit_crash(classified.time)
-                return raw
-            self._emit_crash(classified.time)
-            self.metrics.count_line(classified)
-            if decision.kind is Kind.PROBE:
-                self.tally["probes"] += 1
-            if decision.emit:
-                self.logs.emit(classified, {"log.iostream": stream})
-            else:
-                self.tally["suppressed"] += 1
-            for summary in classified.summaries:
-                self.logs.emit_summary(summary)
-            self._follow(record, decision.severity)
-            return render(raw, decision)
+            return self.pipeline.feed(raw, None, _STREAM_ATTRIBUTES[stream])
 
-    def _follow(self, record: Any, severity: Severity) -> None:
+    def crashed(self, dump: CrashDump) -> None:
+        self.spans.crash(dump.message, dump.stacktrace)
+
+    def follow(self, classified: Classified) -> None:
+        """The pipeline's follower: what a decided line means for progress, spans and state."""
+        record = classified.record
         f = record.fields
         size = f.get(names.LOAD_SIZE_BYTES)
         if size is not None:
@@ -144,16 +129,8 @@ class InstanceObserver:
             self.spans.event(_RPC_EVENTS[record.event], attributes)
         if record.kind is Kind.RPC or record.event in (Event.RPC_FAILED, Event.RPC_RETRY):
             self.last_rpc_event = record.text[:512]
-        if severity >= Severity.ERROR:
+        if classified.decision.severity >= Severity.ERROR:
             self.spans.error_line(record.text, {"llama.log.dialect": record.dialect})
-
-    def _emit_crash(self, now: float, force: bool = False) -> None:
-        dump = self.crashes.finished(now, force)
-        if dump is None:
-            return
-        self.metrics.count_log(Severity.ERROR)
-        self.logs.emit_crash(dump)
-        self.spans.crash(dump.message, dump.stacktrace)
 
     def poll_transfers(self, samples: dict[str, int]) -> None:
         """TCP bytes acknowledged per RPC endpoint, from the kernel."""
@@ -207,8 +184,9 @@ class InstanceObserver:
                     Severity.INFO, f"RPC peer {health.endpoint} recovered", {"event.name": names.EVENT_PEER_RECOVERED, **attributes}
                 )
 
-    def on_exit(self, returncode: int) -> int:
+    def on_exit(self, returncode: int, shed_lines: int = 0) -> int:
         with self.lock:
+            self.pipeline.count_shed(shed_lines)
             code, signal_name = exit_status(returncode)
             now = self.clock()
             phase_before = self.phase
@@ -219,25 +197,22 @@ class InstanceObserver:
                 cause = self.last_crash or (f"last RPC event: {self.last_rpc_event}" if self.last_rpc_event else None)
                 if self.last_crash and self.last_rpc_event:
                     cause = f"{self.last_crash} (last RPC event: {self.last_rpc_event})"
-            for summary in self.classifier.flush():
-                self.logs.emit_summary(summary)
-            self._emit_crash(now, force=True)
+            self.pipeline.close(now)
             for endpoint in self.progress.snapshot():
                 self.spans.finish_transfer(endpoint.endpoint, endpoint.bytes_done, endpoint.source)
             if phase_before in (Phase.STARTING, Phase.LOADING):
                 self.metrics.record_load_duration(now - self.started_at, "exited")
-            self.classifier.lifecycle.exited(code, now)
+            self.pipeline.lifecycle.exited(code, now)
             self.metrics.count_exit(code, signal_name)
             self.spans.exited(code, signal_name, failed, cause)
             self.state.update(phase=Phase.EXITED, exit_code=code)
-            self.tally["exit_code"] = code
             return code
 
     def _phase_changed(self, previous: Phase, phase: Phase, now: float) -> None:
         self.phase_times.setdefault(phase, now)
         if phase is Phase.EXITED:
             return
-        deadline = self.classifier.lifecycle.load_deadline_s
+        deadline = self.pipeline.lifecycle.load_deadline_s
         self.state.update(phase=phase, deadline_unix=now + deadline if phase is Phase.LOADING and deadline else None)
         if phase is Phase.READY and previous in (Phase.STARTING, Phase.LOADING):
             load_seconds = now - self.started_at
@@ -263,14 +238,5 @@ class InstanceObserver:
         for endpoint in self.progress.snapshot():
             total = f"/{endpoint.bytes_total}" if endpoint.bytes_total else ""
             lines.append(f"transfer {endpoint.endpoint}: {endpoint.bytes_done}{total} bytes ({endpoint.source})")
-        lines.append(
-            f"lines {self.tally['lines']}, probes {self.tally['probes']}, suppressed {self.tally['suppressed']}"
-            + (f", passed through unparsed under overload {self.tally['shed']}" if self.tally["shed"] else "")
-        )
-        stats = self.stats
-        state = "" if stats.settled else " so far"
-        lines.append(
-            f"log records: emitted {stats.emitted['logs']}, exported {stats.exported['logs']},"
-            f" dropped {stats.dropped()['logs']}{state} (export failures {stats.failed['logs']})"
-        )
+        lines.append(describe_lines(self.pipeline.counts, self.stats))
         return "\n".join(lines)

@@ -161,10 +161,9 @@ class InstrumentedProcess:
         returncode = self.process.wait()
         for pump in pumps:
             pump.join(timeout=10)
-        self.observer.tally["shed"] = sum(pump.shed_lines for pump in pumps)
         if self._peer_watcher is not None:
             self._peer_watcher.stop()
-        self.exit_code = self.observer.on_exit(returncode)
+        self.exit_code = self.observer.on_exit(returncode, shed_lines=sum(pump.shed_lines for pump in pumps))
         self._done.set()
 
     def _drain_at_exit(self, timeout: float = 5.0) -> None:

@@ -26,8 +26,11 @@ _NOT_READY = (Phase.STARTING, Phase.LOADING)
 class Lifecycle:
     """Phase machine: starting -> loading -> ready, or -> failed; exited at the end."""
 
-    def __init__(self, started_at: float | None = None, load_deadline_s: float | None = None) -> None:
-        self.phase = Phase.STARTING
+    def __init__(
+        self, started_at: float | None = None, load_deadline_s: float | None = None, *, initial: Phase = Phase.STARTING
+    ) -> None:
+        # An rpc-server has no load of its own: it starts in READY.
+        self.phase = initial
         self.started_at = started_at
         self.load_started_at: float | None = None
         self.load_deadline_s = load_deadline_s

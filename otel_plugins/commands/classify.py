@@ -8,7 +8,10 @@ import sys
 from collections import Counter
 
 from .. import names
-from ..classify import Classified, Classifier
+from ..classify import Classified
+from ..dialects import decode
+from ..pipeline import LinePipeline
+from ..policy import SampleSummary
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
 
@@ -54,8 +57,21 @@ def as_row(number: int, classified: Classified) -> str:
     return f"{number:>6}  {d.kind.value:<9} {shown:<10} {d.severity.name:<5}  {text}"
 
 
+class _StderrSummaries:
+    """A dry run exports nothing: sampling summaries are shown on stderr, nothing else."""
+
+    def emit(self, classified: Classified, extra: object = None) -> None:
+        pass
+
+    def emit_crash(self, dump: object, extra: object = None) -> None:
+        pass
+
+    def emit_summary(self, summary: SampleSummary, extra: object = None) -> None:
+        print(summary.message, file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    classifier = Classifier(load_policy(args.policy))
+    pipeline = LinePipeline(load_policy(args.policy), _StderrSummaries(), line_time=True)
     out = sys.stdout
     kinds: Counter = Counter()
     verdicts: Counter = Counter()
@@ -63,18 +79,15 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"{'line':>6}  {'kind':<9} {'verdict':<10} {'sev':<5}  text\n")
     with open_input(args.file) as stream:
         for number, raw in enumerate(read_lines(stream), 1):
-            classified = classifier.classify_bytes(raw)
+            classified = pipeline.feed_text(decode(raw))
             kinds[classified.decision.kind.value] += 1
             verdicts[classified.decision.verdict.value if classified.emit else "suppressed"] += 1
             out.write((as_json if args.json else as_row)(number, classified) + "\n")
-            for summary in classified.summaries:
-                print(summary.message, file=sys.stderr)
-    for summary in classifier.flush():
-        print(summary.message, file=sys.stderr)
+    pipeline.close()
     total = sum(kinds.values())
     print(
         f"{total} lines; kinds: {dict(sorted(kinds.items()))}; verdicts: {dict(sorted(verdicts.items()))};"
-        f" final phase: {classifier.lifecycle.phase.value}" + ("" if args.json else " (* = not emitted)"),
+        f" final phase: {pipeline.phase.value}" + ("" if args.json else " (* = not emitted)"),
         file=sys.stderr,
     )
     return 0

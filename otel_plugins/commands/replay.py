@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..classify import Classifier
 from ..emit.logs import LogEmitter
-from ..sinks.passthrough import render
+from ..emit.metrics import InstanceMetrics
+from ..pipeline import LinePipeline, describe_lines
 from ..sinks.telemetry import QUEUE_SIZE, setup_telemetry
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
@@ -24,36 +24,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    classifier = Classifier(load_policy(args.policy))
+    policy = load_policy(args.policy)
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry.logger_provider, stats=telemetry.stats)
+    metrics = InstanceMetrics(
+        telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "replay"}, export_stats=telemetry.stats
+    )
+    pipeline = LinePipeline(policy, emitter, metrics=metrics, line_time=True)
     out = sys.stdout.buffer
-    lines = 0
     # A recorded log has no server to keep pace with: wait for export instead of dropping.
     flush_every = QUEUE_SIZE // 2
     try:
         with open_input(args.file) as stream:
             for raw in read_lines(stream):
-                lines += 1
-                classified = classifier.classify_bytes(raw)
-                emitter.emit(classified)
-                if lines % flush_every == 0:
+                text = pipeline.feed(raw)
+                if pipeline.counts.lines % flush_every == 0:
                     telemetry.logger_provider.force_flush()
-                for summary in classified.summaries:
-                    emitter.emit_summary(summary)
-                if not args.no_passthrough:
-                    text = render(raw, classified.decision)
-                    if text is not None:
-                        out.write(text)
-        for summary in classifier.flush():
-            emitter.emit_summary(summary)
+                if text is not None and not args.no_passthrough:
+                    out.write(text)
+        pipeline.close()
         out.flush()
     finally:
         telemetry.shutdown()
-    where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
-    print(
-        f"replayed {lines} lines: {emitter.emitted} log records emitted{where}, "
-        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.dropped()['logs']} dropped",
-        file=sys.stderr,
-    )
+    where = f" to {telemetry.output_dir}/" if telemetry.output_dir else ""
+    print(f"otel-plugins: replayed {args.file}{where}: {describe_lines(pipeline.counts, telemetry.stats)}", file=sys.stderr)
     return 0

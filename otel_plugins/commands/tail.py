@@ -1,7 +1,7 @@
 """`otel-plugins tail`: follow the log files GPUStack writes and turn their lines into OTLP log records.
 
 Parsing, policy and telemetry are those of `replay`. Each path is one instance's stream
-(a rotated file continues it), so each gets its own Classifier; records carry
+(a rotated file continues it), so each gets its own LinePipeline; records carry
 `log.file.path` and `log.file.name` and are stamped when read (`trust_line_time=False`).
 SIGINT or SIGTERM stop it: final checkpoint, telemetry flushed, exit 0.
 
@@ -21,10 +21,9 @@ import signal
 import sys
 import threading
 
-from ..classify import Classifier
 from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
-from ..sinks.passthrough import render
+from ..pipeline import LineCounts, LinePipeline, describe_lines
 from ..sinks.telemetry import setup_telemetry
 from ..sources.checkpoint import Checkpoint, CheckpointError
 from ..sources.tail import TailedFile, Tailer
@@ -125,18 +124,16 @@ def run(args: argparse.Namespace) -> int:
         telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "tail"}, export_stats=telemetry.stats
     )
     passthrough = Passthrough(sys.stdout.fileno()) if args.passthrough else None
-    classifiers: dict[str, Classifier] = {}
+    streams: dict[str, tuple[LinePipeline, dict[str, str]]] = {}
 
     def on_line(raw: bytes, file: TailedFile) -> None:
-        classifier = classifiers.get(file.path)
-        if classifier is None:
-            classifier = classifiers[file.path] = Classifier(policy, trust_line_time=False)
-        classified = classifier.classify_bytes(raw)
-        metrics.count_line(classified)
-        emitter.emit(classified, {"log.file.path": file.path, "log.file.name": file.name})
-        for summary in classified.summaries:
-            emitter.emit_summary(summary)
-        if passthrough is not None and (text := render(raw, classified.decision)) is not None:
+        stream = streams.get(file.path)
+        if stream is None:
+            pipeline = LinePipeline(policy, emitter, metrics=metrics)
+            stream = streams[file.path] = (pipeline, {"log.file.path": file.path, "log.file.name": file.name})
+        pipeline, extra = stream
+        text = pipeline.feed(raw, None, extra)
+        if passthrough is not None and text is not None:
             passthrough.write(text)
 
     tailer = Tailer(globs, on_line, checkpoint, args.poll_interval, args.start_at)
@@ -152,20 +149,21 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         worker.join()
         tailer.close()
-        for classifier in classifiers.values():
-            for summary in classifier.flush():
-                emitter.emit_summary(summary)
+        for pipeline, extra in streams.values():
+            pipeline.close(extra=extra)
         if passthrough is not None:
             passthrough.close()
         telemetry.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     stats = tailer.stats
-    where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
+    counts = LineCounts()
+    for pipeline, _extra in streams.values():
+        counts.add(pipeline.counts)
+    where = f" to {telemetry.output_dir}/" if telemetry.output_dir else ""
     print(
-        f"otel-plugins: tailed {stats.lines} lines from {len(classifiers)} files: {emitter.emitted} log records emitted{where}, "
-        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.failed['logs']} failed; "
-        f"{stats.rotations} rotated or deleted, {stats.truncations} truncated, {stats.handler_errors} handler errors",
+        f"otel-plugins: tailed {len(streams)} files{where}: {stats.rotations} rotated or deleted, {stats.truncations} truncated, "
+        f"{stats.handler_errors} handler errors\n{describe_lines(counts, telemetry.stats)}",
         file=sys.stderr,
     )
     return 0

@@ -131,8 +131,8 @@ class LogEmitter:
             },
         )
 
-    def emit_summary(self, summary: SampleSummary) -> None:
-        attributes: dict[str, Any] = {"llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
+    def emit_summary(self, summary: SampleSummary, extra: dict[str, Any] | None = None) -> None:
+        attributes: dict[str, Any] = {**(extra or {}), "llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
         if summary.method:
             attributes[names.HTTP_METHOD] = summary.method
         if summary.path:

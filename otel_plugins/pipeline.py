@@ -1,0 +1,207 @@
+"""One line pipeline for every entry point: lines in; decided records, lifecycle, log records and metrics out.
+
+`run`, `tail`, `replay` and the OTLP `processor` each give every stream (one server's
+output, one log file, one resource's records) a `LinePipeline`, and feed it lines with
+the time they arrived. The pipeline owns the stream's state and applies the same chain
+everywhere, in one direction:
+
+    dialect (parse) -> policy (reads the phase) -> lifecycle (takes the decided line)
+        -> crash folding -> log records (`LogSink`) and per-line metrics
+        -> the follower (the wrapper's spans, progress and /health; run only)
+
+Only the sinks differ: the wrapper and the commands export new OTLP records, the
+processor rewrites the records it received. So a line gets the same decision, the same
+attributes and the same metric points whichever way it came in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .classify import Classified, Classifier
+from .crash import CrashDump, CrashFolder
+from .dialects import decode
+from .lifecycle import Lifecycle
+from .policy import Policy, ProbePolicy, SampleSummary
+from .record import Event, Kind, Phase, Severity
+from .sinks.passthrough import render
+
+Attributes = Mapping[str, Any]
+
+
+class LogSink(Protocol):
+    """Where a pipeline's log records go."""
+
+    def emit(self, classified: Classified, extra: Attributes | None = None) -> None: ...
+
+    def emit_crash(self, dump: CrashDump, extra: Attributes | None = None) -> None: ...
+
+    def emit_summary(self, summary: SampleSummary, extra: Attributes | None = None) -> None: ...
+
+
+class LineMetrics(Protocol):
+    """The per-line counters (probe responses, suppressed lines, log records by severity)."""
+
+    def count_line(self, classified: Classified) -> None: ...
+
+    def count_log(self, severity: Severity) -> None: ...
+
+
+class Follower(Protocol):
+    """Whoever turns lines into more than records: the wrapper's spans, progress and state."""
+
+    def follow(self, classified: Classified) -> None: ...
+
+    def crashed(self, dump: CrashDump) -> None: ...
+
+
+@dataclass
+class LineCounts:
+    """What one pipeline has seen, for the summary every command prints at its end."""
+
+    lines: int = 0
+    probes: int = 0
+    suppressed: int = 0
+    records: int = 0
+    crashes: int = 0
+    shed: int = 0  # passed through unparsed under overload (run)
+    cut: int = 0  # longer than the line limit: cut before parsing
+
+    def add(self, other: LineCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def describe(self) -> str:
+        parts = [f"lines {self.lines}", f"probes {self.probes}", f"suppressed {self.suppressed}"]
+        if self.crashes:
+            parts.append(f"crash dumps folded {self.crashes}")
+        if self.shed:
+            parts.append(f"passed through unparsed under overload {self.shed}")
+        if self.cut:
+            parts.append(f"cut at the line limit {self.cut}")
+        return ", ".join(parts)
+
+
+def describe_lines(counts: LineCounts, stats: Any | None = None) -> str:
+    """The one summary every entry point prints: the lines, then the log record accounting."""
+    text = counts.describe()
+    if stats is not None:
+        state = "" if stats.settled else " so far"
+        text += (
+            f"\nlog records: emitted {stats.emitted['logs']}, exported {stats.exported['logs']},"
+            f" dropped {stats.dropped()['logs']}{state} (export failures {stats.failed['logs']})"
+        )
+    return text
+
+
+class LinePipeline:
+    """The state and the chain of one stream.
+
+    `line_time=True` (recorded logs) places each line at the time it carries, so a replay
+    unfolds as it happened; otherwise each line is placed when it arrived (`arrival`, or
+    `clock()`). The lifecycle is created and owned here; others read `phase` and register
+    listeners with `on_phase_change`, and only its own methods move it.
+    """
+
+    def __init__(
+        self,
+        policy: Policy | ProbePolicy | None,
+        logs: LogSink | None = None,
+        *,
+        metrics: LineMetrics | None = None,
+        follower: Follower | None = None,
+        line_time: bool = False,
+        started_at: float | None = None,
+        initial_phase: Phase = Phase.STARTING,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        probe_policy = policy if isinstance(policy, ProbePolicy) else ProbePolicy(policy)
+        self.lifecycle = Lifecycle(started_at, probe_policy.policy.load_deadline_s, initial=initial_phase)
+        self.classifier = Classifier(probe_policy, clock=clock, lifecycle=self.lifecycle, trust_line_time=line_time)
+        self.logs = logs
+        self.metrics = metrics
+        self.follower = follower
+        self.crashes = CrashFolder()
+        self.counts = LineCounts()
+        self.last_crash: str | None = None
+        self.closed = False
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
+
+    def on_phase_change(self, listener: Callable[[Phase, Phase, float], None]) -> None:
+        self.lifecycle.on_change(listener)
+
+    def feed(self, raw: bytes, arrival: float | None = None, extra: Attributes | None = None) -> bytes | None:
+        """Decides one raw line (ending included); returns what to pass through (None: dropped)."""
+        classified = self.feed_text(decode(raw), arrival, extra)
+        if classified.folded:  # part of a crash dump: printed as it came
+            return raw
+        return render(raw, classified.decision)
+
+    def feed_text(self, text: str, arrival: float | None = None, extra: Attributes | None = None) -> Classified:
+        """Decides one line. A line that became part of a crash dump comes back `folded`:
+        it is exported with its dump, not on its own."""
+        classified = self.classifier.classify(text, arrival)
+        counts = self.counts
+        counts.lines += 1
+        if self.crashes.take(classified):
+            classified.folded = True
+            if classified.record.event is Event.CRASH:
+                self.last_crash = classified.record.text[:512]
+            self._finish_crash(classified.time, False, extra)
+            return classified
+        self._finish_crash(classified.time, False, extra)
+        decision = classified.decision
+        if self.metrics is not None:
+            self.metrics.count_line(classified)
+        if decision.kind is Kind.PROBE:
+            counts.probes += 1
+        if decision.emit:
+            counts.records += 1
+            if self.logs is not None:
+                self.logs.emit(classified, extra)
+        else:
+            counts.suppressed += 1
+        if classified.summaries:
+            self._summaries(classified.summaries, extra)
+        if self.follower is not None:
+            self.follower.follow(classified)
+        return classified
+
+    def count_shed(self, lines: int) -> None:
+        """Lines the source passed through without parsing them (see sources.process)."""
+        self.counts.shed += lines
+
+    def close(self, now: float | None = None, extra: Attributes | None = None) -> None:
+        """End of the stream: close the sampling windows and the crash dump still open. Safe twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self._summaries(self.classifier.flush(), extra)
+        self._finish_crash(time.time() if now is None else now, True, extra)
+
+    def _summaries(self, summaries: Any, extra: Attributes | None) -> None:
+        for summary in summaries:
+            self.counts.records += 1
+            if self.metrics is not None:
+                self.metrics.count_log(Severity.INFO)
+            if self.logs is not None:
+                self.logs.emit_summary(summary, extra)
+
+    def _finish_crash(self, now: float, force: bool, extra: Attributes | None) -> None:
+        dump = self.crashes.finished(now, force)
+        if dump is None:
+            return
+        self.counts.crashes += 1
+        self.counts.records += 1
+        if self.metrics is not None:
+            self.metrics.count_log(Severity.ERROR)
+        if self.logs is not None:
+            self.logs.emit_crash(dump, extra)
+        if self.follower is not None:
+            self.follower.crashed(dump)
