@@ -66,3 +66,17 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             continue
         out.append(redact_text(arg))
     return out
+
+
+def exportable(text: str) -> str:
+    """`text` made valid Unicode (and so valid for OTLP), its secrets redacted.
+
+    Undecodable bytes were kept as surrogate escapes so the passthrough stays byte-exact;
+    exporters need real UTF-8, so here they become U+FFFD.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return redact_text(text)

@@ -12,7 +12,7 @@ from .. import names
 from ..classify import Classified
 from ..crash import CrashDump
 from ..policy import SampleSummary
-from ..redact import redact_text
+from ..redact import exportable
 from ..record import Severity
 from ..sinks.telemetry import ExportStats
 
@@ -25,20 +25,6 @@ _NARROW_FIELDS = frozenset(
         names.REQUEST_ID, names.LOAD_BUFFER, names.LOAD_DEVICE, names.RPC_ENDPOINT, "network.protocol.version",
     }
 )
-
-
-def exportable(text: str) -> str:
-    """`text` made valid Unicode (and so valid for OTLP), its secrets redacted.
-
-    Undecodable bytes were kept as surrogate escapes so the passthrough stays byte-exact;
-    exporters need real UTF-8, so here they become U+FFFD.
-    """
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return redact_text(text)
 
 
 def record_attributes(classified: Classified) -> dict[str, Any]:
