@@ -65,7 +65,7 @@ def emit_rate(lines: list[bytes], directory: Path) -> tuple[float, int]:
     from otel_plugins.sinks.telemetry import setup_telemetry
 
     telemetry = setup_telemetry("bench", directory, environ={})
-    emitter = LogEmitter(telemetry.logger_provider)
+    emitter = LogEmitter(telemetry)
     classifier = Classifier()
     start = time.perf_counter()
     for raw in lines:

@@ -62,7 +62,7 @@ class InstanceObserver:
         self.started_at = clock()
         self.stats = telemetry.stats
         self.spans = InstanceSpans(telemetry.tracer_provider.get_tracer("otel_plugins"), spec, instance_key)
-        self.logs = LogEmitter(telemetry.logger_provider, trust_line_time=False, stats=telemetry.stats)
+        self.logs = LogEmitter(telemetry, trust_line_time=False)
         attributes = {"llama.server.kind": spec.kind.value}
         if instance_key:
             attributes[names.ATTR_INSTANCE_KEY] = instance_key

@@ -76,10 +76,10 @@ class LineCounts:
 
     def describe(self) -> str:
         parts = [f"lines {self.lines}", f"probes {self.probes}", f"suppressed {self.suppressed}"]
-        if self.crashes:
-            parts.append(f"crash dumps folded {self.crashes}")
         if self.shed:
             parts.append(f"passed through unparsed under overload {self.shed}")
+        if self.crashes:
+            parts.append(f"crash dumps folded {self.crashes}")
         if self.cut:
             parts.append(f"cut at the line limit {self.cut}")
         return ", ".join(parts)

@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     telemetry = setup_telemetry(args.service_name, args.output_dir)
-    emitter = LogEmitter(telemetry.logger_provider, stats=telemetry.stats)
+    emitter = LogEmitter(telemetry)
     metrics = InstanceMetrics(
         telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "replay"}, export_stats=telemetry.stats
     )
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             for raw in read_lines(stream):
                 text = pipeline.feed(raw)
                 if pipeline.counts.lines % flush_every == 0:
-                    telemetry.logger_provider.force_flush()
+                    telemetry.line_logs is None or telemetry.line_logs.force_flush()
                 if text is not None and not args.no_passthrough:
                     out.write(text)
         pipeline.close()

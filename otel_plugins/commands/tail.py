@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
     telemetry = setup_telemetry(args.service_name, args.output_dir)
-    emitter = LogEmitter(telemetry.logger_provider, trust_line_time=False, stats=telemetry.stats)
+    emitter = LogEmitter(telemetry, trust_line_time=False)
     metrics = InstanceMetrics(
         telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "tail"}, export_stats=telemetry.stats
     )

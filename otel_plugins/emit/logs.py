@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
-
-from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.sdk._logs import LoggerProvider
 
 from .. import names
 from ..classify import Classified
 from ..crash import CrashDump
 from ..policy import SampleSummary
-from ..redact import exportable
 from ..record import Severity
-from ..sinks.telemetry import ExportStats
+from ..sinks.telemetry import Telemetry
 
 _PRIMITIVES = (str, int, float, bool)
-# Fields the dialects fill from narrow patterns (a method, an address, a stage word):
-# nothing secret fits in them, so they skip redaction, which is the costly part per record.
-_NARROW_FIELDS = frozenset(
-    {
-        names.HTTP_METHOD, names.CLIENT_ADDRESS, names.SERVER_ADDRESS, names.HTTP_STAGE, names.CONNECTION,
-        names.REQUEST_ID, names.LOAD_BUFFER, names.LOAD_DEVICE, names.RPC_ENDPOINT, "network.protocol.version",
-    }
-)
 
 
 def record_attributes(classified: Classified) -> dict[str, Any]:
+    """The attributes of a line's log record: its fields, then what the dialect and the policy said.
+    Every string is redacted at the exporters' edge (emit.otlp_encode), not here."""
     record, decision = classified.record, classified.decision
-    attributes: dict[str, Any] = {
-        key: (exportable(value) if isinstance(value, str) and key not in _NARROW_FIELDS else value)
-        for key, value in record.fields.items()
-        if isinstance(value, _PRIMITIVES)
-    }
+    attributes: dict[str, Any] = {key: value for key, value in record.fields.items() if isinstance(value, _PRIMITIVES)}
     attributes["llama.log.dialect"] = record.dialect
     attributes["llama.log.kind"] = decision.kind.value
     if record.producer:
@@ -49,75 +36,51 @@ def record_attributes(classified: Classified) -> dict[str, Any]:
 
 
 class LogEmitter:
-    """Emits records the policy lets through, and sampling summaries, to a LoggerProvider."""
+    """Emits records the policy lets through, crash dumps, sampling summaries and the
+    wrapper's own events, as OTLP log records (`sinks.log_batches.LineLogs`).
 
-    def __init__(
-        self,
-        provider: LoggerProvider,
-        scope: str = "otel_plugins",
-        trust_line_time: bool = True,
-        stats: ExportStats | None = None,
-    ) -> None:
-        self.logger = provider.get_logger(scope)
+    With `trust_line_time` a record is stamped with the time its line was placed at
+    (recorded logs); otherwise with the time it was emitted.
+    """
+
+    def __init__(self, telemetry: Telemetry, trust_line_time: bool = True) -> None:
+        self.sink = telemetry.line_logs
         self.trust_line_time = trust_line_time
-        self.stats = stats
         self.emitted = 0
 
-    def _emit(self, record: LogRecord) -> None:
-        self.logger.emit(record)
+    def _emit(self, time_ns: int, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
         self.emitted += 1
-        if self.stats is not None:
-            self.stats.count_emitted("logs")
+        if self.sink is not None:
+            self.sink.emit(time_ns, time.time_ns(), int(severity), severity.name, body, attributes)
 
-    def emit(self, classified: Classified, extra: dict[str, Any] | None = None) -> None:
+    def emit(self, classified: Classified, extra: Mapping[str, Any] | None = None) -> None:
         if not classified.emit:
             return
-        decision = classified.decision
         attributes = record_attributes(classified)
         if extra:
             attributes.update(extra)
-        observed = time.time_ns()
-        stamp = int(classified.time * 1e9) if self.trust_line_time else observed
-        self._emit(
-            LogRecord(
-                timestamp=stamp,
-                observed_timestamp=observed,
-                severity_number=SeverityNumber(int(decision.severity)),
-                severity_text=decision.severity.name,
-                body=exportable(classified.record.text),
-                attributes=attributes,
-            )
-        )
+        stamp = int(classified.time * 1e9) if self.trust_line_time else time.time_ns()
+        self._emit(stamp, classified.decision.severity, classified.record.text, attributes)
 
     def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
         """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's."""
-        now = time.time_ns()
-        self._emit(
-            LogRecord(
-                timestamp=now,
-                observed_timestamp=now,
-                severity_number=SeverityNumber(int(severity)),
-                severity_text=severity.name,
-                body=body,
-                attributes=attributes,
-            )
-        )
+        self._emit(time.time_ns(), severity, body, attributes)
 
-    def emit_crash(self, dump: CrashDump, attributes: dict[str, Any] | None = None) -> None:
+    def emit_crash(self, dump: CrashDump, extra: Mapping[str, Any] | None = None) -> None:
         """A crash and its backtrace as one ERROR record, with OTel's exception attributes."""
         self.emit_event(
             Severity.ERROR,
-            exportable(dump.message),
+            dump.message,
             {
                 "exception.type": "crash",
-                "exception.message": exportable(dump.message),
-                "exception.stacktrace": exportable(dump.stacktrace),
+                "exception.message": dump.message,
+                "exception.stacktrace": dump.stacktrace,
                 "llama.log.kind": "error",
-                **(attributes or {}),
+                **(extra or {}),
             },
         )
 
-    def emit_summary(self, summary: SampleSummary, extra: dict[str, Any] | None = None) -> None:
+    def emit_summary(self, summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> None:
         attributes: dict[str, Any] = {**(extra or {}), "llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
         if summary.method:
             attributes[names.HTTP_METHOD] = summary.method
@@ -125,13 +88,5 @@ class LogEmitter:
             attributes[names.URL_PATH] = summary.path
         if summary.status is not None:
             attributes[names.HTTP_STATUS] = summary.status
-        self._emit(
-            LogRecord(
-                timestamp=int((summary.start + summary.window_s) * 1e9) if self.trust_line_time else time.time_ns(),
-                observed_timestamp=time.time_ns(),
-                severity_number=SeverityNumber(int(Severity.INFO)),
-                severity_text="INFO",
-                body=summary.message,
-                attributes=attributes,
-            )
-        )
+        stamp = int((summary.start + summary.window_s) * 1e9) if self.trust_line_time else time.time_ns()
+        self._emit(stamp, Severity.INFO, summary.message, attributes)

@@ -15,7 +15,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, Sta
 from .. import names
 from ..argv import LaunchSpec
 from ..state import EndpointProgress
-from .logs import exportable
+from ..redact import exportable
 
 # The SDK keeps at most 128 events per span; error lines beyond this budget are counted.
 MAX_ERROR_EVENTS = 64

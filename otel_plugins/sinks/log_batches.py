@@ -19,6 +19,7 @@ from .telemetry import ExportStats
 
 # send(request, records) -> True when the next hop accepted the batch.
 Send = Callable[[Any, int], bool]
+_WARN = 13  # SeverityNumber WARN
 
 
 class LogBatcher:
@@ -133,3 +134,33 @@ class LogBatcher:
             except Exception:  # noqa: BLE001 - an exporter fault is a failed export, not a crash
                 ok = False
         self.stats.add("logs", ok, len(batch))
+
+
+class LineLogs:
+    """The fast path for line records: encode (`LogEncoder`), then batch and send (`LogBatcher`).
+
+    Records at WARN and above may use the whole queue; quieter ones only three quarters
+    of it, so that a flood of probe lines cannot crowd out the failure in its middle.
+    """
+
+    def __init__(self, encoder: Any, batcher: LogBatcher) -> None:
+        self.encoder = encoder
+        self.batcher = batcher
+        self._quiet_limit = max(1, batcher.max_queue * 3 // 4)
+
+    def emit(self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any) -> None:
+        batcher = self.batcher
+        if severity < _WARN and len(batcher._queue) >= self._quiet_limit:
+            batcher.stats.count_emitted("logs")
+            batcher.stats.add("logs", False, 1)
+            return
+        batcher.add(self.encoder.record(time_ns, observed_ns, severity, severity_text, body, attributes))
+
+    def force_flush(self, timeout_s: float = 30.0) -> bool:
+        return self.batcher.force_flush(timeout_s)
+
+    def abort(self) -> None:
+        self.batcher.abort()
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        self.batcher.shutdown(timeout_s)

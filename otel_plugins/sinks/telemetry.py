@@ -36,6 +36,7 @@ _ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
 )
 QUEUE_SIZE = 4096
+SCOPE_NAME = "otel_plugins"
 # How long the wrapper may spend flushing telemetry once its server has exited: within
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -206,8 +207,11 @@ class Telemetry:
     logger_provider: LoggerProvider
     stats: ExportStats
     output_dir: Path | None
+    # The server's lines as log records: encoded and sent without the SDK's per-record
+    # objects (see sinks/log_batches.py); None when logs are turned off.
+    line_logs: Any = None
     _closed: bool = False
-    _exporters: list[_CountingExporter] = field(default_factory=list)
+    _exporters: list[Any] = field(default_factory=list)
 
     def shutdown(self, timeout_s: float | None = None) -> None:
         """Flush and stop every provider within `timeout_s` (default SHUTDOWN_TIMEOUT_S);
@@ -223,6 +227,8 @@ class Telemetry:
         timer.daemon = True
         timer.start()
         try:
+            if self.line_logs is not None:
+                self.line_logs.shutdown(max(0.1, timeout_s * (1 - _METRICS_SHARE)))
             # Metrics last, so that their final export carries the settled drop counts.
             for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
                 try:
@@ -274,8 +280,22 @@ def setup_telemetry(
         readers.append(PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000)))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     logger_provider = LoggerProvider(resource=resource)
+    line_logs = None
     if _enabled(environ, "logs"):
         logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(counting_logs, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
         )
-    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory, _exporters=[counting_spans, counting_logs])
+        line_logs = _line_logs(environ, resource, directory, stats)
+    exporters = [counting_spans, counting_logs] + ([line_logs] if line_logs is not None else [])
+    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory, line_logs, _exporters=exporters)
+
+
+def _line_logs(environ: Mapping[str, str], resource: Resource, directory: Path | None, stats: ExportStats) -> Any:
+    from ..emit.otlp_encode import LogEncoder
+    from .log_batches import LineLogs, LogBatcher
+    from .log_senders import sender_for
+
+    wire, send, close = sender_for(environ, _protocol(environ, "logs"), directory)
+    encoder = LogEncoder(wire, dict(resource.attributes), SCOPE_NAME, schema_url=resource.schema_url or "")
+    batcher = LogBatcher(encoder.request, send, stats, max_queue=QUEUE_SIZE, max_batch=512, delay_s=1.0, close_send=close)
+    return LineLogs(encoder, batcher)

@@ -13,6 +13,7 @@ import fcntl
 import termios
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,8 +36,18 @@ _CHECK_EVERY = 16
 # sustained flood costs us a few tries a second, not a core.
 _SHED_HOLD_S = 0.01
 _SHED_HOLD_MAX_S = 0.32
-# Shed chunks longer than this have their lines estimated from a sample this long.
-_COUNT_EXACT = 1 << 14
+# Lines that could be a failure (a level letter or word for warnings and worse, an error or
+# crash word, a 4xx/5xx status) or that move the lifecycle or the load's progress. Under
+# overload only the lines holding one of these are decided; the others are proven harmless
+# by this one C-level scan of the chunk, passed through and counted.
+_SUSPECT = re.compile(
+    rb"\d [WEF] |\] [WEF] |^[WEF] |WARN|ERROR|FATAL|CRITICAL|PANIC|[Ee]rror|[Ff]ail|[Aa]bort|[Ee]xception|Traceback"
+    rb"|Killed|[Ss]egmentation|core dumped|[Oo]ut of memory|OOM|oom-kill|GGML_ASSERT|terminate called|panic"
+    rb"|[\s\"|][45]\d\d(?:[\s|]|$)"
+    rb"|model loaded|loading model|listening|ready|main loop|startup complete|Uvicorn running|[Ss]hutting down|exiting"
+    rb"|buffer size|model tensors|RPC\d*\[|RPC server|[Aa]ccepted|[Cc]losed",
+    re.M,
+)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -108,13 +119,14 @@ class PipePump(threading.Thread):
     """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`.
 
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
-    bytes wait in the pipe, it passes what it reads through unparsed (`shed_lines`), and
-    keeps doing so for a while (`_SHED_HOLD_S`, doubling while the flood lasts) before it
-    parses again: a flood then costs us little more than copying it, and the server keeps
-    the CPU it would have had without us. One thread, because on a small machine a
-    second one (a reader handing chunks to a parser) costs the server more in wake-ups
-    and GIL hand-offs than it saves; deciding a line takes microseconds, and the 1 MiB
-    pipe holds far more than a server writes meanwhile.
+    bytes wait in the pipe, it sheds: one C-level scan of the chunk (`_SUSPECT`) finds
+    the lines that could be a failure or move the lifecycle, only those are decided, and
+    the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
+    while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
+    again: a flood then costs us little more than copying it, the server keeps the CPU it
+    would have had without us, and no failure in the flood goes unparsed. One thread,
+    because on a small machine a second one (a reader handing chunks to a parser) costs
+    the server more in wake-ups and GIL hand-offs than it saves.
     """
 
     def __init__(self, pipe: IO[bytes], handler: LineHandler, sink: IO[bytes] | None, name: str) -> None:
@@ -122,8 +134,8 @@ class PipePump(threading.Thread):
         self.pipe = pipe
         self.handler = handler
         self.sink = sink
-        self.lines = 0
-        self.shed_lines = 0
+        self.lines = 0  # decided by the handler
+        self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
         self._shed_until = 0.0
         self._hold = _SHED_HOLD_S
@@ -146,14 +158,6 @@ class PipePump(threading.Thread):
             if not n:
                 break
             with memoryview(buf)[:n] as view:
-                if self._behind():
-                    # Shedding: out as it came; a line cut at the chunk's end ends unparsed too.
-                    if pending:
-                        self._write(pending)
-                    self._write(view)
-                    self.shed_lines += _count_lines(buf, n)
-                    pending, raw_line = b"", buf[n - 1] != 10
-                    continue
                 start = 0
                 if raw_line:
                     start = buf.find(b"\n", 0, n) + 1
@@ -165,8 +169,11 @@ class PipePump(threading.Thread):
                 data = b"".join((pending, view[start:]))
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
-            if cut and self._lines(data, cut):
-                self._hold = _SHED_HOLD_S  # a whole chunk decided without falling behind
+            if cut:
+                if self._behind():
+                    self._shed(data, 0, cut)
+                elif self._lines(data, cut):
+                    self._hold = _SHED_HOLD_S  # a whole chunk decided without falling behind
             if len(pending) > _MAX_LINE:
                 # A longer line is passed through unparsed, so that one endless line cannot grow memory.
                 self._write(pending)
@@ -202,46 +209,58 @@ class PipePump(threading.Thread):
         except Exception:  # noqa: BLE001 - a failing sink must not stop the draining, or the child blocks
             pass
 
+    def _decide(self, line: bytes) -> bytes | None:
+        self.lines += 1
+        try:
+            return self.handler(line)
+        except Exception:  # our fault must never cost the server's output
+            self.handler_errors += 1
+            if self.handler_errors <= 3:
+                _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
+            return line
+
     def _lines(self, data: bytes, cut: int) -> bool:
         """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed (returns False)."""
         out = []
         start = 0
-        kept_up = True
+        checked = 0
         while start < cut:
             end = data.find(b"\n", start, cut) + 1 or cut
-            line = data[start:end]
+            result = self._decide(data[start:end])
             start = end
-            self.lines += 1
-            try:
-                result = self.handler(line)
-            except Exception:  # our fault must never cost the server's output
-                self.handler_errors += 1
-                if self.handler_errors <= 3:
-                    _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
-                result = line
             if result is not None:
                 out.append(result)
-            if self.lines % _CHECK_EVERY == 0 and start < cut and self._behind():
-                rest = data[start:cut]
-                out.append(rest)
-                self.shed_lines += _count_lines(rest, len(rest)) + (not rest.endswith(b"\n"))
-                kept_up = False
-                break
+            checked += 1
+            if checked % _CHECK_EVERY == 0 and start < cut and self._behind():
+                if out:
+                    self._write(b"".join(out))
+                self._shed(data, start, cut)
+                return False
         if out:
             self._write(b"".join(out))
-        return kept_up
+        return True
 
-
-def _count_lines(data: bytes | bytearray, n: int) -> int:
-    """Newlines in `data[:n]`: exact up to `_COUNT_EXACT` bytes, else extrapolated from that many.
-
-    Counting every byte of a GB/s flood would cost more than half a core (bytes.count
-    scans at about 3 GB/s), the very CPU shedding exists to give back; the size of the
-    lines in one chunk does not change much within it.
-    """
-    if n <= _COUNT_EXACT:
-        return data.count(b"\n", 0, n)
-    return round(data.count(b"\n", 0, _COUNT_EXACT) * n / _COUNT_EXACT)
+    def _shed(self, data: bytes, begin: int, cut: int) -> None:
+        """Decides only the lines of `data[begin:cut]` that could matter; the others pass through as they came."""
+        out = []
+        done = begin  # data[begin:done] is accounted for
+        for match in _SUSPECT.finditer(data, begin, cut):
+            at = match.start()
+            if at < done:
+                continue  # another word on a line already decided
+            start = data.rfind(b"\n", begin, at) + 1 or begin
+            end = data.find(b"\n", at, cut) + 1 or cut
+            if start > done:
+                out.append(data[done:start])
+                self.shed_lines += data.count(b"\n", done, start)
+            result = self._decide(data[start:end])
+            if result is not None:
+                out.append(result)
+            done = end
+        if done < cut:
+            out.append(data[done:cut])
+            self.shed_lines += data.count(b"\n", done, cut)
+        self._write(b"".join(out))
 
 
 def _waiting(fd: int) -> int:

@@ -7,6 +7,8 @@ Environment:
                   uptime stamp, port and cost, as a real server's logger does;
                   "replay": a pre-built 4 MiB block of such lines is written over and over
                   (the fastest a writer can go; no real server logs this way)
+    FLOOD_FAILURES  one line in this many (default 1000) is a failure: an `E` line or a
+                  uvicorn 500 access line, alternately; the report counts them ("failures")
 
 Lines go through a 64 KiB buffer, as stdio's do into a pipe. About 40 % are probes
 (`GET /health ... 503` during a load, `/v1/models`), the rest client traffic, slot,
@@ -37,18 +39,25 @@ OTHERS = (
     "llama_model_loader: - kv   3:                           general.finetune str              = it\n",
     "{t} E srv    send_error: task id = {port}, error: the request exceeds the available context size\n",
 )
+FAILURES = (
+    "{t} E srv    send_error: task id = {port}, error: the request exceeds the available context size\n",
+    'INFO:     10.0.3.7:{port} - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error\n',
+)
 BUFFER = 1 << 16
 
 
-def lines(rng: random.Random):
-    """An endless stream of formatted lines; the uptime stamp advances 1 µs a line."""
+def lines(rng: random.Random, every: int):
+    """An endless stream of formatted lines; the uptime stamp advances 1 µs a line; line n is a failure when n % every == 0."""
     probes, others = PROBES, OTHERS
     n = 0
     while True:
         n += 1
         us = n
         t = f"{us // 60_000_000}.{us // 1_000_000 % 60:02d}.{us // 1000 % 1000:03d}.{us % 1000:03d}"
-        template = probes[n % 4] if rng.random() < 0.4 else others[n % 8]
+        if n % every == 0:
+            template = FAILURES[n // every % 2]
+        else:
+            template = probes[n % 4] if rng.random() < 0.4 else others[n % 8]
         yield template.format(t=t, port=30000 + n % 35000, cost=f"{n % 97}.{n % 89:02d}", ms=n % 100, pct=n % 100).encode()
 
 
@@ -56,11 +65,12 @@ def main() -> int:
     total = int(os.environ.get("FLOOD_BYTES", str(512 << 20)))
     report = os.environ.get("FLOOD_REPORT")
     mode = os.environ.get("FLOOD_MODE", "format")
+    every = int(os.environ.get("FLOOD_FAILURES", "1000"))
     rng = random.Random(5)
     out = sys.stdout.fileno()
     written = count = 0
     start, cpu = time.monotonic(), time.process_time()
-    stream = lines(rng)
+    stream = lines(rng, every)
     if mode == "replay":
         block, size = [], 0
         while size < 4 << 20:
@@ -94,8 +104,15 @@ def main() -> int:
     wall = time.monotonic() - start
     if report:
         with open(report, "w") as f:
-            json.dump({"wall_s": wall, "bytes": written, "lines": count, "cpu_s": time.process_time() - cpu, "mode": mode}, f)
+            failures = count // every if mode == "format" else _failures_replayed(count, block_lines, every) if count else 0
+            json.dump({"wall_s": wall, "bytes": written, "lines": count, "cpu_s": time.process_time() - cpu, "mode": mode, "failures": failures}, f)
     return 0
+
+
+def _failures_replayed(count: int, block_lines: int, every: int) -> int:
+    """Failure lines among the first `count` lines of the block written over and over."""
+    whole, rest = divmod(count, block_lines)
+    return whole * (block_lines // every) + rest // every
 
 
 if __name__ == "__main__":
