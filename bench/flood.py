@@ -12,7 +12,9 @@ Prints, for each run: the child's own wall time, its ratio to the unwrapped run,
 wrapper's peak RSS (VmHWM from /proc, sampled while it runs), its exit summary
 (emitted = exported + dropped) and, for the Collector, the records it wrote to its file
 and the wrapper's last `otel_plugins.telemetry.*` values. Unwrapped and wrapped runs
-alternate. Asserts nothing; tests/test_flood.py asserts on the same figures.
+alternate. With `--check` it exits 1 when a target is missed (child ratio <= 1.05, peak RSS
+<= 80 MB, every failure line exported at ERROR); tests/test_flood.py asserts the
+behaviour (exact accounting, nothing lost, bounded exit), never a ratio.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ import otlp_files
 from services import Collector, missing_reason, port_open
 
 _F_SETPIPE_SZ = 1031
+# Issue 12's targets for `--check`: the child at most 5 % slower wrapped, the wrapper's peak RSS.
+MAX_RATIO = 1.05
+MAX_RSS_MB = 80.0
 _LINES = re.compile(r"lines (\d+), probes (\d+), suppressed (\d+)(?:, passed through unparsed under overload (\d+))?")
 _RECORDS = re.compile(r"log records: emitted (\d+), exported (\d+), dropped (\d+)( so far)? \(export failures (\d+)\)")
 
@@ -65,6 +70,8 @@ class Run:
     collector_logs: int | None = None
     telemetry_metrics: dict[str, int] = field(default_factory=dict)
     stderr: str = ""
+    failures: int = 0  # failure lines the child wrote
+    failures_exported: int | None = None  # of those, exported as ERROR records (embedded file sink only)
 
     def line(self, baseline: float | None = None) -> str:
         out = f"{self.label:<26} child wall {self.child_wall_s:7.3f}s ({self.bytes / self.child_wall_s / 1e6:7.1f} MB/s)"
@@ -79,6 +86,8 @@ class Run:
             )
         if self.collector_logs is not None:
             out += f"; collector wrote {self.collector_logs} log records, telemetry metrics {self.telemetry_metrics}"
+        if self.failures_exported is not None:
+            out += f"; failure lines {self.failures}, exported at ERROR {self.failures_exported}"
         return out
 
 
@@ -189,7 +198,19 @@ def wrapped(nbytes: int, mode: str, workdir: Path, endpoint: str | None, label: 
     text = errors.read_text(errors="replace")
     summary, settled = parse_summary(text)
     r = _report(report)
-    return Run(label, r["wall_s"], r["cpu_s"], r["bytes"], r["lines"], wall, code, sampler.peak_kb / 1024, summary, settled, stderr=text)
+    run = Run(label, r["wall_s"], r["cpu_s"], r["bytes"], r["lines"], wall, code, sampler.peak_kb / 1024, summary, settled, stderr=text)
+    run.failures = r.get("failures", 0)
+    if not endpoint:
+        run.failures_exported = failures_exported(workdir / f"{label}-otel")
+    return run
+
+
+def failures_exported(directory: Path) -> int:
+    """ERROR records in an embedded-default output whose body is one of the child's failure lines."""
+    return sum(
+        1 for r in otlp_files.logs(directory)
+        if r["severity"] == "ERROR" and (" E srv    send_error:" in r["body"] or '" 500 Internal Server Error' in r["body"])
+    )
 
 
 def closed_endpoint() -> str:
@@ -314,7 +335,8 @@ def main() -> int:
     parser.add_argument("--bytes", type=parse_size, default=parse_size(os.environ.get("FLOOD_BYTES", "2G")))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=("replay", "format"), default="replay")
-    parser.add_argument("--backends", default="closed,slow", help="comma-separated: closed, slow")
+    parser.add_argument("--backends", default="file,closed,slow", help="comma-separated: file (the embedded default), closed, slow")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 unless every target is met (ratio <= {MAX_RATIO}, RSS <= {MAX_RSS_MB:.0f} MB, every failure line exported)")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
     if "slow" in backends:
@@ -333,12 +355,15 @@ def main() -> int:
             for backend in backends:
                 if backend == "closed":
                     run = wrapped(args.bytes, args.mode, workdir, closed_endpoint(), "wrapped-closed-port")
+                elif backend == "file":
+                    run = wrapped(args.bytes, args.mode, workdir, None, "wrapped-file-sink")
                 else:
                     run = wrapped_slow(args.bytes, args.mode, workdir)
                 runs[backend].append(run)
                 print(run.line(base[-1].child_wall_s), flush=True)
         median = statistics.median(r.child_wall_s for r in base)
         print(f"\nunwrapped median {median:.3f}s over {[round(r.child_wall_s, 3) for r in base]}")
+        missed = []
         for backend, rs in runs.items():
             m = statistics.median(r.child_wall_s for r in rs)
             pairs = statistics.median(r.child_wall_s / b.child_wall_s for r, b in zip(rs, base))
@@ -347,6 +372,16 @@ def main() -> int:
                 f" peak RSS max {max(r.peak_rss_mb for r in rs):.1f} MB;"
                 f" accounting exact in {sum(r.summary.get('emitted') == r.summary.get('exported', 0) + r.summary.get('dropped', 0) for r in rs)}/{len(rs)}"
             )
+            if pairs > MAX_RATIO:
+                missed.append(f"{backend}: child ratio {pairs:.3f} > {MAX_RATIO}")
+            if max(r.peak_rss_mb for r in rs) > MAX_RSS_MB:
+                missed.append(f"{backend}: peak RSS {max(r.peak_rss_mb for r in rs):.1f} MB > {MAX_RSS_MB:.0f} MB")
+            for r in rs:
+                if r.failures_exported is not None and r.failures_exported < r.failures:
+                    missed.append(f"{backend}: {r.failures_exported} of {r.failures} failure lines exported at ERROR")
+        if args.check and missed:
+            print("targets missed: " + "; ".join(missed))
+            return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

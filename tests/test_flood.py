@@ -1,16 +1,17 @@
-"""Flood: a child writes 2 GiB of llama-box-like lines as fast as it can, under `otel-plugins run`.
+"""Flood: a child writes lines as fast as it can under `otel-plugins run`.
 
-The child (tests/children/flood.py, "replay" mode: a pre-built 4 MiB block of realistic
-lines written over and over, about 2-3 GB/s here) times itself. Unwrapped, its stdout is
-a 1 MiB pipe that a reader thread drains and discards; wrapped, it runs under
-`otel-plugins run --log-file /dev/null` exporting to a closed port, then to a real
-Collector that accepts slowly (in a network namespace behind a veth shaped to 1 mbit/s by
-tbf: the Collector itself is unmodified, only its network is slow, as a remote one over a
-congested link would be). Runs are interleaved in pairs and judged by the median of the
-pairs' ratios, because other work on this 2-core machine makes single runs noisy (see
-`measured_ratio`). All figures are printed. A wrapped run to the closed port takes about
-7 s (the wrapper's start-up, and its 5 s export deadline at exit), so that test takes
-40-80 s; the slow-Collector test about as long.
+The child (tests/children/flood.py) formats llama-box-like lines with its own uptime stamp,
+about 40 % probes, and one line in 1,000 a failure (an `E` line or a uvicorn 500). Its
+output outruns what the wrapper can decide, so the wrapper sheds: it decides only the
+lines a cheap scan finds could matter and passes the rest through, counted. These tests
+assert behaviour, never a wall-time ratio (those swing on a 2-core machine and live in
+`bench/flood.py --check`):
+
+- every line is accounted for exactly: decided + shed == written;
+- every failure line is exported as an ERROR record (embedded file sink), none lost;
+- log records: emitted == exported + dropped; with a real Collector behind a slow link,
+  what it wrote is what the wrapper says it exported;
+- the wrapper's RSS stays bounded and it exits within its start-up and export deadline.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import importlib.util
 import io
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -37,80 +37,41 @@ bench = importlib.util.module_from_spec(_spec)
 sys.modules["flood_bench"] = bench
 _spec.loader.exec_module(bench)
 
-FLOOD_BYTES = int(os.environ.get("FLOOD_TEST_BYTES", str(2 << 30)))
-RUNS = int(os.environ.get("FLOOD_TEST_RUNS", "5"))
-MAX_RATIO = 1.10
-RSS_TARGET_MB = 100.0  # the issue's target: reported
+FLOOD_BYTES = int(os.environ.get("FLOOD_TEST_BYTES", str(64 << 20)))
 RSS_BOUND_MB = 150.0  # asserted: the idle wrapper takes ~40 MB; holding the flood would take GBs
-STARTUP_SLACK_S = 5.0  # the wrapper's own start (imports) on a loaded machine
-
-
-def interleaved(workdir: Path, wrapped_run, mode: str = "replay", nbytes: int = FLOOD_BYTES, runs: int = RUNS, base=None, wrapped=None):
-    """`runs` more pairs of (unwrapped, wrapped) runs, alternating, each printed as it ends."""
-    base, wrapped = base or [], wrapped or []
-    for _ in range(runs):
-        base.append(bench.unwrapped(nbytes, mode, workdir))
-        print(base[-1].line())
-        wrapped.append(wrapped_run(nbytes, mode, workdir))
-        print(wrapped[-1].line(base[-1].child_wall_s))
-    return base, wrapped
-
-
-def report(base, wrapped) -> float:
-    """Prints the medians and returns the median of the pairs' ratios (wrapped / the unwrapped run just before)."""
-    b = statistics.median(r.child_wall_s for r in base)
-    w = statistics.median(r.child_wall_s for r in wrapped)
-    rss = max(r.peak_rss_mb for r in wrapped)
-    pairs = statistics.median(r.child_wall_s / u.child_wall_s for r, u in zip(wrapped, base))
-    print(
-        f"{wrapped[0].label}: child wall median {w:.3f}s wrapped vs {b:.3f}s unwrapped over {len(base)} pairs;"
-        f" median of pair ratios {pairs:.3f} (limit {MAX_RATIO}), ratio of medians {w / b:.3f};"
-        f" wrapper peak RSS {rss:.1f} MB (target {RSS_TARGET_MB:.0f}, bound {RSS_BOUND_MB:.0f})"
-    )
-    return pairs
-
-
-def measured_ratio(workdir: Path, wrapped_run):
-    """Median of the pair ratios over RUNS pairs; over the limit, RUNS more pairs are run and all count.
-
-    A single run here varies by 10-20 % with whatever else the machine does. Pairing each
-    wrapped run with the unwrapped run just before it cancels load that lasts longer than
-    a pair; five pairs can still exceed 1.10 by chance, a real overhead of that size shows in ten.
-    """
-    base, wrapped = interleaved(workdir, wrapped_run)
-    ratio = report(base, wrapped)
-    if ratio > MAX_RATIO:
-        print(f"over {MAX_RATIO}: {RUNS} more pairs")
-        base, wrapped = interleaved(workdir, wrapped_run, base=base, wrapped=wrapped)
-        ratio = report(base, wrapped)
-    return ratio, wrapped
+STARTUP_SLACK_S = 10.0  # the wrapper's own start (imports) on a loaded machine
 
 
 def check_run(run, nbytes: int) -> None:
     """One wrapped run: the child wrote everything, the wrapper exited 0 in time, and its accounting is exact."""
+    print(run.line())
     assert run.bytes >= nbytes, run.line()
     assert run.wrapper_exit == 0, run.stderr[-2000:]
     s = run.summary
     assert run.settled and {"emitted", "exported", "dropped", "lines", "shed"} <= set(s), run.stderr[-2000:]
     assert s["emitted"] == s["exported"] + s["dropped"], run.line()
-    # Every line the child wrote was either decided or passed through unparsed (the shed
-    # count of a large chunk is extrapolated from its first 16 KiB, hence the tolerance).
-    assert abs(s["lines"] + s["shed"] - run.lines) <= 0.02 * run.lines, (s, run.lines)
+    assert s["lines"] + s["shed"] == run.lines, (s, run.lines)
     assert run.peak_rss_mb <= RSS_BOUND_MB, run.line()
     # Bounded exit: the wrapper outlives its child by its start-up and the export deadline, no more.
     assert run.wrapper_wall_s - run.child_wall_s <= SHUTDOWN_TIMEOUT_S + STARTUP_SLACK_S, run.line()
 
 
-def test_flood_with_the_otlp_endpoint_at_a_closed_port(tmp_path, capsys):
-    """2 GiB as fast as the child can: its wall time stays within 1.10x of the unwrapped run, RSS bounded, accounting exact."""
+def test_flood_sheds_only_harmless_lines_and_exports_every_failure(tmp_path, capsys):
+    """Per-line formatted output faster than we decide: some lines are shed, every failure line is an ERROR record."""
     with capsys.disabled():
-        print(f"\nflood, {FLOOD_BYTES / (1 << 30):.2f} GiB, endpoint at a closed port, {RUNS} interleaved runs:")
-        ratio, wrapped = measured_ratio(tmp_path, lambda n, m, d: bench.wrapped(n, m, d, bench.closed_endpoint(), "wrapped-closed-port"))
-    for run in wrapped:
+        run = bench.wrapped(FLOOD_BYTES, "format", tmp_path, None, "wrapped-file-sink")
         check_run(run, FLOOD_BYTES)
-        assert run.summary["exported"] == 0, run.line()  # nothing can be delivered to a closed port
-        assert run.summary["shed"] > 0, run.line()  # the flood was more than we parse: we shed
-    assert ratio <= MAX_RATIO
+    assert run.summary["shed"] > 0, run.line()  # the flood was more than we decide: we shed
+    assert run.failures > 0 and run.failures_exported == run.failures, run.line()
+
+
+def test_flood_with_the_otlp_endpoint_at_a_closed_port(tmp_path, capsys):
+    """The same flood exporting nowhere: everything accounted for as dropped, nothing blocks, exit bounded."""
+    with capsys.disabled():
+        run = bench.wrapped(FLOOD_BYTES, "replay", tmp_path, bench.closed_endpoint(), "wrapped-closed-port")
+        check_run(run, FLOOD_BYTES)
+    assert run.summary["exported"] == 0, run.line()  # nothing can be delivered to a closed port
+    assert run.summary["shed"] > 0, run.line()
 
 
 needs_slow_collector = pytest.mark.skipif(
@@ -122,24 +83,15 @@ needs_slow_collector = pytest.mark.skipif(
 @pytest.mark.collector
 @needs_slow_collector
 def test_flood_with_a_collector_that_accepts_slowly(tmp_path, capsys):
-    """The same flood exporting to a Collector behind 1 mbit/s: same wall-time bound, and what the Collector got is what we say we exported."""
+    """Exporting to a real Collector behind 1 mbit/s: what the Collector wrote is what we say we exported."""
     with capsys.disabled():
-        print(f"\nflood, {FLOOD_BYTES / (1 << 30):.2f} GiB, Collector behind a 1 mbit/s veth, {RUNS} interleaved runs:")
-        ratio, wrapped = measured_ratio(tmp_path, lambda n, m, d: bench.wrapped_slow(n, m, d))
-        # Per-line formatting (~40 MB/s, the child's own CPU is the limit) parses thousands of
-        # lines, more than 1 mbit/s carries: accounting with real numbers on both sides.
-        print("the same, 128 MiB of per-line formatted output:")
-        f_base, f_wrapped = interleaved(tmp_path, lambda n, m, d: bench.wrapped_slow(n, m, d), "format", 128 << 20, 1)
-        report(f_base, f_wrapped)
-    for run, nbytes in [(r, FLOOD_BYTES) for r in wrapped] + [(r, 128 << 20) for r in f_wrapped]:
-        check_run(run, nbytes)
-        s = run.summary
-        assert run.collector_logs == s["exported"], run.line()
-        # The wrapper's own counters, in its last metric export, say the same (no record: no point).
-        expected = {"exported": s["exported"], "dropped": s["dropped"]} if s["emitted"] else {}
-        assert run.telemetry_metrics == expected, run.line()
-    assert f_wrapped[0].summary["emitted"] >= 1000, f_wrapped[0].line()
-    assert ratio <= MAX_RATIO
+        run = bench.wrapped_slow(FLOOD_BYTES, "format", tmp_path)
+        check_run(run, FLOOD_BYTES)
+    s = run.summary
+    assert s["emitted"] >= 1000, run.line()
+    assert run.collector_logs == s["exported"], run.line()
+    # The wrapper's own counters, in its last metric export, say the same.
+    assert run.telemetry_metrics == {"exported": s["exported"], "dropped": s["dropped"]}, run.line()
 
 
 # --- the pump itself: what it passes through is what the child wrote ----------------------

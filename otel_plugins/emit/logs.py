@@ -6,12 +6,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry._logs import LogRecord, SeverityNumber
+
 from .. import names
 from ..classify import Classified
 from ..crash import CrashDump
 from ..policy import SampleSummary
 from ..record import Severity
-from ..sinks.telemetry import Telemetry
+from ..redact import exportable
+from ..sinks.telemetry import SCOPE_NAME, Telemetry
 
 _PRIMITIVES = (str, int, float, bool)
 
@@ -35,6 +38,23 @@ def record_attributes(classified: Classified) -> dict[str, Any]:
     return attributes
 
 
+class SdkLogs:
+    """Line records through an SDK LoggerProvider: when the host application owns the
+    providers (library or zero-code use), its pipeline exports them."""
+
+    def __init__(self, provider: Any) -> None:
+        self.logger = provider.get_logger(SCOPE_NAME)
+
+    def emit(self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any) -> None:
+        self.logger.emit(
+            LogRecord(
+                timestamp=time_ns, observed_timestamp=observed_ns, severity_number=SeverityNumber(severity),
+                severity_text=severity_text, body=exportable(body),
+                attributes={k: exportable(v) if isinstance(v, str) else v for k, v in attributes.items()},
+            )
+        )
+
+
 class LogEmitter:
     """Emits records the policy lets through, crash dumps, sampling summaries and the
     wrapper's own events, as OTLP log records (`sinks.log_batches.LineLogs`).
@@ -44,7 +64,7 @@ class LogEmitter:
     """
 
     def __init__(self, telemetry: Telemetry, trust_line_time: bool = True) -> None:
-        self.sink = telemetry.line_logs
+        self.sink = telemetry.line_logs or (SdkLogs(telemetry.logger_provider) if telemetry.logger_provider else None)
         self.trust_line_time = trust_line_time
         self.emitted = 0
 

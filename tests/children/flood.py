@@ -37,7 +37,7 @@ OTHERS = (
     "{t} I loaded  {pct:2d}% model tensors into buffer\n",
     "{t} W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048) -- the full capacity of the model will not be utilized\n",
     "llama_model_loader: - kv   3:                           general.finetune str              = it\n",
-    "{t} E srv    send_error: task id = {port}, error: the request exceeds the available context size\n",
+    "{t} I srv  log_server_r: request: POST /v1/completions 10.0.3.7 200\n",
 )
 FAILURES = (
     "{t} E srv    send_error: task id = {port}, error: the request exceeds the available context size\n",
