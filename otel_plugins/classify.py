@@ -58,7 +58,7 @@ class Classifier:
         self.sampler = Sampler(config.sample_window_s)
         self.cadence = CadenceTracker(config.probes) if config.probes.cadence_hint else None
         self.trust_line_time = trust_line_time
-        self._probe_paths = config.probes.paths
+        self._probe_paths = self.policy.matcher.probe_paths
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
         self._last_time: float | None = None

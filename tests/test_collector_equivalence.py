@@ -37,7 +37,7 @@ from otel_plugins.classify import Classified, Classifier
 from otel_plugins.collector import agent_config, to_yaml
 from otel_plugins.dialects.envelope import strip_ansi
 from otel_plugins.policy import Policy, Verdict
-from otel_plugins.policy.decide import REASON_HEALTHY, REASON_LOADING
+from otel_plugins.policy.decide import REASON_HEALTHY, REASON_LOADING, ProbeMatcher
 from otel_plugins.record import Kind, Severity
 from services import Collector, missing_reason
 
@@ -267,8 +267,8 @@ def difference_class(policy: Policy, classified: Classified, collector: int) -> 
     d, rec = classified.decision, classified.record
     if d.kind is not Kind.PROBE:
         return None
-    if rec.fields.get("llama.health_check") is None and rec.path not in policy.probes.paths:
-        return "cadence"
+    if not ProbeMatcher(policy.probes).is_probe(rec, cadence=False):
+        return "cadence"  # only the client's repetition made it a probe
     if d.verdict is Verdict.SAMPLE:
         return "sampled"
     status = rec.status

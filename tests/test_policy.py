@@ -56,17 +56,27 @@ def test_client_requests_get_severity_from_status_not_the_printed_letter(status,
     assert (d.kind, d.verdict, d.severity) == (Kind.HTTP, Verdict.KEEP, expected)
 
 
-def test_remote_client_on_probe_path_is_business_unless_rid_is_empty():
+@pytest.mark.parametrize("path", ["/health", "/healthz", "/readyz", "/livez", "/metrics", "/ping", "/v2/health/ready", "/v2/models/llama/ready", "/health/"])
+@pytest.mark.parametrize("client", ["10.244.1.1", "172.17.0.1", "192.168.50.13", "2001:db8::1"])
+def test_health_readiness_and_metrics_paths_are_probes_whoever_asks(path, client):
+    """kubelet (node address), a Docker health check (bridge), a Prometheus anywhere: no user asks these."""
+    assert ProbePolicy().decide(http(path=path, client=client, status=200, rid="861"), Phase.READY).kind is Kind.PROBE
+
+
+def test_remote_client_on_a_polled_path_is_business_unless_rid_is_empty():
     policy = ProbePolicy()
-    assert policy.decide(http(client="192.168.50.13", status=200, rid="861"), Phase.READY).kind is Kind.HTTP
+    models = "/v1/models"
+    assert policy.decide(http(path=models, client="192.168.50.13", status=200, rid="861"), Phase.READY).kind is Kind.HTTP
     # llama-box answers before it assigns request ids: an empty rid marks the orchestrator's probe.
-    assert policy.decide(http(client="192.168.50.13", rid=""), Phase.LOADING).kind is Kind.PROBE
+    assert policy.decide(http(path=models, client="192.168.50.13", rid=""), Phase.LOADING).kind is Kind.PROBE
+    # A client that keeps asking is a poller (the caller measures it).
+    assert policy.decide(http(path=models, client="192.168.50.13", rid="861"), Phase.READY, cadence=True).kind is Kind.PROBE
 
 
 def test_configured_orchestrator_address_counts_as_probe_client():
     policy = ProbePolicy(Policy.from_mapping({"probes": {"clients": ["127.0.0.0/8", "10.1.0.0/16"]}}))
-    assert policy.decide(http(client="10.1.2.3"), Phase.LOADING).kind is Kind.PROBE
-    assert policy.decide(http(client="10.2.2.3"), Phase.LOADING).kind is Kind.HTTP
+    assert policy.decide(http(path="/v1/models", client="10.1.2.3"), Phase.LOADING).kind is Kind.PROBE
+    assert policy.decide(http(path="/v1/models", client="10.2.2.3"), Phase.LOADING).kind is Kind.HTTP
 
 
 def test_post_is_never_a_probe_and_cadence_marks_a_watchdog():
@@ -105,6 +115,7 @@ def test_yaml_round_trip(tmp_path):
         ({"sample_window_s": 0}, "sample_window_s: must be greater than 0"),
         ({"sample_window_s": "soon"}, "sample_window_s: must be a number"),
         ({"probes": {"paths": ["health"]}}, "probes.paths: 'health' must be a path"),
+        ({"probes": {"poll_paths": ["v1/models"]}}, "probes.poll_paths: 'v1/models' must be a path"),
         ({"probes": {"clients": ["not-an-ip"]}}, "probes.clients: 'not-an-ip' is not an IP address"),
         ({"probes": {"colour": "red"}}, "probes.colour: unknown key"),
         ({"rpc_peer": {"connect_interval_s": 0.01}}, "rpc_peer.connect_interval_s"),
@@ -129,7 +140,8 @@ def test_environment_overrides():
     policy = Policy.from_env(env)
     assert policy.loading_verdict is Verdict.DROP
     assert policy.probes.paths == frozenset({"/health", "/v1/models"})
-    assert ProbePolicy(policy).decide(http(client="10.9.1.1"), Phase.LOADING).kind is Kind.PROBE
+    assert ProbePolicy(policy).decide(http(path="/api/tags", client="10.9.1.1"), Phase.LOADING).kind is Kind.PROBE
+    assert ProbePolicy(policy).decide(http(path="/api/tags", client="10.8.1.1"), Phase.LOADING).kind is Kind.HTTP
     assert policy.load_deadline_s == 90
     with pytest.raises(PolicyError, match="OTEL_PLUGINS_READY_VERDICT: 'loud' is not one of"):
         Policy.from_env({"OTEL_PLUGINS_READY_VERDICT": "loud"})

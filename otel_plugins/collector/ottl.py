@@ -20,6 +20,7 @@ import ipaddress
 import re
 
 from .. import names
+from ..policy.paths import regex as path_regex
 from ..policy import Policy, Verdict
 from ..record import Severity
 from .stanza import HEALTH_CHECK, working_attribute_pattern
@@ -96,14 +97,18 @@ def trusted_client(policy: Policy) -> str:
 
 
 def probe_condition(policy: Policy) -> str:
+    """What one line proves: a probe path from anyone, a polled path from a trusted client.
+    (A client repeating itself needs more than one line: see collector-config/README.md.)"""
     p = policy.probes
     method = attr(names.HTTP_METHOD)
     methods = " or ".join(f"{method} == {ottl_str(m)}" for m in sorted(p.methods)) or "false"
-    paths = "^(?:" + "|".join(re.escape(x) for x in sorted(p.paths)) + ")$"
+    path = attr(names.URL_PATH)
     client = trusted_client(policy)
     if p.empty_rid_hint:
         client = f'({client} or {attr(names.REQUEST_ID)} == "")'
-    return f"{attr(KIND)} == nil and ({methods}) and IsMatch({attr(names.URL_PATH)}, {ottl_str(paths)}) and {client}"
+    anyone = f"IsMatch({path}, {ottl_str(path_regex(p.paths))})"
+    trusted = f"(IsMatch({path}, {ottl_str(path_regex(p.poll_paths))}) and {client})"
+    return f"{attr(KIND)} == nil and ({methods}) and ({anyone} or {trusted})"
 
 
 def _apply(verdict: Verdict, reason: str, where: str) -> list[str]:

@@ -1,4 +1,10 @@
-"""Recognises watchdogs by their rhythm: one client asking for one path at a steady interval."""
+"""Recognises watchdogs by their behaviour: one client asking for one path again and again.
+
+Where the lines carry usable times (a server's own clock, or when they arrived), the
+requests must come at a steady interval. Where they do not (a file replayed without
+timestamps, a backlog read all at once: the intervals are all near zero), repeating the
+same request is what is left to go by.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ class CadenceTracker:
             return False
         intervals = [b - a for a, b in zip(times, list(times)[1:])]
         mean = sum(intervals) / len(intervals)
-        if not _MIN_INTERVAL_S <= mean <= self._max_interval:
+        if mean < _MIN_INTERVAL_S:
+            return max(intervals) < _MIN_INTERVAL_S  # no usable time: the repetition alone
+        if mean > self._max_interval:
             return False
         return all(abs(i - mean) <= self._tolerance * mean for i in intervals)

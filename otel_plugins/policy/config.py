@@ -29,18 +29,44 @@ class Verdict(str, enum.Enum):
     SAMPLE = "sample"
 
 
+# Paths that only ever answer a machine asking "are you alive, ready, scrapeable": a request
+# for one is a probe whoever sends it (kubelet from the node address, a Docker health check
+# from the bridge, a Prometheus anywhere). `*` stands for one path segment.
 DEFAULT_PROBE_PATHS = (
     "/health",
-    "/v1/health",
     "/healthz",
+    "/v1/health",
+    "/health_generate",
+    "/ready",
     "/readyz",
+    "/readiness",
+    "/live",
     "/livez",
-    "/v1/models",
-    "/models",
+    "/liveness",
     "/ping",
     "/metrics",
+    "/v2/health/ready",
+    "/v2/health/live",
+    "/v2/models/*/ready",
+)
+# Paths a user or a UI asks too (the model list, server status): a probe when a trusted client
+# (loopback, an orchestrator's network) asks, or when the behaviour says so: one client
+# repeating the same request (see policy.cadence). `/` is left to behaviour alone: a GET of it
+# from loopback is as likely a person opening the server's web UI.
+DEFAULT_POLL_PATHS = (
+    "/v1/models",
+    "/models",
+    "/api/tags",
+    "/api/version",
+    "/api/ps",
     "/props",
-    "/health_generate",
+    "/version",
+    "/v1/models/*",
+    "/is_sleeping",
+    "/load",
+    "/server_info",
+    "/get_model_info",
+    "/get_server_info",
 )
 DEFAULT_PROBE_CLIENTS = ("127.0.0.0/8", "::1/128")
 
@@ -53,11 +79,13 @@ class ProbeMatcherConfig:
 
     methods: frozenset[str] = frozenset({"GET", "HEAD"})
     paths: frozenset[str] = frozenset(DEFAULT_PROBE_PATHS)
+    poll_paths: frozenset[str] = frozenset(DEFAULT_POLL_PATHS)
     clients: tuple[Network, ...] = tuple(ipaddress.ip_network(c) for c in DEFAULT_PROBE_CLIENTS)
     # llama-box answers every route before it sets request ids, so an empty rid on a
     # probe path marks a probe whatever the client address (the orchestrator may be remote).
     empty_rid_hint: bool = True
-    # A GET repeated by one client on one path at a steady interval is a watchdog.
+    # A GET repeated by one client on one path at a steady interval is a watchdog; where the
+    # lines carry no usable time (a file replayed, a backlog read at once), repeating it is enough.
     cadence_hint: bool = True
     cadence_min_repeats: int = 3
     cadence_tolerance: float = 0.15
@@ -103,9 +131,10 @@ class Policy:
         _positive("probes.cadence_max_interval_s", p.cadence_max_interval_s)
         if p.cadence_min_repeats < 2:
             raise PolicyError("probes.cadence_min_repeats: must be at least 2")
-        for path in p.paths:
-            if not path.startswith("/"):
-                raise PolicyError(f"probes.paths: {path!r} must start with '/'")
+        for key, paths in (("probes.paths", p.paths), ("probes.poll_paths", p.poll_paths)):
+            for path in paths:
+                if not isinstance(path, str) or not path.startswith("/"):
+                    raise PolicyError(f"{key}: {path!r} must start with '/'")
         r = self.rpc_peer
         for key in ("lost_after_s", "rtt_jump_factor", "connect_interval_s", "poll_interval_s"):
             _positive(f"rpc_peer.{key}", getattr(r, key))
@@ -187,6 +216,7 @@ class Policy:
             "probes": {
                 "methods": sorted(p.methods),
                 "paths": sorted(p.paths),
+                "poll_paths": sorted(p.poll_paths),
                 "clients": [str(n) for n in p.clients],
                 "empty_rid_hint": p.empty_rid_hint,
                 "cadence_hint": p.cadence_hint,
@@ -212,8 +242,9 @@ def _probes_from_mapping(value: Any) -> ProbeMatcherConfig:
     if "methods" in data:
         methods = _list("probes.methods", data["methods"])
         data["methods"] = frozenset(str(m).upper() for m in methods)
-    if "paths" in data:
-        data["paths"] = _paths("probes.paths", _list("probes.paths", data["paths"]))
+    for key in ("paths", "poll_paths"):
+        if key in data:
+            data[key] = _paths(f"probes.{key}", _list(f"probes.{key}", data[key]))
     if "clients" in data:
         data["clients"] = _networks("probes.clients", _list("probes.clients", data["clients"]))
     return _section(ProbeMatcherConfig, "probes", data)

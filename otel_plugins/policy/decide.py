@@ -13,6 +13,7 @@ from functools import lru_cache
 from .. import names
 from ..record import Kind, Phase, Record, Severity
 from .config import Policy, ProbeMatcherConfig, Verdict
+from .paths import PathSet
 
 REASON_LOADING = "probe_while_loading"
 REASON_HEALTHY = "probe_healthy"
@@ -44,7 +45,8 @@ class ProbeMatcher:
     def __init__(self, config: ProbeMatcherConfig) -> None:
         self.config = config
         self._methods = config.methods
-        self._paths = config.paths
+        self.probe_paths = PathSet(config.paths)
+        self.poll_paths = PathSet(config.poll_paths)
         networks = config.clients
 
         @lru_cache(maxsize=4096)
@@ -59,14 +61,20 @@ class ProbeMatcher:
         self._trusted_client = trusted
 
     def is_probe(self, record: Record, cadence: bool = False) -> bool:
+        """A health, readiness or metrics path from anyone; a polled path (the model list,
+        server status) from a trusted client or an empty llama-box rid; any GET a client
+        keeps repeating (`cadence`, measured by the caller)."""
         f = record.fields
         if f.get("llama.health_check"):
             return True
         if f.get(names.HTTP_METHOD) not in self._methods:
             return False
+        path = f.get(names.URL_PATH)
+        if path in self.probe_paths:
+            return True
         if cadence and self.config.cadence_hint:
             return True
-        if f.get(names.URL_PATH) not in self._paths:
+        if path not in self.poll_paths:
             return False
         client = f.get(names.CLIENT_ADDRESS)
         if client is None or self._trusted_client(client):
