@@ -1,6 +1,6 @@
 """Line in, decided record out: dialects, then the policy, then the lifecycle, in that order.
 
-A `Classifier` is stateful (phase, sampling windows, cadence), so one instance follows
+A `Classifier` is stateful (phase, sampling windows, pollers), so one instance follows
 one stream: one server's output, one log file.
 """
 
@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from . import names
 from .dialects import decode, parse_line
 from .lifecycle import Lifecycle
-from .policy import CadenceTracker, Decision, Policy, ProbePolicy, Sampler, SampleSummary, Verdict
+from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
 from .policy.decide import REASON_SAMPLED
 from .record import Kind, Record
 
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
 _RESTART_JUMP_S = 5.0
+_POLL_METHODS = ("GET", "HEAD")
 
 
 @dataclass(slots=True)
@@ -56,7 +57,7 @@ class Classifier:
         self.clock = clock
         self.lifecycle = lifecycle or Lifecycle(load_deadline_s=config.load_deadline_s)
         self.sampler = Sampler(config.sample_window_s)
-        self.cadence = CadenceTracker(config.probes) if config.probes.cadence_hint else None
+        self.pollers = PollerTracker(config.probes) if config.probes.repeat_hint else None
         self.trust_line_time = trust_line_time
         self._probe_paths = self.policy.matcher.probe_paths
         self._uptime_anchor: float | None = None
@@ -69,16 +70,18 @@ class Classifier:
     def classify(self, text: str, observed: float | None = None) -> Classified:
         record = parse_line(text)
         now = self._line_time(record, observed)
-        cadence = False
-        if self.cadence is not None and record.kind is Kind.HTTP:
+        polling = False
+        if self.pollers is not None and record.kind is Kind.HTTP:
             f = record.fields
             method = f.get(names.HTTP_METHOD)
-            path = f.get(names.URL_PATH)
-            # Rhythm only matters where the path does not already say "probe".
-            if method in ("GET", "HEAD") and path not in self._probe_paths:
-                cadence = self.cadence.observe((f.get(names.CLIENT_ADDRESS), method, path), now)
+            if method in _POLL_METHODS:
+                client, path = f.get(names.CLIENT_ADDRESS), f.get(names.URL_PATH)
+                if path in self._probe_paths:
+                    self.pollers.prober(client)
+                else:
+                    polling = self.pollers.observe(client, method, path, now)
         lifecycle = self.lifecycle
-        decision = self.policy.decide(record, lifecycle.phase, overdue=lifecycle.overdue(now), cadence=cadence)
+        decision = self.policy.decide(record, lifecycle.phase, overdue=lifecycle.overdue(now), polling=polling)
         summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
             f = record.fields

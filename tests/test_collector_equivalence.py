@@ -15,7 +15,7 @@ Where the outcomes differ, the difference must fall in a documented class (READM
 - `failing_probe_phase_unknown`: a probe >= 400 that Python quiets because the phase says
   loading; the line alone does not prove it, so the Collector keeps it at WARN;
 - `probe_phase_verdicts`: loading_verdict != ready_verdict, the Collector takes the louder;
-- `cadence`: Python found a probe by its rhythm across lines; the Collector keeps the line;
+- `polling`: Python found a probe by its client repeating itself (or probing) across lines; the Collector keeps the line;
 - `sampled`: Python keeps one line per window; the Collector keeps every line, at DEBUG.
 
 Binaries: scripts/build_collector.sh (otelcol). Skips only when it is missing.
@@ -49,7 +49,7 @@ SENTINEL = "otel-plugins equivalence: end of input"
 READY = "0.09.000.000 I main: server is listening on http://127.0.0.1:8080 - starting the main loop"
 DROPPED = -1  # the "severity" of a line that is not emitted
 
-CLASSES = ("failing_probe_phase_unknown", "probe_phase_verdicts", "cadence", "sampled")
+CLASSES = ("failing_probe_phase_unknown", "probe_phase_verdicts", "polling", "sampled")
 
 
 def corpus_streams() -> list[list[str]]:
@@ -267,8 +267,8 @@ def difference_class(policy: Policy, classified: Classified, collector: int) -> 
     d, rec = classified.decision, classified.record
     if d.kind is not Kind.PROBE:
         return None
-    if not ProbeMatcher(policy.probes).is_probe(rec, cadence=False):
-        return "cadence"  # only the client's repetition made it a probe
+    if not ProbeMatcher(policy.probes).is_probe(rec, polling=False):
+        return "polling"  # only the client's repetition made it a probe
     if d.verdict is Verdict.SAMPLE:
         return "sampled"
     status = rec.status
@@ -328,7 +328,7 @@ def test_collector_matches_python_line_for_line(name, tmp_path, capsys):
     assert compared > 3000
     assert set(classes) <= set(CLASSES)
     if name == "default":
-        # The corpus alone: everything identical but the phase- and cadence-dependent lines.
+        # The corpus alone: everything identical but the phase- and poller-dependent lines.
         c_compared, c_identical, c_classes = compare(policy, corpus_streams(), found)
         with capsys.disabled():
             print(f"[{name}] corpus only: {c_compared} compared, {c_identical} identical, {dict(c_classes)}")
@@ -349,4 +349,4 @@ def test_agent_over_the_corpus_alone(tmp_path, capsys):
     compared, identical, classes = compare(Policy(), streams, found)
     with capsys.disabled():
         print(f"\n[corpus] {compared} compared, {identical} identical, {dict(classes)}; {USAGE[-1]}")
-    assert set(classes) <= {"failing_probe_phase_unknown", "cadence"}
+    assert set(classes) <= {"failing_probe_phase_unknown", "polling"}

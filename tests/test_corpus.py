@@ -37,10 +37,9 @@ EXPECTED_KINDS = {
 # (source, line prefix) -> why the policy's kind is the right call.
 DISAGREEMENTS = {
     ("mostlygeek/llama-swap#", '[llama-swap] ::1 [2025-03-20 11:27:15] "GET / HTTP/1.1"'):
-        "a watchdog on `/` is only recognisable by its rhythm: the cadence hint needs three steady "
-        "intervals, so the first three requests of the series are kept as client traffic",
+        "a watchdog on `/` is only recognisable by its client repeating it: the first two requests "
+        "of the series are client traffic until the third shows the repetition (repeat_min)",
     ("mostlygeek/llama-swap#", '[llama-swap] ::1 [2025-03-20 11:27:45] "GET / HTTP/1.1"'): "as above (2nd of the series)",
-    ("mostlygeek/llama-swap#", '[llama-swap] ::1 [2025-03-20 11:28:15] "GET / HTTP/1.1"'): "as above (3rd of the series)",
     ("mostlygeek/llama-swap#", '[llama-swap] 127.0.0.1 [2025-02-28 02:04:53] "GET /v1/models'):
         "a loopback GET /v1/models is byte for byte what GPUStack's probe sends; listing models from a "
         "local UI cannot be told apart, so it is downgraded to DEBUG (kept, not dropped: nothing is lost)",

@@ -237,7 +237,7 @@ INVALID_POLICIES = [
     ("ready_verdict: [keep]\n", ["ready_verdict", "keep", "downgrade", "drop", "sample"]),
     ("server_error_severity: LOUD\n", ["server_error_severity", "LOUD", "DEBUG", "INFO", "WARN", "ERROR"]),
     ("probes:\n  pathz: [/health]\n", ["probes.pathz", "allowed keys", "paths"]),
-    ("probes:\n  cadence_hint: maybe\n", ["probes.cadence_hint", "true or false"]),
+    ("probes:\n  repeat_hint: maybe\n", ["probes.repeat_hint", "true or false"]),
     ("probes:\n  paths: [health]\n", ["probes.paths", "health", "'/'"]),
     ("probes:\n  clients: [not-an-ip]\n", ["probes.clients", "not-an-ip"]),
     ("sample_window_s: soon\n", ["sample_window_s", "number"]),

@@ -56,7 +56,11 @@ def test_client_requests_get_severity_from_status_not_the_printed_letter(status,
     assert (d.kind, d.verdict, d.severity) == (Kind.HTTP, Verdict.KEEP, expected)
 
 
-@pytest.mark.parametrize("path", ["/health", "/healthz", "/readyz", "/livez", "/metrics", "/ping", "/v2/health/ready", "/v2/models/llama/ready", "/health/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/health", "/healthz", "/readyz", "/livez", "/metrics", "/ping", "/v2/health/ready", "/v2/models/llama/ready", "/health/",
+     "/health/readiness", "/health/liveliness", "/v1/api/readiness", "/v1/health/"],
+)
 @pytest.mark.parametrize("client", ["10.244.1.1", "172.17.0.1", "192.168.50.13", "2001:db8::1"])
 def test_health_readiness_and_metrics_paths_are_probes_whoever_asks(path, client):
     """kubelet (node address), a Docker health check (bridge), a Prometheus anywhere: no user asks these."""
@@ -70,7 +74,7 @@ def test_remote_client_on_a_polled_path_is_business_unless_rid_is_empty():
     # llama-box answers before it assigns request ids: an empty rid marks the orchestrator's probe.
     assert policy.decide(http(path=models, client="192.168.50.13", rid=""), Phase.LOADING).kind is Kind.PROBE
     # A client that keeps asking is a poller (the caller measures it).
-    assert policy.decide(http(path=models, client="192.168.50.13", rid="861"), Phase.READY, cadence=True).kind is Kind.PROBE
+    assert policy.decide(http(path=models, client="192.168.50.13", rid="861"), Phase.READY, polling=True).kind is Kind.PROBE
 
 
 def test_configured_orchestrator_address_counts_as_probe_client():
@@ -79,11 +83,13 @@ def test_configured_orchestrator_address_counts_as_probe_client():
     assert policy.decide(http(path="/v1/models", client="10.2.2.3"), Phase.LOADING).kind is Kind.HTTP
 
 
-def test_post_is_never_a_probe_and_cadence_marks_a_watchdog():
+def test_post_is_never_a_probe_and_polling_marks_a_watchdog():
     policy = ProbePolicy()
     assert policy.decide(http("POST", "/health"), Phase.LOADING).kind is Kind.HTTP
     assert policy.decide(http(path="/", client="::1", status=200), Phase.READY).kind is Kind.HTTP
-    assert policy.decide(http(path="/", client="::1", status=200), Phase.READY, cadence=True).kind is Kind.PROBE
+    assert policy.decide(http(path="/", client="::1", status=200), Phase.READY, polling=True).kind is Kind.PROBE
+    # HEAD fetches nothing: from a trusted client it is a poll on any path.
+    assert policy.decide(http("HEAD", path="/", client="::1", status=200), Phase.READY).kind is Kind.PROBE
 
 
 def test_non_http_records_keep_their_stated_or_inferred_severity():
@@ -91,6 +97,19 @@ def test_non_http_records_keep_their_stated_or_inferred_severity():
     assert policy.decide(Record("x", "t", Kind.LOAD, Severity.INFO), Phase.LOADING).severity is Severity.INFO
     assert policy.decide(Record("x", "t", Kind.ERROR), Phase.LOADING).severity is Severity.ERROR
     assert policy.decide(Record("x", "t", Kind.OTHER), Phase.LOADING).severity is Severity.INFO
+
+
+def test_a_client_repeating_itself_or_already_probing_polls():
+    """Repetition (no usable time needed) or an earlier probe path makes a polled path a probe, from any client."""
+    from otel_plugins.classify import Classifier
+
+    line = 'INFO:     {client}:5000 - "GET {path} HTTP/1.1" 200 OK'
+    classifier = Classifier()
+    kinds = [classifier.classify(line.format(client="172.17.0.9", path="/v1/models")).decision.kind.value for _ in range(4)]
+    assert kinds == ["http", "http", "probe", "probe"]
+    classifier.classify(line.format(client="10.1.1.1", path="/healthz"))
+    assert classifier.classify(line.format(client="10.1.1.1", path="/api/tags")).decision.kind is Kind.PROBE
+    assert classifier.classify(line.format(client="10.1.1.2", path="/api/tags")).decision.kind is Kind.HTTP
 
 
 def test_yaml_round_trip(tmp_path):

@@ -1,13 +1,13 @@
 """The probe policy as OTTL: `transform` statements, `filter` conditions and `count` metrics.
 
 The Collector decides each record alone: it has no phase, no "after ready" across lines,
-no cadence and no sampling windows. So the Python decision is rendered with the line-local
+no pollers (a client repeating itself) and no sampling windows. So the Python decision is rendered with the line-local
 facts only, and every phase-dependent case errs toward keeping the line visible:
 
 - a failing probe (status >= 400) takes `loading_verdict` only where the line itself proves
   the server is loading (llama-box's empty request id, and only while no load deadline is
   set, since the Collector cannot tell "overdue"); otherwise it stays at
-  `failed_probe_severity` (or the stated level, if higher), as the Python side does after ready;
+  `failed_probe_severity`, whatever level the server printed, as the Python side does after ready;
 - any other probe takes the louder of `loading_verdict` and `ready_verdict`
   (keep > downgrade > drop);
 - `sample` degrades to `downgrade`: a window needs state across records, so every line is
@@ -147,10 +147,8 @@ def log_statements(policy: Policy) -> list[str]:
         marker = f'{probe} and {failing} and {attr(names.REQUEST_ID)} == ""'
         out += _apply(collector_verdict(policy.loading_verdict), REASON_LOADING, marker)
     out += _apply(Verdict.KEEP, REASON_FAILED, f"{probe} and {failing}")
-    raise_to = policy.failed_probe_severity
-    out += set_severity(
-        raise_to, f"{attr(REASON)} == {ottl_str(REASON_FAILED)} and log.severity_number < {severity_enum(raise_to)}"
-    )
+    # The policy's severity, whatever letter the server printed (as the Python side does).
+    out += set_severity(policy.failed_probe_severity, f"{attr(REASON)} == {ottl_str(REASON_FAILED)}")
     # Any other probe: the louder of the loading and ready verdicts.
     out += _apply(probe_verdict(policy), REASON_PROBE, probe)
     # Client traffic: the status decides, whatever letter the server printed.

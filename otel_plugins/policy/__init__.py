@@ -1,15 +1,15 @@
-"""The probe policy: configuration, decisions, and the small state it needs (sampling, cadence)."""
+"""The probe policy: configuration, decisions, and the small state it needs (sampling, pollers)."""
 
-from .cadence import CadenceTracker
 from .config import Policy, PolicyError, ProbeMatcherConfig, RpcPeerConfig, Verdict
 from .decide import Decision, ProbeMatcher, ProbePolicy
+from .pollers import PollerTracker
 from .sampler import Sampler, SampleSummary
 
 __all__ = [
-    "CadenceTracker",
     "Decision",
     "Policy",
     "PolicyError",
+    "PollerTracker",
     "ProbeMatcher",
     "ProbeMatcherConfig",
     "ProbePolicy",

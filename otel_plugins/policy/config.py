@@ -31,28 +31,28 @@ class Verdict(str, enum.Enum):
 
 # Paths that only ever answer a machine asking "are you alive, ready, scrapeable": a request
 # for one is a probe whoever sends it (kubelet from the node address, a Docker health check
-# from the bridge, a Prometheus anywhere). `*` stands for one path segment.
+# from the bridge, a Prometheus anywhere). `*` stands for one path segment, `**` for any
+# number of them: `/**/health` is `/health`, `/v1/health`, `/v1/api/health`.
 DEFAULT_PROBE_PATHS = (
-    "/health",
-    "/healthz",
-    "/v1/health",
+    "/**/health/**",
+    "/**/healthz/**",
+    "/**/healthcheck",
     "/health_generate",
-    "/ready",
-    "/readyz",
-    "/readiness",
-    "/live",
-    "/livez",
-    "/liveness",
-    "/ping",
+    "/**/ready",
+    "/**/readyz",
+    "/**/readiness",
+    "/**/live",
+    "/**/livez",
+    "/**/liveness",
+    "/**/liveliness",
+    "/**/ping",
     "/metrics",
-    "/v2/health/ready",
-    "/v2/health/live",
-    "/v2/models/*/ready",
 )
 # Paths a user or a UI asks too (the model list, server status): a probe when a trusted client
 # (loopback, an orchestrator's network) asks, or when the behaviour says so: one client
-# repeating the same request (see policy.cadence). `/` is left to behaviour alone: a GET of it
-# from loopback is as likely a person opening the server's web UI.
+# repeating the same request (see policy.pollers). `/` is left to behaviour alone: a GET of it
+# from loopback is as likely a person opening the server's web UI. A HEAD request fetches
+# nothing, so any path asked with HEAD counts as polled.
 DEFAULT_POLL_PATHS = (
     "/v1/models",
     "/models",
@@ -62,6 +62,7 @@ DEFAULT_POLL_PATHS = (
     "/props",
     "/version",
     "/v1/models/*",
+    "/v2/models/*",
     "/is_sleeping",
     "/load",
     "/server_info",
@@ -84,12 +85,11 @@ class ProbeMatcherConfig:
     # llama-box answers every route before it sets request ids, so an empty rid on a
     # probe path marks a probe whatever the client address (the orchestrator may be remote).
     empty_rid_hint: bool = True
-    # A GET repeated by one client on one path at a steady interval is a watchdog; where the
-    # lines carry no usable time (a file replayed, a backlog read at once), repeating it is enough.
-    cadence_hint: bool = True
-    cadence_min_repeats: int = 3
-    cadence_tolerance: float = 0.15
-    cadence_max_interval_s: float = 300.0
+    # A client that keeps sending one GET or HEAD (`repeat_min` times, each within
+    # `repeat_max_interval_s` of the last), or that already asked a probe path, polls.
+    repeat_hint: bool = True
+    repeat_min: int = 3
+    repeat_max_interval_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,9 @@ class Policy:
         if self.load_deadline_s is not None:
             _positive("load_deadline_s", self.load_deadline_s)
         p = self.probes
-        _positive("probes.cadence_tolerance", p.cadence_tolerance)
-        _positive("probes.cadence_max_interval_s", p.cadence_max_interval_s)
-        if p.cadence_min_repeats < 2:
-            raise PolicyError("probes.cadence_min_repeats: must be at least 2")
+        _positive("probes.repeat_max_interval_s", p.repeat_max_interval_s)
+        if p.repeat_min < 2:
+            raise PolicyError("probes.repeat_min: must be at least 2")
         for key, paths in (("probes.paths", p.paths), ("probes.poll_paths", p.poll_paths)):
             for path in paths:
                 if not isinstance(path, str) or not path.startswith("/"):
@@ -219,10 +218,9 @@ class Policy:
                 "poll_paths": sorted(p.poll_paths),
                 "clients": [str(n) for n in p.clients],
                 "empty_rid_hint": p.empty_rid_hint,
-                "cadence_hint": p.cadence_hint,
-                "cadence_min_repeats": p.cadence_min_repeats,
-                "cadence_tolerance": p.cadence_tolerance,
-                "cadence_max_interval_s": p.cadence_max_interval_s,
+                "repeat_hint": p.repeat_hint,
+                "repeat_min": p.repeat_min,
+                "repeat_max_interval_s": p.repeat_max_interval_s,
             },
             "loading_verdict": self.loading_verdict.value,
             "ready_verdict": self.ready_verdict.value,

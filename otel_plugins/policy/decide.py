@@ -1,6 +1,6 @@
 """The policy's decision for one record: a pure function of the record and the phase.
 
-Every verdict is returned here and nowhere else; sampling windows and cadence are
+Every verdict is returned here and nowhere else; sampling windows and pollers are
 tracked by their own small state objects and passed in as facts.
 """
 
@@ -60,21 +60,23 @@ class ProbeMatcher:
 
         self._trusted_client = trusted
 
-    def is_probe(self, record: Record, cadence: bool = False) -> bool:
-        """A health, readiness or metrics path from anyone; a polled path (the model list,
-        server status) from a trusted client or an empty llama-box rid; any GET a client
-        keeps repeating (`cadence`, measured by the caller)."""
+    def is_probe(self, record: Record, polling: bool = False) -> bool:
+        """A health, readiness or metrics path from anyone; any GET or HEAD from a client
+        that polls (`polling`, measured by the caller: see policy.pollers); a polled path
+        (the model list, server status, anything asked with HEAD) from a trusted client or
+        with an empty llama-box rid."""
         f = record.fields
         if f.get("llama.health_check"):
             return True
-        if f.get(names.HTTP_METHOD) not in self._methods:
+        method = f.get(names.HTTP_METHOD)
+        if method not in self._methods:
             return False
         path = f.get(names.URL_PATH)
         if path in self.probe_paths:
             return True
-        if cadence and self.config.cadence_hint:
+        if polling and self.config.repeat_hint:
             return True
-        if path not in self.poll_paths:
+        if method != "HEAD" and path not in self.poll_paths:
             return False
         client = f.get(names.CLIENT_ADDRESS)
         if client is None or self._trusted_client(client):
@@ -96,7 +98,7 @@ class ProbePolicy:
             return record.severity
         return Severity.ERROR if record.kind is Kind.ERROR else Severity.INFO
 
-    def decide(self, record: Record, phase: Phase, *, overdue: bool = False, cadence: bool = False) -> Decision:
+    def decide(self, record: Record, phase: Phase, *, overdue: bool = False, polling: bool = False) -> Decision:
         if record.kind is not Kind.HTTP:
             key = (record.kind, record.severity)
             decision = self._plain.get(key)
@@ -107,24 +109,24 @@ class ProbePolicy:
         # Decisions are immutable and depend only on these values: probe storms repeat them.
         key = (
             f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS), f.get(names.CLIENT_ADDRESS),
-            f.get(names.REQUEST_ID) == "", f.get("llama.health_check"), record.severity, phase, overdue, cadence,
+            f.get(names.REQUEST_ID) == "", f.get("llama.health_check"), record.severity, phase, overdue, polling,
         )
         decision = self._http.get(key)
         if decision is None:
             if len(self._http) >= _CACHE_SIZE:
                 self._http.clear()
-            decision = self._http[key] = self._decide_http(record, phase, overdue, cadence)
+            decision = self._http[key] = self._decide_http(record, phase, overdue, polling)
         return decision
 
-    def _decide_http(self, record: Record, phase: Phase, overdue: bool, cadence: bool) -> Decision:
+    def _decide_http(self, record: Record, phase: Phase, overdue: bool, polling: bool) -> Decision:
         policy = self.policy
         status = record.fields.get(names.HTTP_STATUS)
-        if self.matcher.is_probe(record, cadence):
+        if self.matcher.is_probe(record, polling):
             failing = status is not None and status >= 400
             if failing and (phase is Phase.READY or overdue):
                 reason = REASON_FAILED_AFTER_READY if phase is Phase.READY else REASON_OVERDUE
-                severity = max(policy.failed_probe_severity, self.base_severity(record))
-                return Decision(Verdict.KEEP, Kind.PROBE, severity, reason)
+                # The policy's severity, not the server's letter (llama-box v2 prints E for any >= 400).
+                return Decision(Verdict.KEEP, Kind.PROBE, policy.failed_probe_severity, reason)
             if phase in _NOT_READY_PHASES:
                 return self._quiet(policy.loading_verdict, REASON_LOADING, record)
             return self._quiet(policy.ready_verdict, REASON_HEALTHY, record)
