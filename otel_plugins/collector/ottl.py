@@ -23,7 +23,7 @@ from .. import names
 from ..policy.paths import regex as path_regex
 from ..policy import Policy, Verdict
 from ..record import Severity
-from .stanza import HEALTH_CHECK, working_attribute_pattern
+from .stanza import HEALTH_CHECK, HTTP, typed_attributes, working_attribute_pattern
 
 KIND = "llama.log.kind"
 VERDICT = names.ATTR_VERDICT
@@ -130,15 +130,13 @@ def log_statements(policy: Policy) -> list[str]:
     http = f'{kind} == "http"'
     failing = f"{status} >= 400"
     out = [
-        # Types the regexes cannot give, then the working attributes go.
-        f"set({status}, Int({status})) where {status} != nil",
-        f"set({attr(names.CLIENT_PORT)}, Int({attr(names.CLIENT_PORT)})) where {attr(names.CLIENT_PORT)} != nil",
-        f"delete_matching_keys(log.attributes, {ottl_str(working_attribute_pattern())})",
+        # Types the regexes cannot give (as the dialects declare them).
+        *(f"set({attr(name)}, {conv}({attr(name)})) where {attr(name)} != nil" for name, conv in sorted(typed_attributes().items())),
         # A line that states no level is INFO, as on the Python side.
         *set_severity(Severity.INFO, "log.severity_number == SEVERITY_NUMBER_UNSPECIFIED"),
-        # What is a probe: llama-swap's health check, or GET/HEAD on a probe path from a
-        # trusted client (or with llama-box's empty rid, whatever the client).
-        f"set({kind}, \"probe\") where {attr(HEALTH_CHECK)} == true",
+        # What is a probe: llama-swap's health check (an HTTP line), or GET/HEAD on a probe
+        # path from a trusted client (or with llama-box's empty rid, whatever the client).
+        f"set({kind}, \"probe\") where {attr(HEALTH_CHECK)} == true and {attr(HTTP)} != nil",
         f"set({kind}, \"probe\") where {probe_condition(policy)}",
         f"set({kind}, \"http\") where {kind} == nil and {attr(names.HTTP_METHOD)} != nil",
     ]
@@ -159,6 +157,8 @@ def log_statements(policy: Policy) -> list[str]:
         *set_severity(policy.client_error_severity, f"{attr(REASON)} == {ottl_str(REASON_CLIENT_ERROR)}"),
         *set_severity(Severity.INFO, f"{http} and {status} < 400"),
         f"set({attr(VERDICT)}, \"keep\") where {attr(VERDICT)} == nil",
+        # The stanza operators' working attributes go.
+        f"delete_matching_keys(log.attributes, {ottl_str(working_attribute_pattern())})",
     ]
     return out
 

@@ -1,70 +1,63 @@
-"""The filelog receiver's stanza operators: every dialect the Python side parses, in RE2.
+"""The filelog receiver's stanza operators, rendered from the dialect declarations.
 
-The regexes are those of `otel_plugins.dialects`, rewritten where RE2 has no lookaround.
-The operators run in the Python side's order:
+Nothing here knows a line shape: every route and parser comes from a `Shape`, an
+`ObjectShape` or a rule table of `otel_plugins.dialects`, in the Python side's order.
 
-1. `regex_replace` removes ANSI colour codes (real or pasted as `^[`);
-2. `regex_parser` peels envelopes (journald, syslog, compose, `(APIServer pid=1)`, router
-   `[port]`) and glued progress dots into the working attribute `_m`;
-3. a `router` tries the full-line dialects (llama.cpp prefixes, uvicorn/vLLM/SGLang/KServe,
-   GPUStack, llama-swap, ollama, llama.cpp JSON) and sends the rest to the content parsers;
-4. the content parsers (llama-box v1/v2, upstream llama-server) take the HTTP fields, and
-   for lines that state no level a second `router` applies the same claims and the same
-   error inference as `dialects.generic` (RPC failures, crash heads, level words, error words);
-5. at the join, `severity_parser` maps the level letter or word, the request target is split
-   into path and query, and the working fields move to the Python side's attribute names.
+1. `regex_replace` removes ANSI colour codes; the body is copied to the working text `_m`;
+2. each chain becomes a router over its shapes in order (first match wins). Consecutive
+   shapes that only add constants share one route; long chains are split into blocks
+   behind one gate regex each, so a line pays one regex per block it cannot match. A
+   shape's route runs its `regex_parser` (groups become `_<group>` working attributes, the
+   message it hands on becomes `_m`), then its effects, then the chain that reads `_m`;
+3. effects: a stated level (or the shape's own severity) fills `_sev` unless an outer
+   layer already did; each field with a portable converter moves to its attribute (OTTL
+   types it, see `typed_attributes`); constants are added;
+4. envelopes nest (they hand the rest of the line to the line chain again): the line chain
+   is rendered `ENVELOPE_DEPTH` times, the innermost without envelopes (stanza has no loops);
+5. `join`: `severity_parser` maps `_sev` with the Python side's level table.
 
-Working attributes start with `_`; the transform processor deletes them (see `ottl.py`).
+What only Python computes (kind, event, producer, clocks, converted sizes and durations) is
+not carried; `tests/test_single_source.py` compares the rest with the Python side on every
+golden line. Working attributes start with `_`; the transform processor deletes them.
 """
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from typing import Any
 
 from .. import names
+from ..dialects.envelope import ANSI
+from ..dialects.objects import DIGITS, PRESENT, TARGET, ObjectShape
+from ..dialects.pipeline import LINE
+from ..dialects.regex import rename_groups, strip_groups, sure_groups
+from ..dialects.shape import LEVELS, Chain, Keyed, Later, Shape
+from ..record import Kind, Severity
 
 Operator = dict[str, Any]
+Route = tuple[str, str, str]  # (gate regex, router expression, output)
 
-# Working attribute names (regex group names cannot hold dots).
-MSG = "_m"
-LEVEL = "_lvl"
-HTTP_FIELDS = {  # working name -> attribute the Python side uses
-    "_method": names.HTTP_METHOD,
-    "_path": names.URL_PATH,
-    "_query": "url.query",
-    "_status": names.HTTP_STATUS,
-    "_client": names.CLIENT_ADDRESS,
-    "_cport": names.CLIENT_PORT,
-}
-RID = "_rid"
+MSG = "_m"  # the text the current chain reads
+SEV = "_sev"  # the stated level, outermost first
+TAG = "_tag"  # the tag a tag-keyed rule table looks up
+HTTP = "_http"  # set on a line of kind HTTP (the policy's statements read it, then it goes)
+JOIN = "join"
 HEALTH_CHECK = "llama.health_check"
-
-LEVEL_WORDS_UVICORN = "INFO|WARNING|ERROR|DEBUG|CRITICAL|TRACE"
-SEVERITY_MAPPING = {
-    "trace": ["T", "TRACE"],
-    "debug": ["D", "DEBUG", "VERB"],
-    "info": ["I", "INFO", "NOTICE"],
-    "warn": ["W", "WARN", "WARNING"],
-    "error": ["E", "ERROR", "ERR"],
-    "fatal": ["F", "FATAL", "CRITICAL", "PANIC"],
+ENVELOPE_DEPTH = 3
+BLOCK = 8  # routes behind one gate regex
+_SEVERITY_KEYS = {
+    Severity.TRACE: "trace", Severity.DEBUG: "debug", Severity.INFO: "info",
+    Severity.WARN: "warn", Severity.ERROR: "error", Severity.FATAL: "fatal",
 }
 
-_ANSI = r"(?:\x1b|\^\[)\[[0-9;?]*[ -/]*[@-~]"
-_ENVELOPES = "|".join(
-    (
-        r"\([A-Za-z_][\w ]*?(?: \w+=\d+)*? ?pid=\d+\) ",  # (APIServer pid=1)
-        r"\[\d{2,5}\] ",  # llama-server router mode: the child's port
-        r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s\[:]+(?:\[\d+\])?: ",  # journald / syslog
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) \S+ [^\s\[:]+(?:\[\d+\])?: ",  # RFC 3339 syslog
-        r"[A-Za-z0-9][\w.-]* +\| ",  # docker compose
-    )
-)
-_TARGET = r"(?P<_target>\S+)"
-_ACCESS = (
-    r"(?P<_client>\S+?)(?::(?P<_cport>\d+))?(?: \d+)? - \"(?P<_method>[A-Z]+) " + _TARGET + r" HTTP/[\d.]+\" (?P<_status>\d{3})(?: .*)?$"
-)
-_SWAP_REQ = r"\"(?P<_method>[A-Z]+) " + _TARGET + r" HTTP/[\d.]+\" (?P<_status>\d{3}) -?\d+ \"(?:[^\"\\]|\\.)*\" \S+\s*$"
-_ERROR_WORDS = r"(?i)\b(?:error|failed|failure|unable to|out of memory|abort(?:ed|ing)?)\b"
+
+def severity_mapping() -> dict[str, list[str]]:
+    """The severity_parser mapping: every level word and letter of the Python side."""
+    mapping: dict[str, list[str]] = {key: [] for key in _SEVERITY_KEYS.values()}
+    for word, severity in LEVELS.items():
+        mapping[_SEVERITY_KEYS[severity]].append(word)
+    return mapping
 
 
 def expr_str(text: str) -> str:
@@ -72,350 +65,327 @@ def expr_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def field(name: str) -> str:
-    return f'attributes["{name}"]'
+def attr(name: str) -> str:
+    """An attribute as an expression operand and as an operator field."""
+    return f"attributes.{name}" if name.isidentifier() else f"attributes[{expr_str(name)}]"
 
 
 def matches(name: str, regex: str) -> str:
-    return f"{field(name)} matches {expr_str(regex)}"
+    return f"{attr(name)} matches {expr_str(regex)}"
 
 
-def is_nil(name: str) -> str:
-    return f"{field(name)} == nil"
+def anchored(pattern: str) -> str:
+    """Matched at the start of the text, as Python's `re.match` does (whatever alternatives it has)."""
+    return "(?s)^(?:" + pattern + ")"
 
 
-def not_nil(name: str) -> str:
-    return f"{field(name)} != nil"
+def typed_attributes() -> dict[str, str]:
+    """Attribute -> the OTTL converter that types it ("Int", "Double", "Len"), over every
+    declared field the Collector carries; one attribute never gets two types."""
+    out: dict[str, str] = {}
+    for shape in all_shapes():
+        for attribute, conv in carried(shape):
+            if conv:
+                if out.setdefault(attribute, conv) != conv:
+                    raise ValueError(f"{attribute} is typed {out[attribute]} and {conv}")
+    return out
 
 
-def _parser(op_id: str, regex: str, parse_from: str = MSG, cond: str | None = None, output: str | None = None, **extra) -> Operator:
-    op: Operator = {"type": "regex_parser", "id": op_id}
+def carried(shape: Shape | ObjectShape) -> list[tuple[str, str]]:
+    """(attribute, OTTL converter) of the fields the Collector carries for `shape`."""
+    if isinstance(shape, ObjectShape):
+        return [(k.attr, k.conv.ottl) for case in shape.cases for k in case.keys if k.attr != TARGET and k.conv.portable]
+    return [(f.attr, f.conv.ottl) for f in shape.fields if f.attr[0] != "@" and isinstance(f.group, str) and f.conv.portable]
+
+
+def all_shapes() -> list[Shape | ObjectShape]:
+    """Every shape and rule the line chain can reach."""
+    seen: dict[int, Any] = {}
+
+    def visit(item: Any) -> None:
+        if id(item) in seen:
+            return
+        seen[id(item)] = item
+        inner = getattr(item, "inner", None)
+        for sub in inner if isinstance(inner, tuple) else (inner,):
+            sub = sub.chain if isinstance(sub, Later) else sub
+            for shape in sub.shapes if sub is not None else ():
+                visit(shape)
+
+    for shape in LINE.shapes:
+        visit(shape)
+    return [s for s in seen.values() if isinstance(s, (Shape, ObjectShape))]
+
+
+# ---------------------------------------------------------------- operators
+
+
+def _parser(op_id: str, regex: str, parse_from: str = MSG, **extra: Any) -> Operator:
+    return {"type": "regex_parser", "id": op_id, **extra, "parse_from": f"attributes.{parse_from}", "regex": regex, "on_error": "send_quiet"}
+
+
+def _move(op_id: str, source: str, target: str, *, keep_empty: bool = False, only_new: bool = False, cond: str | None = None, sure: bool = False) -> Operator:
+    """Move `source` to `target`; unless `sure` (the regex always fills the source), only
+    when the source took part (and is not empty, unless `keep_empty`)."""
+    op: Operator = {"type": "move", "id": op_id}
+    if not sure and cond is None:
+        cond = f"{attr(source)} != nil" + ("" if keep_empty else f' and {attr(source)} != ""')
+    if only_new:
+        cond = (cond + " and " if cond else "") + f"{attr(target)} == nil"
     if cond:
         op["if"] = cond
-    op["parse_from"] = f"attributes.{parse_from}" if parse_from != "body" else "body"
-    op["regex"] = regex
-    op.update(extra)
-    op["on_error"] = "send_quiet"
-    if output:
-        op["output"] = output
-    return op
+    return {**op, "from": attr(source), "to": attr(target), "on_error": "send_quiet"}
 
 
-def _add(op_id: str, name: str, value: Any, output: str | None = None, cond: str | None = None) -> Operator:
+def _add(op_id: str, target: str, value: Any, only_new: bool = False) -> Operator:
     op: Operator = {"type": "add", "id": op_id}
-    if cond:
-        op["if"] = cond
-    op["field"] = f"attributes.{name}" if name.isidentifier() else f'attributes["{name}"]'
-    op["value"] = value
-    if output:
-        op["output"] = output
-    return op
+    if only_new:
+        op["if"] = f"{attr(target)} == nil"
+    return {**op, "field": attr(target), "value": value}
 
 
-def _route(output: str, regex: str, name: str = MSG, extra: str = "") -> dict[str, str]:
-    return {"output": output, "expr": matches(name, regex) + (f" and {extra}" if extra else "")}
+def _working(shape: Shape, group: str) -> str:
+    """A group's working attribute: `_m` for the message handed to the inner chain, else `_<group>`."""
+    return MSG if shape.inner is not None and group == shape.message else "_" + group
 
 
-def _noop(op_id: str, output: str | None = None) -> Operator:
-    op: Operator = {"type": "noop", "id": op_id}
-    if output:
-        op["output"] = output
-    return op
+def _effect(shape: Shape) -> tuple:
+    """What a shape does that the Collector sees, bar its fields: severity and constants
+    (an HTTP line is marked `_http`)."""
+    consts = tuple((k, v) for k, v in shape.const if isinstance(v, (str, int, bool)) and not isinstance(v, float))
+    if shape.kind is Kind.HTTP:
+        consts += ((HTTP, True),)
+    return shape.severity, consts, frozenset(shape.outer)
 
 
-# ---------------------------------------------------------------- 1-2: normalise
+def _fields(shape: Shape) -> list:
+    return [f for f in shape.fields if f.attr[0] != "@" and isinstance(f.group, str) and f.conv.portable]
 
 
-def normalise() -> list[Operator]:
-    return [
-        {
-            "type": "regex_replace",
-            "id": "strip_ansi",
-            "if": "body matches " + expr_str(r"\x1b|\^\["),
-            "field": "body",
-            "regex": _ANSI,
-            "replace_with": "",
-            "on_error": "send_quiet",
-        },
-        _parser("envelope", rf"^(?:{_ENVELOPES})*\.*(?P<_m>.*)$", parse_from="body"),
-        # LM Studio's one-space indent and a user's **bold** around a pasted line.
-        _parser("indent", r"^ (?P<_m>[^ \t].*)$", cond=matches(MSG, r"^ [^ \t]")),
-        _parser("bold", r"^\*\*(?P<_m>.+)\*\*$", cond=matches(MSG, r"^\*\*.+\*\*$")),
-    ]
+class _Renderer:
+    def __init__(self) -> None:
+        self.ops: list[Operator] = []
+        self.entries: dict[tuple, str] = {}
+        self.ids: defaultdict[str, int] = defaultdict(int)
 
+    def uid(self, base: str) -> str:
+        base = re.sub(r"\W+", "_", base).strip("_")
+        self.ids[base] += 1
+        return base if self.ids[base] == 1 else f"{base}__{self.ids[base]}"
 
-# ---------------------------------------------------------------- 3: full-line dialects
+    # -------------------------------------------------------------- chains
 
-_UPTIME = r"^\d+\.\d\d\.\d{3}\.\d{3} [IWEDTF](?: |$)"
-_WALL = r"^\[2\d{3}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\] [IWEDTF](?: |$)"
-_LETTER = r"^[IWED] \S"
-_JSON = r"^\{"
-_OLD_TEXT = r"^(?:DEBUG|VERB|INFO|WARN|WARNING|ERROR) \[ *\w+\] "
-_UVICORN = rf"^(?:{LEVEL_WORDS_UVICORN})(?::|\s+\S)"
-_SGLANG = r"^\[(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d(?: [^\]]+)?\] "
-_KSERVE = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:\d+ )?[A-Za-z_][\w.]* "
-_GPUSTACK = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? - (?:[\w.\-]+ - )?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL) - "
-_SWAP_OLD = r"^\[llama-swap\] \S+ \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] " + _SWAP_REQ
-_SWAP_BRACKET = r"^\[(?:DEBUG|INFO|WARN|WARNING|ERROR|FATAL|PANIC)\] "
-_SWAP_BANG = r"^!!! Health check"
-_GIN = r"^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| +\d{3} \| +\S+ \| +\S+ \| +[A-Z]+ +\"[^\"]*\""
-_SLOG = r"^time=\S+ level=\w+(?: source=\S+)? msg="
+    def chain(self, chain: Chain | Keyed, depth: int = 0) -> str:
+        """The id of the router that runs `chain` on `_m` (rendered once per chain)."""
+        key = (id(chain), depth if chain is LINE else 0)
+        if key in self.entries:
+            return self.entries[key]
+        entry = self.entries[key] = self.uid(f"{chain.name}_{depth}" if chain is LINE else chain.name)
+        if isinstance(chain, Keyed):
+            self.router(entry, self.rules((chain,)), JOIN)
+            return entry
+        items = list(chain.items)
+        default = self.chain(items.pop()) if items and isinstance(items[-1], Chain) else JOIN
+        shapes = [s for item in items for s in (item.shapes if isinstance(item, Chain) else (item,))]
+        if depth >= ENVELOPE_DEPTH - 1:  # the innermost line chain: no more envelopes
+            shapes = [s for s in shapes if not isinstance(s.inner, Later)]
+        self.router(entry, self.routes([self.route(s, depth) for s in shapes]), default)
+        return entry
 
+    def router(self, entry: str, routes: list[Route], default: str) -> None:
+        """A router over `routes`; more than a few go in blocks behind one gate regex each."""
+        if len(routes) <= 3:
+            self.ops.append({"type": "router", "id": entry, "routes": [{"output": o, "expr": e} for _, e, o in routes], "default": default})
+            return
+        gates = []
+        for start in range(0, len(routes), BLOCK):
+            block = routes[start : start + BLOCK]
+            block_id = self.uid(f"{entry}_{start // BLOCK}")
+            gate = anchored("|".join(f"(?:{g})" for g, _, _ in block))
+            gates.append({"output": block_id, "expr": matches(MSG, gate)})
+            self.ops.append({"type": "router", "id": block_id, "routes": [{"output": o, "expr": e} for _, e, o in block], "default": default})
+        self.ops.append({"type": "router", "id": entry, "routes": gates, "default": default})
 
-def dialects() -> list[Operator]:
-    content = "content"
-    join = "join"
-    return [
-        {
-            "type": "router",
-            "id": "dialect",
-            "routes": [
-                {"output": "json", "expr": f"{matches(MSG, _JSON)} and ({field(MSG)} contains '\"level\"' or {field(MSG)} contains '\"function\"')"},
-                _route("old_text", _OLD_TEXT),
-                _route("prefix_uptime", _UPTIME),
-                _route("prefix_wall", _WALL),
-                _route("prefix_letter", _LETTER),
-                _route("uvicorn", _UVICORN),
-                _route("sglang", _SGLANG),
-                _route("kserve", _KSERVE),
-                _route("gpustack", _GPUSTACK),
-                _route("swap_access", _SWAP_OLD),
-                _route("swap_bracket", _SWAP_BRACKET),
-                _route("swap_health", _SWAP_BANG),
-                _route("gin", _GIN),
-                _route("slog", _SLOG),
-            ],
-            "default": content,
-        },
-        # llama.cpp 2024 JSON (`--log-format json`, ollama's embedded server).
-        {"type": "json_parser", "id": "json", "parse_from": f"attributes.{MSG}", "parse_to": "attributes._j", "on_error": "send_quiet"},
-        {"type": "move", "id": "json_level", "if": "attributes._j != nil and attributes._j.level != nil", "from": "attributes._j.level", "to": f"attributes.{LEVEL}"},
-        {
-            "type": "router",
-            "id": "json_request",
-            "routes": [
-                {
-                    "output": "json_http",
-                    "expr": 'attributes._j?.function == "log_server_request" and attributes._j?.method != nil and attributes._j?.path != nil',
-                }
-            ],
-            "default": "json_done",
-        },
-        {"type": "move", "id": "json_http", "from": "attributes._j.method", "to": "attributes._method"},
-        {"type": "move", "id": "json_path", "from": "attributes._j.path", "to": "attributes._target"},
-        {"type": "move", "id": "json_client", "if": "attributes._j.remote_addr != nil", "from": "attributes._j.remote_addr", "to": "attributes._client"},
-        {"type": "move", "id": "json_port", "if": "attributes._j.remote_port != nil", "from": "attributes._j.remote_port", "to": "attributes._cport"},
-        {"type": "move", "id": "json_status", "if": "attributes._j.status != nil", "from": "attributes._j.status", "to": "attributes._status"},
-        {"type": "remove", "id": "json_done", "if": "attributes._j != nil", "field": "attributes._j", "output": _claim_info_id()},
-        # `DEBUG [log_server_request] request | method="POST" ... path="/embedding" ... status=200`.
-        _parser("old_text", r"^(?P<_lvl>[A-Z]+) \[ *(?P<_func>\w+)\] "),
-        _parser(
-            "old_text_http",
-            r'\| .*\bmethod="?(?P<_method>[A-Z]+)"?(?: .*)?\bpath="?(?P<_target>[^"\s]+)"?',
-            cond=f'{field("_func")} == "log_server_request"',
-        ),
-        _parser("old_text_status", r'\| .*\bstatus="?(?P<_status>\d+)"?', cond=not_nil("_method")),
-        _parser("old_text_client", r'\| .*\bremote_addr="?(?P<_client>[^"\s]+)"?', cond=not_nil("_method")),
-        {"type": "remove", "id": "old_text_done", "if": not_nil("_func"), "field": "attributes._func", "output": _claim_info_id()},
-        # llama.cpp common/log.cpp prefixes; the rest of the line goes to the content parsers.
-        _parser(
-            "prefix_uptime",
-            r"^(?P<_uptime>\d+\.\d\d\.\d{3}\.\d{3}) (?P<_lvl>[IWEDTF])(?: (?P<_m>.*))?$",
-            output=content,
-        ),
-        _parser(
-            "prefix_wall",
-            r"^\[(?P<_time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3}(?P<_ms>\d{3})\] (?P<_lvl>[IWEDTF])(?: (?P<_m>.*))?$",
-            output=content,
-            # Local time without a zone, taken as UTC as on the Python side; only the last
-            # three of the six digits are milliseconds (epoch-ms mod 1e6).
-            timestamp={"parse_from": "attributes._time", "layout_type": "gotime", "layout": "2006-01-02 15:04:05", "location": "UTC"},
-        ),
-        _parser("prefix_letter", r"^(?P<_lvl>[IWED]) (?P<_m>.*)$", output=content),
-        # uvicorn (vLLM, SGLang, KServe, any FastAPI server) and vLLM's own format.
-        _parser("uvicorn", r"^(?P<_lvl>[A-Z]+)"),
-        _parser("uvicorn_access", rf"^(?:{LEVEL_WORDS_UVICORN}):\s+" + _ACCESS, cond=matches(MSG, rf"^(?:{LEVEL_WORDS_UVICORN}):\s"), output=join),
-        _parser("sglang", r"^\[(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d(?: [^\]]+)?\] (?P<_m>.*)$", output="inner_uvicorn"),
-        _parser("kserve", r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (?:\d+ )?[A-Za-z_][\w.]* (?P<_m>.*)$", output="inner_uvicorn"),
-        {
-            "type": "router",
-            "id": "inner_uvicorn",
-            "routes": [_route("inner_uvicorn_level", rf"^(?:{LEVEL_WORDS_UVICORN}):\s")],
-            "default": _claim_info_id(),
-        },
-        _parser("inner_uvicorn_level", r"^(?P<_lvl>[A-Z]+)", output="uvicorn_access"),
-        # GPUStack's Python logging format (and Python's / ramalama's without the logger name).
-        _parser(
-            "gpustack",
-            r"^(?P<_time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) - (?:[\w.\-]+ - )?(?P<_lvl>[A-Z]+) - ",
-            output=join,
-        ),
-        # llama-swap: old and new access logs, bracketed levels, its health check of the upstream.
-        _parser("swap_access", r"^\[llama-swap\] (?P<_client>\S+) \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] " + _SWAP_REQ, output=_claim_info_id()),
-        _parser("swap_bracket", r"^\[(?P<_lvl>[A-Z]+)\] (?P<_m>.*)$"),
-        _parser("swap_request", r"^Request (?P<_client>.+?) " + _SWAP_REQ, cond=matches(MSG, r"^Request "), output=join),
-        _add("swap_health", HEALTH_CHECK, True),
-        _parser("swap_health_status", r"^!!! Health check error: status code: (?P<_status>\d{3})", output=_claim_info_id()),
-        # ollama: the gin access log and Go's slog lines.
-        _parser(
-            "gin",
-            r"^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| +(?P<_status>\d{3}) \| +\S+ \| +(?P<_client>\S+) \| +(?P<_method>[A-Z]+) +\"(?P<_target>[^\"]*)\"",
-            output=_claim_info_id(),
-        ),
-        _parser("slog", r"^time=\S+ level=(?P<_lvl>\w+)", output=_claim_info_id()),
-    ]
+    def routes(self, routes: list[tuple[str, str, str | None, tuple]]) -> list[Route]:
+        """Consecutive routes that only add the same constants share one route and one set of ops."""
+        merged: list[list] = []
+        for gate, expr, output, effect in routes:
+            if output is None and merged and merged[-1][2] is None and merged[-1][3] == effect:
+                merged[-1][0] = f"(?:{merged[-1][0]})|(?:{gate})"
+                merged[-1][1].append(expr)
+            else:
+                merged.append([gate, [expr], output, effect])
+        out: list[Route] = []
+        for gate, exprs, output, effect in merged:
+            if output is None:
+                output = self.constants(effect)
+            out.append((gate, " or ".join(f"({e})" for e in exprs) if len(exprs) > 1 else exprs[0], output))
+        return out
 
+    def constants(self, effect: tuple) -> str:
+        """The ops of a constant effect (rendered once per effect); returns their entry."""
+        if ("constants", effect) in self.entries:
+            return self.entries[("constants", effect)]
+        severity, consts, outer = effect
+        op_id = self.entries[("constants", effect)] = self.uid("constants")
+        ops: list[Operator] = [{"type": "noop", "id": op_id}]
+        if severity is not None:
+            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=True))
+        ops += self.const_ops(op_id, consts, outer)
+        ops[-1]["output"] = JOIN
+        self.ops += ops
+        return op_id
 
-# ---------------------------------------------------------------- 4: content
+    def const_ops(self, op_id: str, consts: tuple, outer: frozenset) -> list[Operator]:
+        """Constant attributes (unless an outer layer set one the outer layer owns)."""
+        return [_add(self.uid(f"{op_id}_{k}"), k, v, only_new=k in outer) for k, v in consts]
 
-_BOX_V1 = (
-    r"^srv +log_server_re(?:quest|sponse): rid (?P<_rid>\S*) \| (?P<_method>[A-Z]+) " + _TARGET
-    + r" \[?(?P<_client>[^\s\[\]]+?)\]?:(?P<_cport>\d+)(?: \| status (?P<_status>\d+) \| cost -?\d+(?:\.\d+)?s)?\s*$"
-)
-_BOX_V2 = (
-    r"^srv +(?:request|response|exception): rid (?P<_rid>\S*) \| +(?P<_method>[A-Z]+) " + _TARGET
-    + r" \[?(?P<_client>[^\s\[\]]+?)\]?:(?P<_cport>\d+)(?: \| status (?P<_status>\d+) \| cost -?\d+(?:\.\d+)?(?:ms|s)(?: \| .*)?)?\s*$"
-)
-_BOX_RID = r"^srv +\S+: rid (?P<_rid>\S*) \| "
-_UPSTREAM = r"^(?:srv +\w+: (?:done )?)?request: (?P<_method>[A-Z]+) " + _TARGET + r" (?P<_client>\S+) (?P<_status>\d{3})\s*$"
+    # -------------------------------------------------------------- shapes and rules
 
-# Lines a content dialect claims without a level: they stay INFO, no error-word inference.
-_LOADING = (
-    r"^(?:(?:srv|cmn) +)?(?:loaded +\d+% model tensors into buffer|(?:llm_)?load_tensors:"
-    r"|(?:main|load_model|load): loading model(?: '.*')?\s*$"
-    r"|ggml_backend_metal_log_allocated_size: allocated buffer, size = +\d+(?:\.\d+)? MiB)"
-)
-_RPC_BRACKET = r"^\[~?[a-z_][a-z0-9_]*\] "
-_RPC_INFO = "|".join(
-    (
-        r"^(?:cli +|srv +loop: )(?:accepted|closed):? \S+\s*$",
-        r"^srv +rpcserver_start: listening hostname = \S+, port = \d+, allocatable_mib = \d+, capacity_mib = \d+",
-        r"^srv +start: proto v\d+\.\d+\.\d+, listening host = \S+, port = \d+, capacity_mib = \d+",
-        r"^srv +(?:rpcserver_\w+|rpc_\w+): ",
-        r"^srv +loop: .*stop",
-        r"^create_backend: ",
-        r"^(?:Accepted client connection|Client connection closed|Devices:|RDMA )",
-        r"^Starting RPC server (?:v\d+\.\d+\.\d+|on \S+, backend memory: \d+ MB)",
-        r"^  (?:endpoint|local cache|backend memory|transport|devices?) *: ",
-        r"^  \w+: .* \(\d+ MiB, \d+ MiB free\)\s*$",
-        r"^\s*(?:Never expose the RPC server to an open network!|This is an experimental feature and is not secure!)\s*$",
-        r"^!{10,}$",
-        r"^llama runner (?:process )?(?:has )?terminated",
-    )
-)
-_RPC_ERROR = r"^Failed to (?:connect to|accept client connection|create server socket|create backend)"
-_CRASH_HEAD = "|".join(
-    (
-        r"GGML_ASSERT\(.*\) failed",
-        r"^terminate called (?:without an active exception|after throwing an instance of '[^']*')",
-        r"^(?:panic|fatal error): ",
-        r"^(?:Segmentation fault|Aborted|Bus error|Illegal instruction)(?: \(core dumped\))?\s*$",
-        r"^SIG[A-Z]+: ",
-        r"^(?:[A-Za-z]:)?[\w./\\-]+\.(?:c|cc|cpp|cu):\d+: \S",
-    )
-)
-_CRASH_TRACE = "|".join(
-    (
-        r"^goroutine \d+ \[[^\]]*\]:\s*$",
-        r"^\[(?:New LWP \d+|New Thread 0x[0-9a-f]+ \(LWP \d+\)|Thread debugging using libthread_db enabled"
-        r"|Inferior \d+ \(process \d+\) detached|Detaching after (?:fork|vfork) from child process \d+)\]\s*$",
-        r"^#\d+ +(?:0x[0-9a-f]+ in )?\S+ \(",
-        r"^0x[0-9a-f]+ in \S+ \(",
-        r"^Using host libthread_db library ",
-        r"^\t\S+\.(?:go|s):\d+(?: \+0x[0-9a-f]+)?\s*$",
-        r"^created by \S+",
-        r"^\s+what\(\): +",
-        r"^\S+\([^()\s]*\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]\s*$",
-    )
-)
-_CHROMIUM = r"^\[\d+:\d+/\d+\.\d+:(?P<_lvl>[A-Z]+)(?:\d+)?:[^\]]+\] "
-_STAMP = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[(?P<_lvl>\w+)\]"
-_LEVEL_UPPER = r"^(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC)(?::|\s+-\s+|\s+\S)"
-_LEVEL_LOWER = r"^(?:trace|debug|info|warn|warning|error|fatal|Warning|Error):"
-_TAG = r"^(?:(?:srv|slt|slot|que|cli|cmn|res|ctx) +)?[A-Za-z_~][\w.~]*(?:\(\))?:(?: +(?P<_body>.*)|$)"
-_BODY_LEVEL = r"^(?i:trace|debug|info|warn|warning|error|err|critical|fatal):"
+    def route(self, shape: Shape | ObjectShape, depth: int) -> tuple[str, str, str | None, tuple]:
+        if isinstance(shape, ObjectShape):
+            return self.object_route(shape)
+        gate = strip_groups(shape.guard or shape.pattern)
+        inner = shape.inner
+        if inner is None and not shape.level and not _fields(shape):
+            return gate, matches(MSG, anchored(gate)), None, _effect(shape)
+        if isinstance(inner, Later):
+            then = self.chain(inner.chain, depth + 1)
+        else:
+            then = self.chain(inner) if inner is not None else JOIN
+        return gate, matches(MSG, anchored(gate)), self.shape_ops(shape, then), ()
 
+    def rules(self, tables: tuple[Keyed, ...]) -> list[Route]:
+        routes = []
+        for table in tables:
+            for key, rules in table.table.items():
+                for rule in rules:
+                    gate = strip_groups(rule.pattern)
+                    expr = matches(MSG, anchored(gate))
+                    if table.by_tag:
+                        expr = f"{attr(TAG)} == {expr_str(key)} and {expr}"
+                    if not rule.level and not _fields(rule):
+                        routes.append((gate, expr, None, _effect(rule)))
+                    else:
+                        routes.append((gate, expr, self.shape_ops(rule, JOIN), ()))
+        return self.routes(routes)
 
-def _claim_info_id() -> str:
-    return "join"
+    def shape_ops(self, shape: Shape, then: str) -> str:
+        """The parser and effect operators of one shape (rendered once per shape and
+        continuation: a shape in several chains shares them); returns the parser's id."""
+        if shape.inner is not None and not isinstance(shape.message, (str, type(None))):
+            raise ValueError(f"{shape.name}: a shape with an inner chain hands on one message group")
+        if (id(shape), then) in self.entries:
+            return self.entries[(id(shape), then)]
+        op_id = self.entries[(id(shape), then)] = self.uid(shape.name)
+        if shape.regex.groupindex:
+            ops = [_parser(op_id, anchored(rename_groups(shape.pattern, lambda g: _working(shape, g))))]
+        else:  # the route's regex said all there is to say
+            ops = [{"type": "noop", "id": op_id}]
+        levels = (shape.level,) if isinstance(shape.level, str) else (shape.level or ())
+        for group in levels:
+            ops.append(_move(self.uid(f"{op_id}_level_{group}"), "_" + group, SEV, only_new=True))
+        severity, consts, outer = _effect(shape)
+        if severity is not None:
+            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=True))
+        sure = sure_groups(shape.regex)
+        for f in _fields(shape):
+            ops.append(_move(self.uid(f"{op_id}_{len(ops)}"), _working(shape, f.group), f.attr, keep_empty=f.empty, sure=f.group in sure))
+        ops += self.const_ops(op_id, consts, outer)
+        ops[-1]["output"] = then
+        self.ops += ops
+        return op_id
 
+    # -------------------------------------------------------------- objects (JSON, key=value)
 
-def content() -> list[Operator]:
-    join = "join"
-    return [
-        _noop("content"),
-        _parser("llama_box_v1", _BOX_V1, cond=matches(MSG, r"^srv +log_server_re")),
-        _parser("llama_box_v2", _BOX_V2, cond=is_nil("_method") + " and " + matches(MSG, r"^srv +(?:request|response|exception): rid")),
-        _parser("llama_box_rid", _BOX_RID, cond=is_nil("_rid") + " and " + matches(MSG, r"^srv +\S+: rid ")),
-        _parser("upstream_request", _UPSTREAM, cond=f"{is_nil('_rid')} and {field(MSG)} contains 'request: '"),
-        {
-            "type": "router",
-            "id": "unprefixed",
-            "routes": [
-                {"output": join, "expr": f"{not_nil(LEVEL)} or {not_nil('_rid')} or {not_nil('_method')}"},
-                _route(join, _LOADING),
-                _route("set_error", _RPC_ERROR),
-                _route("set_error", _RPC_BRACKET + r".*(?i:failed|disconnected)", extra="not (" + matches(MSG, _RPC_BRACKET + r".*(?i:retrying)") + ")"),
-                _route(join, _RPC_BRACKET),
-                _route(join, _RPC_INFO),
-                _route("set_fatal", _CRASH_HEAD),
-                _route("set_error", _CRASH_TRACE),
-                _route("chromium", _CHROMIUM.replace("(?P<_lvl>", "(?:")),
-                _route("stamp", _STAMP.replace("(?P<_lvl>", "(?:")),
-                _route("level_word", _LEVEL_UPPER),
-                _route("level_word_lower", _LEVEL_LOWER),
-                _route("tag", _TAG.replace("(?P<_body>", "(?:")),
-                _route("set_error", _ERROR_WORDS),
-            ],
-            "default": join,
-        },
-        _add("set_error", LEVEL, "ERROR", output=join),
-        _add("set_fatal", LEVEL, "FATAL", output=join),
-        _parser("chromium", _CHROMIUM, output=join),
-        _parser("stamp", _STAMP, output=join),
-        _parser("level_word", r"^(?P<_lvl>[A-Z]+)", output=join),
-        _parser("level_word_lower", r"^(?P<_lvl>[A-Za-z]+)", output=join),
-        _parser("tag", _TAG),
-        {
-            "type": "router",
-            "id": "tag_body",
-            "routes": [
-                _route("body_level", _BODY_LEVEL, name="_body"),
-                _route("set_error", _ERROR_WORDS, name="_body"),
-            ],
-            "default": join,
-        },
-        _parser("body_level", r"^(?P<_lvl>[A-Za-z]+)", parse_from="_body", output=join),
-    ]
+    def object_route(self, shape: ObjectShape) -> tuple[str, str, str, tuple]:
+        op_id = self.uid(shape.name)
+        ops: list[Operator] = []
+        if shape.head is None:
+            gate = r"\{"
+            expr = matches(MSG, anchored(gate))
+            if shape.needles:
+                expr += " and (" + " or ".join(f"{attr(MSG)} contains {expr_str(n)}" for n in shape.needles) + ")"
+            ops.append({"type": "json_parser", "id": op_id, "parse_from": attr(MSG), "parse_to": "attributes._j", "on_error": "send_quiet"})
 
+            def ref(key: str) -> str:  # an object value, in an expression and as a field
+                return f"attributes._j?.{key}"
 
-# ---------------------------------------------------------------- 5: join
+            def field(key: str) -> str:
+                return f"attributes._j.{key}"
+        else:
+            gate = strip_groups(shape.head.pattern)
+            expr = matches(MSG, anchored(gate))
+            ops.append(_parser(op_id, anchored(rename_groups(shape.head.pattern, lambda g: "_o_" + g))))
+            wanted = {k for case in shape.cases for k, _ in case.when} | {k.key for case in shape.cases for k in case.keys}
+            for key in sorted(wanted - set(shape.head.regex.groupindex)):  # one regex per key=value pair read
+                quoted, bare = f"_o_{key}_quoted", f"_o_{key}_bare"
+                ops.append(_parser(self.uid(f"{op_id}_{key}"), rf'(?s)(?:^|\s){key}=(?:"(?P<{quoted}>(?:[^"\\]|\\.)*)"|(?P<{bare}>\S*))', parse_from="_o_kv"))
+                ops.append(_move(self.uid(f"{op_id}_{key}_quoted"), quoted, f"_o_{key}"))
+                ops.append(_move(self.uid(f"{op_id}_{key}_bare"), bare, f"_o_{key}", only_new=True))
 
+            def ref(key: str) -> str:
+                return f"attributes._o_{key}"
 
-def join() -> list[Operator]:
-    ops: list[Operator] = [
-        {
-            "type": "severity_parser",
-            "id": "join",
-            "if": not_nil(LEVEL),
-            "parse_from": f"attributes.{LEVEL}",
-            "preset": "none",
-            "mapping": SEVERITY_MAPPING,
-            "overwrite_text": True,
-            "on_error": "send_quiet",
-        },
-        _parser("target", r"^(?P<_path>[^?]*)(?:\?(?P<_query>.*))?$", parse_from="_target", cond=not_nil("_target")),
-    ]
-    for work, name in HTTP_FIELDS.items():
-        cond = f'{not_nil(work)} and {field(work)} != ""'
-        ops.append({"type": "move", "id": f"move{work}", "if": cond, "from": f"attributes.{work}", "to": f'attributes["{name}"]'})
-    ops.append({"type": "move", "id": "move_rid", "if": not_nil(RID), "from": f"attributes.{RID}", "to": f'attributes["{names.REQUEST_ID}"]'})
-    return ops
+            field = ref
+        cases_id, rules_id = self.uid(f"{shape.name}_cases"), self.uid(f"{shape.name}_rules")
+        if shape.level:
+            ops.append(_move(self.uid(f"{op_id}_level"), "", SEV, only_new=True, cond=f"{ref(shape.level)} != nil") | {"from": field(shape.level)})
+        ops[-1]["output"] = cases_id
+        routes, case_ops = [], []
+        for i, case in enumerate(shape.cases):
+            conds = []
+            for key, want in case.when:
+                if want is PRESENT:
+                    conds.append(f"{ref(key)} != nil")
+                elif want is DIGITS:
+                    conds.append(f'{ref(key)} != nil and string({ref(key)}) matches "^[0-9]+$"')
+                else:
+                    conds.append(f"{ref(key)} == {expr_str(want)}")
+            case_id = self.uid(f"{shape.name}_case_{i}")
+            routes.append({"output": case_id, "expr": " and ".join(conds)})
+            chain: list[Operator] = [{"type": "noop", "id": case_id}]
+            for k in case.keys:
+                if k.conv.portable or k.attr == TARGET:
+                    target = "_target" if k.attr == TARGET else k.attr
+                    chain.append(_move(self.uid(f"{case_id}_{k.key}"), "", target, cond=f"{ref(k.key)} != nil") | {"from": field(k.key)})
+            for attribute, value in (*case.const, *(((HTTP, True),) if case.kind is Kind.HTTP else ())):
+                chain.append(_add(self.uid(f"{case_id}_{len(chain)}"), attribute, value))
+            chain[-1]["output"] = JOIN
+            case_ops += chain
+        ops.append({"type": "router", "id": cases_id, "routes": routes, "default": rules_id})
+        # No case: the message may still be a lifecycle marker (the rule tables, tag first).
+        ops.append(_move(rules_id, "", MSG, cond=f"{ref(shape.message)} != nil") | {"from": field(shape.message)})
+        ops.append(_move(self.uid(f"{rules_id}_tag"), "", TAG, cond=f"{ref(shape.tag)} != nil") | {"from": field(shape.tag)})
+        rules_router = self.uid(f"{shape.name}_lifecycle")
+        ops[-1]["output"] = rules_router
+        self.ops += ops + case_ops
+        self.router(rules_router, self.rules(shape.inner), JOIN)
+        return gate, expr, op_id, ()
 
 
 def operators() -> list[Operator]:
     """The whole operator list of the filelog receiver, in order."""
-    return [*normalise(), *dialects(), *content(), *join()]
+    renderer = _Renderer()
+    start = [
+        {
+            "type": "regex_replace", "id": "strip_ansi", "if": "body matches " + expr_str(r"\x1b|\^\["),
+            "field": "body", "regex": ANSI, "replace_with": "", "on_error": "send_quiet",
+        },
+        {"type": "copy", "id": "text", "from": "body", "to": attr(MSG)},
+    ]
+    start[-1]["output"] = renderer.chain(LINE)
+    join = [
+        {
+            "type": "severity_parser", "id": JOIN, "if": f"{attr(SEV)} != nil", "parse_from": attr(SEV),
+            "preset": "none", "mapping": severity_mapping(), "overwrite_text": True, "on_error": "send_quiet",
+        },
+        # A request target from an object (JSON `path`): its path and query, as the regexes split them.
+        _parser("target", r"^(?P<_target_path>[^?]*)(?:\?(?P<_target_query>.*))?$", parse_from="_target", **{"if": f"{attr('_target')} != nil"}),
+        _move("target_path", "_target_path", names.URL_PATH, keep_empty=True),
+        _move("target_query", "_target_query", "url.query", cond=f'{attr("_target_query")} != nil and {attr("_target")} contains "?"'),
+    ]
+    return [*start, *renderer.ops, *join]
 
 
 def working_attribute_pattern() -> str:

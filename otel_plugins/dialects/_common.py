@@ -1,7 +1,7 @@
-"""Helpers every dialect shares: field names beyond `names.py`, clocks, addresses, levels.
+"""What every dialect shares: field names beyond `names.py`, clocks, addresses, and the
+converters (`Conv`) the shape declarations name.
 
-Nothing here does I/O. The only state is memoisation of pure functions: the date cache
-and `split_tag`'s last answer (content dialects split the same line one after another).
+Nothing here does I/O. The only state is the memoisation of a pure function (the date cache).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import re
 from datetime import date
 from functools import lru_cache
 
-from otel_plugins.record import LEVEL_WORDS, Kind, Record, Severity
+from otel_plugins.record import Event
+
+from .shape import Conv
 
 # Record fields that `otel_plugins.names` does not (yet) list. Kept here, in one place,
 # so that moving them into names.py later is a one-line change per name.
@@ -34,50 +36,6 @@ EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 
 MIB = 1048576
-
-_TAG = re.compile(r"(?:(srv|slt|slot|que|cli|cmn|res|ctx) +)?([A-Za-z_~][\w.~]*(?:\(\))?):(?: +(.*)|\Z)", re.S)
-
-
-_last_split: tuple = ("", None)  # (text, result): content dialects split the same line in turn
-
-
-def split_tag(text: str) -> tuple[str | None, str, str] | None:
-    """`srv  load_model: body` -> ("srv", "load_model", "body"); None when there is no tag."""
-    global _last_split
-    last = _last_split
-    if last[0] is text:
-        return last[1]
-    m = _TAG.match(text)
-    result = None if m is None else (m.group(1), m.group(2), m.group(3) or "")
-    _last_split = (text, result)  # one tuple store: safe to race, worst case a recomputation
-    return result
-
-
-def level(word: str) -> Severity | None:
-    return LEVEL_WORDS.get(word.upper())
-
-
-# The kind of a line nothing else claimed: an error when its stated level says so.
-# A dict lookup, not a function: this runs for most lines.
-KIND_FOR: dict = {None: Kind.OTHER, **{s: (Kind.ERROR if s >= Severity.ERROR else Kind.OTHER) for s in Severity}}
-
-
-def kind_for(severity: Severity | None) -> Kind:
-    return KIND_FOR[severity]
-
-
-# Record(text, dialect, kind, severity, time_unix, uptime, producer, tag, message, fields, event, leading_dots)
-new = Record
-
-
-def first_char_table(dialects: tuple) -> tuple[dict[str, tuple], tuple]:
-    """Which dialects can accept a line starting with each ASCII character (`first` is a
-    string of accepted first characters, or None for any). Looked up once per line."""
-    anywhere = tuple(d for d in dialects if d.first is None)
-    table = {chr(c): tuple(d for d in dialects if d.first is None or chr(c) in d.first) for c in range(128)}
-    table[""] = anywhere
-    return table, anywhere
-
 
 # ---------------------------------------------------------------- clocks
 
@@ -158,16 +116,48 @@ def url_host_port(url: str) -> tuple[str | None, int | None]:
     return (host or None), int(port)
 
 
-def put_http(fields: dict, method: str, target: str) -> None:
-    """Method and request target: the path without its query string, the query kept apart."""
-    fields["http.request.method"] = method
-    path, q, query = target.partition("?")
-    fields["url.path"] = path
-    if q:
-        fields[URL_QUERY] = query
+# ---------------------------------------------------------------- converters (Python only)
 
 
-def put_client(fields: dict, addr: str, port: int | str | None = None) -> None:
-    fields["client.address"] = addr
-    if port is not None and port != "":
-        fields["client.port"] = int(port)
+def _url_host(s: str) -> str | None:
+    return url_host_port(s)[0]
+
+
+def _url_port(s: str) -> int | None:
+    return url_host_port(s)[1]
+
+
+def _endpoint_host(s: str) -> str | None:
+    host, port = host_port(s)
+    return host if port is not None else None
+
+
+def _mib_bytes(s: str) -> int:
+    return round(float(s) * MIB)
+
+
+def unquote(value: str) -> str:
+    """Go's %q: `"a \\"b\\""` -> `a "b"`."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
+
+
+def event_map(table: dict[str, Event]) -> Conv:
+    """A word the line prints (`accepted`, `ready`) to the event it announces."""
+    return Conv("event:" + "|".join(table), table.get)
+
+
+ISO_TIME = Conv("iso_time", parse_iso)
+GO_DURATION = Conv("go_duration", go_duration)
+URL_HOST = Conv("url_host", _url_host)
+URL_PORT = Conv("url_port", _url_port)
+HOST = Conv("host", lambda s: host_port(s)[0])
+PORT = Conv("port", lambda s: host_port(s)[1])
+ENDPOINT_HOST = Conv("endpoint_host", _endpoint_host)  # only when the endpoint names a port
+MIB_BYTES = Conv("mib_bytes", _mib_bytes)
+MIB_INT_BYTES = Conv("mib_int_bytes", lambda s: int(s) * MIB)
+MS_SECONDS = Conv("ms_seconds", lambda s: round(float(s) / 1000.0, 9))
+TRUE = Conv("true", lambda s: s == "true")
+STRIP = Conv("strip", str.strip)
+UNQUOTE = Conv("unquote", unquote)

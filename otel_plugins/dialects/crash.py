@@ -13,97 +13,50 @@ Severity: FATAL for a head (the process is gone), ERROR for backtrace lines; non
 
 from __future__ import annotations
 
-import re
-
 from otel_plugins.names import CRASH_PART
-from otel_plugins.record import Event, Kind, Record, Severity
+from otel_plugins.record import Event, Kind, Severity
 
-from ._common import EXCEPTION_TYPE, new
+from ._common import EXCEPTION_TYPE
+from .shape import F, Shape
 
-_ASSERT = re.compile(r"(?:(?P<loc>\S+:\d+): )?GGML_ASSERT\((?P<cond>.*)\) failed")
-_TERMINATE = re.compile(r"terminate called (?:without an active exception|after throwing an instance of '(?P<type>[^']*)')")
-_WHAT = re.compile(r"\s+what\(\): +(?P<what>.*)")
-_GO_HEAD = re.compile(r"(?:panic|fatal error): (?P<msg>.*)")
-_GOROUTINE = re.compile(r"goroutine \d+ \[[^\]]*\]:\s*\Z")
-_GO_FRAME = re.compile(r"\t\S+\.(?:go|s):\d+(?: \+0x[0-9a-f]+)?\s*\Z")
-_CREATED_BY = re.compile(r"created by \S+")
-_GDB_BRACKET = re.compile(
-    r"\[(?:New LWP \d+|New Thread 0x[0-9a-f]+ \(LWP \d+\)|Thread debugging using libthread_db enabled"
-    r"|Inferior \d+ \(process \d+\) detached|Detaching after (?:fork|vfork) from child process \d+)\]\s*\Z"
+
+def head(name: str, pattern: str, producer: str | None = None, tag: str | None = None, **kw) -> Shape:
+    return Shape(
+        "crash." + name, pattern, "crash", kind=Kind.ERROR, severity=Severity.FATAL, event=Event.CRASH, producer=producer, tag=tag,
+        const=((CRASH_PART, "head"),), **kw,
+    )
+
+
+def trace(name: str, pattern: str, producer: str, **kw) -> Shape:
+    return Shape("crash." + name, pattern, "crash", kind=Kind.ERROR, severity=Severity.ERROR, producer=producer, const=((CRASH_PART, "backtrace"),), **kw)
+
+
+CRASH = (
+    head("ggml_assert", r".*GGML_ASSERT\(.*\) failed.*", "llama.cpp", "GGML_ASSERT", needle="GGML_ASSERT(", examples=("GGML_ASSERT(ctx->mem_buffer != NULL) failed",)),
+    head(
+        "terminate", r"terminate called (?:without an active exception|after throwing an instance of '(?P<type>[^']*)').*", "c++", "terminate",
+        fields=(F("type", EXCEPTION_TYPE),), examples=("terminate called after throwing an instance of 'std::runtime_error'",),
+    ),
+    head("go_panic", r"(?P<tag>panic|fatal error): .*", "go", tag_group="tag", examples=("panic: runtime error: index out of range",)),
+    trace("goroutine", r"goroutine \d+ \[[^\]]*\]:\s*$", "go", examples=("goroutine 40 [running]:",)),
+    trace(
+        "gdb_bracket",
+        r"\[(?:New LWP \d+|New Thread 0x[0-9a-f]+ \(LWP \d+\)|Thread debugging using libthread_db enabled"
+        r"|Inferior \d+ \(process \d+\) detached|Detaching after (?:fork|vfork) from child process \d+)\]\s*$",
+        "gdb", examples=("[New LWP 1234]",),
+    ),
+    trace("gdb_frame", r"#\d+ +(?:0x[0-9a-f]+ in )?\S+ \(.*", "gdb", examples=("#3  0x00007f1234 in ggml_abort () from /lib/libggml.so",)),
+    trace("gdb_pc", r"0x[0-9a-f]+ in \S+ \(.*", "gdb"),
+    trace("gdb_libthread", r"Using host libthread_db library .*", "gdb"),
+    trace("go_frame", r"\t\S+\.(?:go|s):\d+(?: \+0x[0-9a-f]+)?\s*$", "go"),
+    trace("go_created_by", r"created by \S+.*", "go"),
+    trace("cxx_what", r" \s*what\(\): +.*", "c++", examples=("  what():  bad things",)),
+    head(
+        "signal", r"(?:(?:Segmentation fault|Aborted|Bus error|Illegal instruction)(?: \(core dumped\))?\s*$|SIG[A-Z]+: .*)",
+        examples=("Segmentation fault (core dumped)", "Aborted"),
+    ),
+    trace("backtrace_symbols", r"[/.\[A-Za-z]\S*\([^()\s]*\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]\s*$", "llama.cpp", examples=("./libggml-base.so(+0x1234) [0x7f00deadbeef]",)),
+    head("ggml_abort", r"(?:[A-Za-z]:[\w./\\-]+|[A-Za-z./][\w./\\-]*)\.(?:c|cc|cpp|cu):\d+: \S.*", "llama.cpp", "ggml_abort", examples=("/src/ggml/src/ggml-cuda/ggml-cuda.cu:75: CUDA error",)),
 )
-_GDB_FRAME = re.compile(r"#\d+ +(?:0x[0-9a-f]+ in )?\S+ \(")
-_GDB_PC = re.compile(r"0x[0-9a-f]+ in \S+ \(")
-_LIBTHREAD = re.compile(r"Using host libthread_db library ")
-_BT_SYMBOLS = re.compile(r"\S+\([^()\s]*\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]\s*\Z")
-# ggml_abort(): `file:line: message`, e.g. `/src/ggml/src/ggml-cuda/ggml-cuda.cu:75: CUDA error`
-_ABORT = re.compile(r"(?:[A-Za-z]:)?[\w./\\-]+\.(?:c|cc|cpp|cu):\d+: \S")
-_SIGNAL_HEAD = re.compile(r"(?:Segmentation fault|Aborted|Bus error|Illegal instruction)(?: \(core dumped\))?\s*\Z|SIG[A-Z]+: ")
 
-
-class Crash:
-    name = "crash"
-    first = None  # GGML_ASSERT can follow any source path
-
-    def __call__(self, text: str) -> Record | None:
-        first = text[:1]
-        if "GGML_ASSERT(" in text:
-            m = _ASSERT.search(text)
-            if m is not None:
-                return self._head(text, "llama.cpp", "GGML_ASSERT")
-        if first == "t":
-            m = _TERMINATE.match(text)
-            if m is not None:
-                rec = self._head(text, "c++", "terminate")
-                if m.group("type"):
-                    rec.fields[EXCEPTION_TYPE] = m.group("type")
-                return rec
-        elif first == "p" or first == "f":
-            if _GO_HEAD.match(text) is not None:
-                return self._head(text, "go", text.split(":", 1)[0])
-        elif first == "g":
-            if _GOROUTINE.match(text) is not None:
-                return self._trace(text, "go")
-        elif first == "[":
-            if _GDB_BRACKET.match(text) is not None:
-                return self._trace(text, "gdb")
-        elif first == "#":
-            if _GDB_FRAME.match(text) is not None:
-                return self._trace(text, "gdb")
-        elif first == "0":
-            if _GDB_PC.match(text) is not None:
-                return self._trace(text, "gdb")
-        elif first == "U":
-            if _LIBTHREAD.match(text) is not None:
-                return self._trace(text, "gdb")
-        elif first == "\t":
-            if _GO_FRAME.match(text) is not None:
-                return self._trace(text, "go")
-        elif first == "c":
-            if _CREATED_BY.match(text) is not None:
-                return self._trace(text, "go")
-        elif first == " ":
-            if _WHAT.match(text) is not None:
-                return self._trace(text, "c++")
-        elif first in "SABI" and _SIGNAL_HEAD.match(text) is not None:
-            return self._head(text, None, None)
-        if first in "/.[" or first.isalpha():
-            if "+0x" in text and _BT_SYMBOLS.match(text) is not None:
-                return self._trace(text, "llama.cpp")
-            if ".c" in text and ": " in text:
-                m = _ABORT.match(text)
-                if m is not None:
-                    return self._head(text, "llama.cpp", "ggml_abort")
-        return None
-
-    def _head(self, text: str, producer: str | None, tag: str | None) -> Record:
-        rec = new(text, self.name, kind=Kind.ERROR, severity=Severity.FATAL, event=Event.CRASH, producer=producer, tag=tag, message=text)
-        rec.fields[CRASH_PART] = "head"
-        return rec
-
-    def _trace(self, text: str, producer: str) -> Record:
-        rec = new(text, self.name, kind=Kind.ERROR, severity=Severity.ERROR, producer=producer, message=text)
-        rec.fields[CRASH_PART] = "backtrace"
-        return rec
-
-
-CRASH = Crash()
+__all__ = ["CRASH"]

@@ -1,10 +1,20 @@
-"""Fast paths for the lines that come in storms: probe and access lines.
+"""The fast path for the lines that come in storms: probe and access lines.
 
-Orchestrators probe every few seconds and clients poll; these few shapes are most of a
-busy log. Each is matched here by one anchored regex and built straight into the Record
-the general dialects would build, skipping the ANSI, envelope and dialect-chain work.
-`tests/test_dialects_fastpath.py` holds the two equal on generated lines of every shape;
-anything unusual (a query string, IPv6, ANSI, an envelope) falls through to the general path.
+Orchestrators probe every few seconds and clients poll; a few shapes are most of a busy
+log. They are the declared shapes themselves (`HOT`: an access shape, alone or behind a
+llama.cpp prefix), each tried after a substring test and one anchored regex:
+
+    hot = match_hot(text)            # None: not a hot line, take parse_line
+    hot.shape.name, hot.kind, hot.severity
+    hot.key                          # (method, path, status, client, empty rid, health check)
+    hot.record()                     # the Record parse_line builds, built only when asked
+
+`match_hot`'s regex captures only what a decision reads (the declared pattern with its
+other groups made non-capturing); `key` is what a probe decision depends on besides the
+stated level (the policy's cache key), so a storm line is decided without a Record.
+`record()` (and `fast_parse`, which parse_line tries first) matches the full declared
+pattern once and builds through the declared shapes. `tests/test_dialects_fastpath.py`
+holds both equal to the general path on generated lines of every shape.
 """
 
 from __future__ import annotations
@@ -13,72 +23,121 @@ import re
 
 from otel_plugins.record import Kind, Record, Severity
 
-_IPV4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
-_PATH = r"/[^\s?\"]*"
-_UPTIME = r"(\d+)\.(\d\d)\.(\d{3})\.(\d{3}) I "
-# llama.cpp (llama-cpp-python 0.3.8 and 2024-25 builds): `srv  log_server_r: request: GET /health 127.0.0.1 503`
-_UPSTREAM = re.compile(_UPTIME + rf"srv  log_server_r: (request: ([A-Z]+) ({_PATH}) ({_IPV4}) (\d{{3}}))\Z")
-# llama-box v1: `srv       log_server_response: rid  | GET /v1/models 127.0.0.1:60838 | status 503 | cost 28.33s`
-_BOX_V1 = re.compile(
-    _UPTIME + rf"srv +log_server_response: (rid (\d*) \| ([A-Z]+) ({_PATH}) ({_IPV4}):(\d+) \| status (\d{{3}}) \| cost (\d+\.\d\d)s)\Z"
+from .llama_box import LLAMA_BOX
+from .llamacpp_prefix import UPTIME_HEAD, UPTIME_PREFIX, WALL_HEAD, WALL_PREFIX
+from .llamacpp_server import UPSTREAM_REQUEST
+from .regex import longest_literal, python_pattern, rename_groups, strip_groups
+from .shape import LEVELS, Shape
+from .uvicorn import ACCESS
+
+# Access shapes, tried behind each prefix in the content chain's order (so the first that
+# matches is the one the general path picks).
+_ACCESS_LINES = tuple(s for s in LLAMA_BOX if "method" in s.regex.groupindex) + (UPSTREAM_REQUEST,)
+HOT: tuple[tuple[Shape | None, str, tuple[Shape, ...]], ...] = (
+    (UPTIME_PREFIX, UPTIME_HEAD, _ACCESS_LINES),
+    (WALL_PREFIX, WALL_HEAD, _ACCESS_LINES),
+    (None, "", _ACCESS_LINES),
+    (None, "", (ACCESS,)),
 )
-# uvicorn access: `INFO:     127.0.0.1:5000 - "GET /health HTTP/1.1" 200 OK`
-_UVICORN = re.compile(rf"INFO: +(({_IPV4}):(\d+) - \"([A-Z]+) ({_PATH}) HTTP/(\d(?:\.\d)?)\" (\d{{3}}) [A-Za-z][A-Za-z ]*)\Z")
+_KEY = ("lvl", "method", "path", "status", "client", "host6", "host", "rid")
+_FLAGS = re.ASCII | re.DOTALL
 
 
-def _uptime(m: re.Match) -> float:
-    return ((int(m.group(1)) * 60 + int(m.group(2))) * 1_000_000 + int(m.group(3)) * 1000 + int(m.group(4))) / 1e6
+class HotShape:
+    """One access shape behind one prefix (or none): its lean and full regexes, and where
+    the decision's values sit in the lean match."""
+
+    def __init__(self, prefix: Shape | None, head: str, shape: Shape) -> None:
+        self.prefix, self.shape, self.kind = prefix, shape, shape.kind
+        self.needle = longest_literal(shape.regex)
+        inner = rename_groups(shape.pattern, lambda n: "i_" + n)
+        sep = " " if prefix is not None else ""
+        lean = re.compile(python_pattern(strip_groups(head, lambda n: n == "lvl") + sep + strip_groups(inner, lambda n: n[2:] in _KEY)), _FLAGS)
+        self.lean = lean.match
+        self.full = re.compile(python_pattern(head + sep + f"(?P<i_>{inner})"), _FLAGS)
+        pos = {n[2:] if n.startswith("i_") else n: i - 1 for n, i in lean.groupindex.items()}
+        self.level = pos.get("lvl", -1)
+        self.method, self.path, self.status, self.rid = pos["method"], pos["path"], pos.get("status", -1), pos.get("rid", -1)
+        self.client = tuple(pos[n] for n in ("client", "host6", "host") if n in pos)
+        self.severity = shape.severity
+        # The full match's groups: the prefix's (its message last), then the content shape's.
+        self.split = self.full.groupindex["i_"]
+        assert [*(prefix.regex.groupindex if prefix else ["msg"])] == [*list(self.full.groupindex)[: self.split - 1], "msg"]
+
+    def record(self, text: str, m: re.Match) -> Record:
+        g, k = m.groups(), self.split
+        if self.prefix is None:
+            return self.shape.build(text, g[k:])
+        return self.prefix.build(text, g[:k], self.shape.build(g[k - 1], g[k:]))
+
+
+def _table() -> dict[str, tuple[HotShape, ...]]:
+    table: dict[str, list[HotShape]] = {}
+    for prefix, head, shapes in HOT:
+        for shape in shapes:
+            hot = HotShape(prefix, head, shape)
+            for c in prefix.first if prefix is not None else shape.first:
+                table.setdefault(c, []).append(hot)
+    return {c: tuple(hots) for c, hots in table.items()}
+
+
+_TABLE = _table()
+
+
+class HotMatch:
+    """A hot line, matched: its shape, kind, stated severity and decision key; the Record on demand."""
+
+    __slots__ = ("hot", "text", "severity", "key")
+
+    def __init__(self, hot: HotShape, text: str, g: tuple) -> None:
+        self.hot, self.text = hot, text
+        self.severity: Severity | None = LEVELS[g[hot.level]] if hot.level >= 0 else hot.severity
+        status = g[hot.status] if hot.status >= 0 else None
+        client = None
+        for i in hot.client:
+            if g[i] is not None:
+                client = g[i]
+                break
+        self.key = (g[hot.method], g[hot.path], int(status) if status is not None else None, client, hot.rid >= 0 and g[hot.rid] == "", None)
+
+    @property
+    def shape(self) -> Shape:
+        return self.hot.shape
+
+    @property
+    def kind(self) -> Kind:
+        return self.hot.kind
+
+    def record(self) -> Record:
+        """The Record `parse_line` makes of this line."""
+        hot = self.hot
+        return hot.record(self.text, hot.full.match(self.text))
+
+
+def match_hot(text: str) -> HotMatch | None:
+    """The hot line `text` matched (one anchored regex), or None when the general path must decide."""
+    hots = _TABLE.get(text[:1])
+    if hots is None or "\x1b" in text or "^[" in text:
+        return None
+    for hot in hots:
+        if hot.needle in text:
+            m = hot.lean(text)
+            if m is not None:
+                return HotMatch(hot, text, m.groups())
+    return None
 
 
 def fast_parse(text: str) -> Record | None:
-    """The Record for a hot line, or None when the general path must decide."""
-    first = text[:1]
-    if first == "I":
-        m = _UVICORN.match(text)
-        if m is None:
-            return None
-        _, addr, port, method, path, version, status = m.groups()
-        fields = {
-            "http.request.method": method,
-            "url.path": path,
-            "client.address": addr,
-            "client.port": int(port),
-            "network.protocol.version": version,
-            "http.response.status_code": int(status),
-            "llama.http.stage": "response",
-        }
-        return Record(text, "uvicorn", Kind.HTTP, Severity.INFO, None, None, "uvicorn", None, m.group(1), fields)
-    if not first.isdigit():
+    """The Record for a hot line (one regex match), or None when the general path must decide."""
+    hots = _TABLE.get(text[:1])
+    if hots is None or "\x1b" in text or "^[" in text:
         return None
-    if "log_server_r: request" in text:
-        m = _UPSTREAM.match(text)
-        if m is None:
-            return None
-        method, path, addr, status = m.group(6, 7, 8, 9)
-        fields = {
-            "http.request.method": method,
-            "url.path": path,
-            "client.address": addr,
-            "http.response.status_code": int(status),
-            "llama.http.stage": "response",
-        }
-        return Record(text, "llama-server", Kind.HTTP, Severity.INFO, None, _uptime(m), "llama.cpp", "log_server_r", m.group(5), fields)
-    if "log_server_response" in text:
-        m = _BOX_V1.match(text)
-        if m is None:
-            return None
-        rid, method, path, addr, port, status, cost = m.group(6, 7, 8, 9, 10, 11, 12)
-        fields = {
-            "llama.request.id": rid,
-            "http.request.method": method,
-            "url.path": path,
-            "client.address": addr,
-            "client.port": int(port),
-            "llama.http.stage": "response",
-            "http.response.status_code": int(status),
-            "llama.request.cost_s": float(cost),
-        }
-        return Record(
-            text, "llama-box", Kind.HTTP, Severity.INFO, None, _uptime(m), "llama-box", "log_server_response", m.group(5), fields
-        )
+    for hot in hots:
+        if hot.needle in text:
+            m = hot.full.match(text)
+            if m is not None:
+                return hot.record(text, m)
     return None
+
+
+__all__ = ["HOT", "HotMatch", "HotShape", "fast_parse", "match_hot"]

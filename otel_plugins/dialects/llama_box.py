@@ -17,92 +17,70 @@ access lines; they keep kind OTHER but carry the request id for correlation.
 
 from __future__ import annotations
 
-import re
-
 from otel_plugins import names
-from otel_plugins.record import Kind, Record
+from otel_plugins.record import Kind
 
-from ._common import EXCEPTION_MESSAGE, URL_QUERY
+from ._common import EXCEPTION_MESSAGE, MS_SECONDS, URL_QUERY
+from .shape import FLOAT, INT, F, Shape
 
 _PRODUCER = "llama-box"
-_HTTP = Kind.HTTP
-# One regex per version for the whole line (one match, one groups() call on the hot path).
-_V1 = re.compile(
-    r"srv +(log_server_re(?:quest|sponse)): (rid (\S*) \| ([A-Z]+) (\S+) (\S+):(\d+)"
-    r"(?: \| status (\d+) \| cost (-?\d+(?:\.\d+)?)s)?)\s*\Z"
+# The request target, split at the first `?`; the client `host:port`, IPv6 in brackets.
+TARGET = r"(?P<path>[^\s?]+)(?:\?(?P<query>\S*))?"
+_CLIENT = r"(?:\[(?P<host6>[^\s\]]*)\]|(?P<host>\S+)):(?P<port>\d+)"
+_REQUEST = (
+    F("rid", names.REQUEST_ID, empty=True),
+    F("method", names.HTTP_METHOD),
+    F("path", names.URL_PATH),
+    F("query", URL_QUERY),
+    F("host6", names.CLIENT_ADDRESS),
+    F("host", names.CLIENT_ADDRESS),
+    F("port", names.CLIENT_PORT, INT),
 )
-_V2 = re.compile(
-    r"srv +(request|response|exception): (rid (\S*) \| +([A-Z]+) (\S+) (\S+):(\d+)"
-    r"(?: \| status (\d+) \| cost (-?\d+(?:\.\d+)?)(ms|s)(?: \| (.*))?)?)\s*\Z",
-    re.S,
+_RESPONSE = (*_REQUEST, F("status", names.HTTP_STATUS, INT))
+_V1_COST = r"(?: \| status (?P<status>\d+) \| cost (?P<cost>-?\d+(?:\.\d+)?)s)?"
+_V2_COST = r" \| status (?P<status>\d+) \| cost (?:(?P<ms>-?\d+(?:\.\d+)?)ms|(?P<s>-?\d+(?:\.\d+)?)s)"
+_V1_FIELDS = (*_RESPONSE, F("cost", names.REQUEST_COST_S, FLOAT))
+_V2_FIELDS = (*_RESPONSE, F("ms", names.REQUEST_COST_S, MS_SECONDS), F("s", names.REQUEST_COST_S, FLOAT))
+
+
+def _box(name: str, pattern: str, stage: str, fields: tuple, kind: Kind = Kind.HTTP, **kw) -> Shape:
+    const = ((names.HTTP_STAGE, stage),) if stage else ()
+    return Shape(
+        "llama_box." + name, "srv +" + pattern, "llama-box", kind=kind, producer=_PRODUCER, tag_group="tag", message="msg",
+        const=const, fields=fields, **kw,
+    )
+
+
+LLAMA_BOX = (
+    _box(
+        "v1_request", r"(?P<tag>log_server_request): (?P<msg>rid (?P<rid>\S*) \| (?P<method>[A-Z]+) " + TARGET + " " + _CLIENT + _V1_COST + r")\s*$",
+        "request", _V1_FIELDS, examples=("srv        log_server_request: rid 86116693555 | POST /v1/chat/completions 192.168.50.13:51794",),
+    ),
+    _box(
+        "v1_response", r"(?P<tag>log_server_response): (?P<msg>rid (?P<rid>\S*) \| (?P<method>[A-Z]+) " + TARGET + " " + _CLIENT + _V1_COST + r")\s*$",
+        "response", _V1_FIELDS,
+        examples=("srv       log_server_response: rid  | GET /v1/models 127.0.0.1:60838 | status 503 | cost 28.33s",),
+    ),
+    _box(
+        "v2_response",
+        r"(?P<tag>response): (?P<msg>rid (?P<rid>\S*) \| +(?P<method>[A-Z]+) " + TARGET + " " + _CLIENT
+        + r"(?:" + _V2_COST + r"(?: \| (?P<tail>\s*(?:(?P<conn>opened|closed)|(?P<exc>.*?))\s*))?)?)\s*$",
+        "response", (*_V2_FIELDS, F("conn", names.CONNECTION), F("exc", EXCEPTION_MESSAGE)),
+        examples=("srv                  response: rid 77 |  GET /health 10.0.0.1:40003 | status 200 | cost 0.12ms | closed",),
+    ),
+    _box(
+        "v2_request_exception",
+        r"(?P<tag>request|exception): (?P<msg>rid (?P<rid>\S*) \| +(?P<method>[A-Z]+) " + TARGET + " " + _CLIENT
+        + r"(?:" + _V2_COST + r"(?: \| (?P<tail>\s*(?P<exc>.*?)\s*))?)?)\s*$",
+        "", (*_V2_FIELDS, F("exc", EXCEPTION_MESSAGE), F("tag", names.HTTP_STAGE)),
+        examples=("srv                   request: rid 78 |  GET /health 10.0.0.1:40005",),
+    ),
+    # v1: `rid %s | exception = %s`, whatever function logs it.
+    _box(
+        "v1_exception", r"(?P<tag>\S+): (?P<msg>rid (?P<rid>\S*) \| exception = (?P<exc>.*))$", "exception",
+        (F("rid", names.REQUEST_ID, empty=True), F("exc", EXCEPTION_MESSAGE, empty=True)),
+    ),
+    _box("rid", r"(?P<tag>\S+): (?P<msg>rid (?P<rid>\S*) \| .*)$", "", (F("rid", names.REQUEST_ID, empty=True),), kind=Kind.OTHER),
 )
-_OTHER = re.compile(r"srv +(\S+): (rid (\S*) \| (.*))\Z", re.S)
-_STAGES = {
-    "log_server_request": "request",
-    "log_server_response": "response",
-    "request": "request",
-    "response": "response",
-    "exception": "exception",
-}
 
-
-def _fields(rid: str, method: str, target: str, host: str, port: str, stage: str) -> dict:
-    path, q, query = target.partition("?") if "?" in target else (target, "", "")
-    if host[:1] == "[" and host[-1:] == "]":
-        host = host[1:-1]
-    f = {
-        names.REQUEST_ID: rid,
-        names.HTTP_METHOD: method,
-        names.URL_PATH: path,
-        names.CLIENT_ADDRESS: host,
-        names.CLIENT_PORT: int(port),
-        names.HTTP_STAGE: stage,
-    }
-    if q:
-        f[URL_QUERY] = query
-    return f
-
-
-class LlamaBox:
-    name = "llama-box"
-    first = "s"
-
-    def __call__(self, text: str) -> Record | None:
-        if "rid " not in text or text[:4] != "srv ":
-            return None
-        m = _V1.match(text)
-        if m is not None:
-            tag, body, rid, method, target, host, port, status, cost = m.groups()
-            f = _fields(rid, method, target, host, port, _STAGES[tag])
-            if status is not None:
-                f[names.HTTP_STATUS] = int(status)
-                f[names.REQUEST_COST_S] = float(cost)
-            return Record(text, self.name, _HTTP, producer=_PRODUCER, tag=tag, message=body, fields=f)
-        m = _V2.match(text)
-        if m is not None:
-            tag, body, rid, method, target, host, port, status, cost, unit, tail = m.groups()
-            f = _fields(rid, method, target, host, port, tag)
-            if status is not None:
-                f[names.HTTP_STATUS] = int(status)
-                f[names.REQUEST_COST_S] = round(float(cost) / 1000.0, 9) if unit == "ms" else float(cost)
-                if tail is not None:
-                    tail = tail.strip()
-                    if tag == "response" and tail in ("opened", "closed"):
-                        f[names.CONNECTION] = tail
-                    elif tail:
-                        f[EXCEPTION_MESSAGE] = tail
-            return Record(text, self.name, _HTTP, producer=_PRODUCER, tag=tag, message=body, fields=f)
-        m = _OTHER.match(text)
-        if m is None:
-            return None
-        tag, body, rid, rest = m.groups()
-        f = {names.REQUEST_ID: rid}
-        kind = Kind.OTHER
-        if rest.startswith("exception = "):  # v1 exception, whatever function logs it
-            kind = _HTTP
-            f[names.HTTP_STAGE] = "exception"
-            f[EXCEPTION_MESSAGE] = rest[12:]
-        return Record(text, self.name, kind, producer=_PRODUCER, tag=tag, message=body, fields=f)
-
-
-LLAMA_BOX = LlamaBox()
+__all__ = ["LLAMA_BOX", "TARGET"]

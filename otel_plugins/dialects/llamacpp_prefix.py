@@ -7,69 +7,51 @@
   (taken as UTC here). The six digits are epoch-milliseconds mod 1e6, so only the last
   three are the milliseconds of this second.
 - `L message`: `--log-prefix` without timestamps.
-`L` is I, W, E or D. The message is handed to the content dialects; the prefix adds the
-clock and the stated level.
+`L` is I, W, E or D. The message goes to the content dialects (`CONTENT`); the prefix adds
+the clock and the stated level, and names the producer where the content did not.
 """
 
 from __future__ import annotations
 
-import re
-
-from otel_plugins.record import LEVEL_LETTERS, Kind, Record, Severity
-
-from ._common import KIND_FOR, LOG_TIME, epoch
-from .content import parse_content
-
-_UPTIME = re.compile(r"(\d+)\.(\d\d)\.(\d{3})\.(\d{3}) ([IWEDTF])(?: |\Z)")
-_WALL = re.compile(r"\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.\d{3}(\d{3})\] ([IWEDTF])(?: |\Z)")
-_PLAIN = (Kind.OTHER, Kind.ERROR)
-_LETTER = re.compile(r"([IWED]) (?=\S)")
+from ._common import LOG_TIME, epoch
+from .content import CONTENT
+from .shape import TIME, UPTIME, Conv, F, Shape
 
 
-class LlamaCppPrefix:
-    name = "llama.cpp"
-    first = "0123456789[IWED"
-
-    def __call__(self, text: str) -> Record | None:
-        first = text[:1]
-        if first.isdigit():
-            m = _UPTIME.match(text)
-            if m is None:
-                return None
-            mi, s, ms, us, lvl = m.groups()
-            rec = self._inner(text, m.end(), lvl, "llama.cpp")
-            rec.uptime = ((int(mi) * 60 + int(s)) * 1_000_000 + int(ms) * 1000 + int(us)) / 1e6
-            return rec
-        if first == "[":
-            if text[1:2] != "2" or text[5:6] != "-":
-                return None
-            m = _WALL.match(text)
-            if m is None:
-                return None
-            y, mo, d, h, mi, s, ms, lvl = m.groups()
-            rec = self._inner(text, m.end(), lvl, "llama-box")
-            rec.time_unix = epoch(int(y), int(mo), int(d), int(h), int(mi), int(s), int(ms) / 1e3)
-            rec.fields[LOG_TIME] = text[1:27]
-            return rec
-        if first in "IWED" and text[1:2] == " ":
-            m = _LETTER.match(text)
-            if m is None:
-                return None
-            return self._inner(text, m.end(), m.group(1), "llama.cpp")
-        return None
-
-    def _inner(self, text: str, end: int, lvl: str, producer: str) -> Record:
-        rec = parse_content(text[end:])
-        rec.text = text
-        sev: Severity = LEVEL_LETTERS[lvl]
-        rec.severity = sev
-        if rec.dialect in ("other", "generic"):
-            rec.dialect = self.name
-        if rec.producer is None or (producer == "llama-box" and rec.producer == "llama.cpp"):
-            rec.producer = producer
-        if rec.event is None and rec.kind in _PLAIN:
-            rec.kind = KIND_FOR[sev]
-        return rec
+def _uptime(s: str) -> float:
+    # `M.SS.mmm.uuu`: the digits without the dots are M * 10^8 + SS * 10^6 + microseconds.
+    n = int(s.replace(".", ""))
+    return ((n // 100_000_000) * 60_000_000 + n % 100_000_000) / 1e6
 
 
-LLAMACPP_PREFIX = LlamaCppPrefix()
+def _wall(s: str) -> float | None:
+    # `2025-05-15 16:41:00.460014`: the last three digits are the milliseconds.
+    return epoch(int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]), int(s[23:26]) / 1e3)
+
+
+UPTIME_CLOCK = Conv("llama_uptime", _uptime)
+WALL_CLOCK = Conv("llama_box_wall", _wall)
+_WEAK = frozenset((None, "llama.cpp"))
+_REST = r"(?: (?P<msg>.*)|$)"
+# The prefixes up to the level letter (the fast path appends a content shape after one space).
+UPTIME_HEAD = r"(?P<uptime>\d+\.\d\d\.\d{3}\.\d{3}) (?P<lvl>[IWEDTF])"
+WALL_HEAD = r"\[(?P<when>2\d{3}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6})\] (?P<lvl>[IWEDTF])"
+
+UPTIME_PREFIX = Shape(
+    "llama.cpp.uptime", UPTIME_HEAD + _REST, "llama.cpp",
+    level="lvl", producer="llama.cpp", weak_producers=_WEAK, message="msg", fields=(F("uptime", UPTIME, UPTIME_CLOCK),),
+    inner=CONTENT, examples=("0.00.167.597 I load_tensors: RPC[172.17.0.3:50760] model buffer size = 104842.70 MiB",),
+)
+WALL_PREFIX = Shape(
+    "llama.cpp.wall", WALL_HEAD + _REST, "llama.cpp",
+    level="lvl", producer="llama-box", weak_producers=_WEAK, message="msg",
+    fields=(F("when", LOG_TIME), F("when", TIME, WALL_CLOCK)), inner=CONTENT,
+    examples=("[2025-05-15 16:41:00.460014] I load_tensors: loading model tensors, this can take a while... (mmap = false)",),
+)
+LETTER_PREFIX = Shape(
+    "llama.cpp.letter", r"(?P<lvl>[IWED]) (?P<msg>\S.*)$", "llama.cpp", level="lvl", producer="llama.cpp", weak_producers=_WEAK,
+    message="msg", inner=CONTENT, examples=("W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048)",),
+)
+LLAMACPP_PREFIX = (UPTIME_PREFIX, WALL_PREFIX, LETTER_PREFIX)
+
+__all__ = ["LLAMACPP_PREFIX", "UPTIME_HEAD", "UPTIME_PREFIX", "WALL_HEAD", "WALL_PREFIX"]

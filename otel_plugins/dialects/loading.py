@@ -1,120 +1,73 @@
 """Model loading: buffer sizes, percent lines, progress dots, loading starts (reference section 3).
 
 `load_tensors: RPC[172.17.0.3:50760] model buffer size = 104842.70 MiB` tells how many
-bytes are about to cross the network to that RPC server; the percent lines and dots tell
-how far the load is. KV-cache, output and compute buffers (`llama_kv_cache_init: ...
-KV buffer size`) are context set-up, not weights, and stay OTHER.
+bytes are about to cross the network to that RPC server (newer builds: `RPC0[host:port]`,
+IPv6 `RPC0[[::1]:50052]`); the percent lines and dots tell how far the load is. Host-memory
+buffers (`CPU_Mapped`, `CUDA_Host`) live in system RAM: device "CPU". KV-cache, output and
+compute buffers (`llama_kv_cache_init: ... KV buffer size`) are context set-up, not weights,
+and stay OTHER.
 """
 
 from __future__ import annotations
 
-import re
-
 from otel_plugins import names
-from otel_plugins.record import Event, Kind, Record
+from otel_plugins.record import Event, Kind
 
-from ._common import LOAD_MMAP, MIB, new
+from ._common import LOAD_MMAP, MIB_BYTES, TRUE
+from .shape import DOTS, INT, LEN, F, Shape
 
-_LOAD_TAGS = ("load_tensors", "llm_load_tensors")
-_COMPONENT = re.compile(r"(?:srv|cmn) +")
-_BUFFER = re.compile(r"(?P<tag>(?:llm_)?load_tensors): +(?P<buf>\S+) (?:model )?buffer size = +(?P<mib>\d+(?:\.\d+)?) MiB")
-_LOAD_LINE = re.compile(r"(?P<tag>(?:llm_)?load_tensors): ?(?P<body>.*)\Z", re.S)
-_MMAP = re.compile(r"loading model tensors, this can take a while\.\.\.(?: \(mmap = (?P<mmap>true|false)\))?")
-_PERCENT = re.compile(r"loaded +(?P<pct>\d+)% model tensors into buffer")
-_MODEL = re.compile(r"(?P<tag>main|load_model|load): loading model(?: '(?P<path>.*)')?\s*\Z")
-_METAL = re.compile(r"ggml_backend_metal_log_allocated_size: (?P<body>allocated buffer, size = +(?P<mib>\d+(?:\.\d+)?) MiB.*)")
-_RPC_BUF = re.compile(r"RPC\d*\[(?P<ep>[^\]]+)\]\Z")
+_COMPONENT = r"(?:(?:srv|cmn) +)?"
+_TENSORS = _COMPONENT + r"(?P<tag>(?:llm_)?load_tensors):"
+_SIZE = r" (?:model )?buffer size = +(?P<mib>\d+(?:\.\d+)?) MiB.*)$"
+_BUFFER = (F("buf", names.LOAD_BUFFER), F("mib", names.LOAD_SIZE_BYTES, MIB_BYTES))
 
 
-def buffer_device(buf: str) -> tuple[str, str | None]:
-    """`RPC0[10.0.0.2:50052]` -> ("RPC", "10.0.0.2:50052"); `CUDA0` -> ("CUDA0", None).
-
-    Host-memory buffers (`CPU_Mapped`, `CUDA_Host`) live in system RAM: device "CPU".
-    """
-    m = _RPC_BUF.match(buf)
-    if m is not None:
-        return "RPC", m.group("ep")
-    base, _, suffix = buf.partition("_")
-    return ("CPU" if suffix in ("Host", "Mapped") else base), None
+def _load(name: str, pattern: str, **kw) -> Shape:
+    kw.setdefault("producer", "llama.cpp")
+    kw.setdefault("kind", Kind.LOAD)
+    return Shape("loading." + name, pattern, "loading", **kw)
 
 
-def dots_record(text: str, count: int) -> Record:
-    """A line made only of progress dots (one per percent, `LLAMA_LOG_CONT`, no prefix)."""
-    rec = new(text, "llama.cpp", kind=Kind.PROGRESS, producer="llama.cpp", message=text, leading_dots=count)
-    rec.fields[names.LOAD_DOTS] = count
-    return rec
+LOADING = (
+    _load(
+        "percent", _COMPONENT + r"(?P<msg>loaded +(?P<pct>\d+)% model tensors into buffer.*)$", kind=Kind.PROGRESS, producer="llama-box",
+        message="msg", fields=(F("pct", names.LOAD_PERCENT, INT),), examples=("loaded  36% model tensors into buffer",),
+    ),
+    _load(
+        "rpc_buffer", _TENSORS + r" +(?P<msg>(?P<buf>RPC\d*\[(?P<ep>\[[^\]\s]+\]:\d+|[^\]\s]+)\])" + _SIZE,
+        tag_group="tag", message="msg", const=((names.LOAD_DEVICE, "RPC"),), fields=(*_BUFFER, F("ep", names.RPC_ENDPOINT)),
+        examples=("load_tensors: RPC[172.17.0.3:50760] model buffer size = 104842.70 MiB", "load_tensors: RPC0[[::1]:50052] model buffer size =   190.54 MiB"),
+    ),
+    _load(
+        "host_buffer", _TENSORS + r" +(?P<msg>(?P<buf>[^\s_]+_(?:Host|Mapped))" + _SIZE,
+        tag_group="tag", message="msg", const=((names.LOAD_DEVICE, "CPU"),), fields=_BUFFER,
+        examples=("load_tensors:   CPU_Mapped model buffer size =  4685.30 MiB",),
+    ),
+    _load(
+        "buffer", _TENSORS + r" +(?P<msg>(?P<buf>(?P<dev>[^\s_]+)(?:_\S*)?)" + _SIZE,
+        tag_group="tag", message="msg", fields=(*_BUFFER, F("dev", names.LOAD_DEVICE)),
+        examples=("load_tensors:        Metal model buffer size =  2375.91 MiB",),
+    ),
+    _load(
+        "tensors_start", _TENSORS + r"\s*(?P<msg>loading model tensors, this can take a while\.\.\.(?: \(mmap = (?P<mmap>true|false)\))?.*)$",
+        event=Event.LOADING, tag_group="tag", message="msg", fields=(F("mmap", LOAD_MMAP, TRUE),),
+        examples=("load_tensors: loading model tensors, this can take a while... (mmap = false)",),
+    ),
+    _load("tensors", _TENSORS + r"\s*(?P<msg>.*)$", tag_group="tag", message="msg"),
+    _load(
+        "model", _COMPONENT + r"(?P<tag>main|load_model|load): (?P<msg>loading model(?: '(?P<path>.*)')?\s*)$", event=Event.LOADING,
+        tag_group="tag", message="msg", fields=(F("path", names.MODEL_PATH),), examples=("load_model: loading model '/path/x.gguf'",),
+    ),
+    _load(
+        "metal", _COMPONENT + r"ggml_backend_metal_log_allocated_size: (?P<msg>allocated buffer, size = +\d+(?:\.\d+)? MiB.*)$",
+        tag="ggml_backend_metal_log_allocated_size", message="msg", const=((names.LOAD_DEVICE, "Metal"),),
+    ),
+)
 
+# A line of progress dots only (one per percent, `LLAMA_LOG_CONT`, no prefix).
+DOTS_ONLY = Shape(
+    "loading.dots", r"(?P<dots>\.+)$", "llama.cpp", kind=Kind.PROGRESS, producer="llama.cpp",
+    fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("..........",),
+)
 
-class Loading:
-    name = "loading"
-    first = "lmscg"
-
-    def __call__(self, text: str) -> Record | None:
-        if "load" not in text and "allocated buffer" not in text:
-            return None
-        body = text
-        if body[:1] in "sc":  # `srv    load_model: ...`, `cmn ...`
-            m = _COMPONENT.match(body)
-            if m is not None:
-                body = body[m.end() :]
-        first = body[:1]
-        if first == "l":
-            if body.startswith("loaded "):
-                m = _PERCENT.match(body)
-                if m is not None:
-                    rec = new(text, self.name, kind=Kind.PROGRESS, producer="llama-box", message=body)
-                    rec.fields[names.LOAD_PERCENT] = int(m.group("pct"))
-                    return rec
-                return None
-            if body.startswith("load"):
-                return self._tensors(text, body) or self._model(text, body)
-            if body.startswith("llm_load_tensors"):
-                return self._tensors(text, body)
-            return None
-        if first == "m":
-            return self._model(text, body)
-        if first == "g":
-            m = _METAL.match(body)
-            if m is not None:
-                rec = new(text, self.name, kind=Kind.LOAD, producer="llama.cpp", tag="ggml_backend_metal_log_allocated_size", message=m.group("body"))
-                rec.fields[names.LOAD_DEVICE] = "Metal"
-                return rec
-        return None
-
-    def _tensors(self, text: str, body: str) -> Record | None:
-        m = _BUFFER.match(body)
-        if m is not None:
-            buf = m.group("buf")
-            device, endpoint = buffer_device(buf)
-            rec = new(text, self.name, kind=Kind.LOAD, producer="llama.cpp", tag=m.group("tag"), message=body[len(m.group("tag")) + 1 :].lstrip())
-            f = rec.fields
-            f[names.LOAD_BUFFER] = buf
-            f[names.LOAD_DEVICE] = device
-            if endpoint is not None:
-                f[names.RPC_ENDPOINT] = endpoint
-            f[names.LOAD_SIZE_BYTES] = round(float(m.group("mib")) * MIB)
-            return rec
-        m = _LOAD_LINE.match(body)
-        if m is None:
-            return None
-        msg = m.group("body").lstrip()
-        rec = new(text, self.name, kind=Kind.LOAD, producer="llama.cpp", tag=m.group("tag"), message=msg)
-        mm = _MMAP.match(msg)
-        if mm is not None:
-            rec.event = Event.LOADING
-            if mm.group("mmap"):
-                rec.fields[LOAD_MMAP] = mm.group("mmap") == "true"
-        return rec
-
-    def _model(self, text: str, body: str) -> Record | None:
-        m = _MODEL.match(body)
-        if m is None:
-            return None
-        tag = m.group("tag")
-        rec = new(text, self.name, kind=Kind.LOAD, event=Event.LOADING, producer="llama.cpp", tag=tag, message=body[len(tag) + 2 :])
-        if m.group("path"):
-            rec.fields[names.MODEL_PATH] = m.group("path")
-        return rec
-
-
-LOADING = Loading()
+__all__ = ["DOTS_ONLY", "LOADING"]

@@ -1,11 +1,11 @@
 """`decode` and `parse_line`: bytes to text, text to Record, never raising.
 
 parse_line's layers, in order:
-1. ANSI colour codes go (only looked for when the line has `\\x1b` or `^[`);
-2. envelopes go, their information kept in fields (`envelope.peel`);
-3. progress dots glued to the front of the next line are counted into `leading_dots`
-   (a line of dots only is a PROGRESS record of its own);
-4. the dialects in `DIALECTS` order; the last (`generic`) always answers.
+1. the fast path for the lines that come in storms (`fastpath.match_hot`);
+2. ANSI colour codes go (only looked for when the line has `\\x1b` or `^[`);
+3. `LINE`: envelopes (each hands the rest of the line to `LINE` again, so they nest),
+   progress dots alone or glued to the front of the next line, then `DIALECTS` in order;
+   the last (`other`) always answers.
 """
 
 from __future__ import annotations
@@ -13,25 +13,30 @@ from __future__ import annotations
 from otel_plugins import names
 from otel_plugins.record import Record
 
+from .content import CONTENT_DIALECTS
 from . import envelope
-from ._common import first_char_table
+from .envelope import ENVELOPES, PASTED, strip_ansi
 from .fastpath import fast_parse
-from .content import CONTENT
 from .generic import GENERIC
 from .gpustack import GPUSTACK
 from .llama_swap import LLAMA_SWAP
 from .llamacpp_prefix import LLAMACPP_PREFIX
 from .llamacpp_server import STRUCTURED
-from .loading import dots_record
+from .loading import DOTS_ONLY
 from .ollama import OLLAMA
+from .shape import DOTS, LEN, Chain, F, Shape
 from .uvicorn import UVICORN
 
 # Full-line formats first (each owns its prefix), then llama.cpp content that can stand
-# without a prefix, then the fallback. Each entry is cheap to reject: a first-character or
-# substring test runs before any regex.
-DIALECTS = (STRUCTURED, LLAMACPP_PREFIX, UVICORN, GPUSTACK, LLAMA_SWAP, OLLAMA, *CONTENT, GENERIC)
-_TABLE, _ANY = first_char_table(DIALECTS)
-_NOT_DOTS = frozenset("/\\")
+# without a prefix, then the fallbacks. Each shape is only tried for the first characters
+# it can start with.
+DIALECTS = Chain("dialects", (*STRUCTURED, *LLAMACPP_PREFIX, *UVICORN, GPUSTACK, *LLAMA_SWAP, *OLLAMA, *CONTENT_DIALECTS, *GENERIC))
+# Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.
+DOTS_GLUED = Shape(
+    "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,
+    fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("....0.03.008.559 I main: model loaded",),
+)
+LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, DOTS_ONLY, DOTS_GLUED, DIALECTS))
 
 
 def decode(raw: bytes) -> str:
@@ -53,43 +58,7 @@ def parse_line(text: str) -> Record:
 
 
 def _parse(text: str) -> Record:
-    line = text
-    if "\x1b" in line or "^[" in line:
-        line = envelope.strip_ansi(line)
-    if envelope.maybe(line):
-        body, env, hint = envelope.peel(line)
-    else:
-        body, env, hint = line, None, None
-    dots = 0
-    if body[:1] == ".":
-        rest = body.lstrip(".")
-        if not rest:
-            rec = dots_record(line, len(body))
-            _merge(rec, env)
-            return rec
-        if rest[0] not in _NOT_DOTS:
-            dots = len(body) - len(rest)
-            body = rest
-    for dialect in _TABLE.get(body[:1], _ANY):
-        rec = dialect(body)
-        if rec is not None:
-            break
+    line = strip_ansi(text) if ("\x1b" in text or "^[" in text) else text
+    rec = LINE.parse(line)
     rec.text = line
-    if env:
-        _merge(rec, env)
-    if hint is not None and rec.producer in (None, "uvicorn"):
-        rec.producer = hint
-    if dots:
-        rec.leading_dots = dots
-        rec.fields[names.LOAD_DOTS] = dots
     return rec
-
-
-def _merge(rec: Record, env: dict | None) -> None:
-    if not env:
-        return
-    when = env.pop("_time", None)
-    for key, value in env.items():
-        rec.fields.setdefault(key, value)
-    if when is not None and rec.time_unix is None:
-        rec.time_unix = when

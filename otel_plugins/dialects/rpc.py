@@ -7,49 +7,28 @@
 - upstream rpc-server (plain printf): `Starting RPC server v5.1.0`, the `  endpoint       : ...`
   banner, `Accepted client connection[, free_mem=F, total_mem=T]`, `Client connection closed`,
   older `Starting RPC server on 0.0.0.0:50052, backend memory: 7686 MB`;
-- ggml-rpc `[func] ...` debug/error lines (`[hello] version: 5.1.0`, `[send_data] ... retrying...`);
-- GPUStack's worker: `Started RPC server for GPU 6 on port 40086, pid 290` (via `match_message`).
+- ggml-rpc `[func] ...` debug/error lines (`[hello] version: 5.1.0`, `[send_data] ... retrying...`):
+  a retry is RPC_RETRY, a failure or disconnection RPC_FAILED at ERROR;
+- GPUStack's worker: `Started RPC server for GPU 6 on port 40086, pid 290` (`GPUSTACK` rules).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from otel_plugins import names
-from otel_plugins.record import Event, Kind, Record, Severity
+from otel_plugins.record import Event, Kind, Severity
 
-from ._common import GPU_INDEX, MIB, RPC_CAPACITY_BYTES, host_port, new
+from ._common import ENDPOINT_HOST, GPU_INDEX, HOST, MIB_INT_BYTES, PORT, RPC_CAPACITY_BYTES, STRIP, event_map
+from .shape import EVENT, INT, MESSAGE, Conv, F, Keyed, Rule, Shape
 
 _PRODUCER = "rpc-server"
 _GGML_RPC = "ggml-rpc"  # the library both ends link: `[func] ...` lines and `Failed to connect to`
+_BOX = "llama-box"
 _PEER = re.compile(r"(?:to|from|with) (\[[0-9a-fA-F:]+\]:\d+|[\w.-]+:\d+)\b")
 
-_V1_LISTEN = re.compile(r"srv +rpcserver_start: listening hostname = (\S+), port = (\d+), allocatable_mib = (\d+), capacity_mib = (\d+)")
-_V2_LISTEN = re.compile(r"srv +start: proto v(\d+\.\d+\.\d+), listening host = (\S+), port = (\d+), capacity_mib = (\d+)")
-_CLIENT = re.compile(r"(?:cli +|srv +loop: )(accepted|closed):? (\S+)\s*\Z")
-_SRV_TAG = re.compile(r"srv +(rpcserver_\w+|rpc_\w+|start|loop): (.*)\Z", re.S)
-_STARTING = re.compile(r"Starting RPC server (?:v(\d+\.\d+\.\d+)|on (\S+), backend memory: (\d+) MB)")
-_BANNER = re.compile(r"  (endpoint|local cache|backend memory|transport|devices?) *: (.*)\Z")
-_DEVICE = re.compile(r"  (\w+): (.*) \((\d+) MiB, (\d+) MiB free\)\s*\Z")
-_ACCEPTED = re.compile(r"Accepted client connection(?:, free_mem=(\d+), total_mem=(\d+))?")
-_BRACKET = re.compile(r"\[(~?[a-z_][a-z0-9_]*)\] (.*)\Z", re.S)
-_FAILED_TO = re.compile(r"Failed to (connect to|accept client connection|create server socket|create backend)(?: (\S+))?")
-_WARN_HOST = re.compile(r"WARNING: Host \('([^']*)'\) is != '127\.0\.0\.1'")
-_BANNER_TEXT = ("Never expose the RPC server to an open network!", "This is an experimental feature and is not secure!")
-_GPUSTACK_STARTED = re.compile(r"Started RPC server for GPU (\d+) on port (\d+), pid (\d+)")
-_GPUSTACK_DOWN = re.compile(r"RPC server for GPU (\d+) is not running, pid (\d+), restarting")
 
-
-def _endpoint(fields: dict, endpoint: str) -> None:
-    fields[names.RPC_ENDPOINT] = endpoint
-    host, port = host_port(endpoint)
-    if port is not None:
-        fields[names.SERVER_ADDRESS] = host
-        fields[names.SERVER_PORT] = port
-
-
-def _flow_event(message: str) -> Event | None:
+def _flow(message: str) -> Event | None:
     """Retries and failures on the RPC wire (both ends use the same words)."""
     low = message.lower()
     if "retrying" in low:
@@ -59,177 +38,141 @@ def _flow_event(message: str) -> Event | None:
     return None
 
 
-class Rpc:
-    name = "rpc"
-    first = "scSACDRWF [!"
-
-    def __call__(self, text: str) -> Record | None:
-        handler = self._first.get(text[:1])
-        return handler(self, text) if handler is not None else None
-
-    def _rec(self, text: str, message: str, event: Event | None = None, **kw) -> Record:
-        kw.setdefault("producer", _PRODUCER)
-        return new(text, self.name, kind=Kind.RPC, event=event, message=message, **kw)
-
-    # llama-box: `srv ...` and `cli ...`
-    def _box(self, text: str) -> Record | None:
-        if "rpc" not in text and " loop: " not in text and "start: proto" not in text and not text.startswith("cli "):
-            return None
-        m = _CLIENT.match(text)
-        if m is not None:
-            event = Event.RPC_ACCEPTED if m.group(1) == "accepted" else Event.RPC_CLOSED
-            rec = self._rec(text, f"{m.group(1)} {m.group(2)}", event, producer="llama-box", tag="loop" if text.startswith("srv") else m.group(1))
-            host, port = host_port(m.group(2))
-            rec.fields[names.CLIENT_ADDRESS] = host
-            if port is not None:
-                rec.fields[names.CLIENT_PORT] = port
-            return rec
-        m = _V1_LISTEN.match(text)
-        if m is not None:
-            host, port, alloc, cap = m.groups()
-            rec = self._rec(text, text.split(": ", 1)[1], Event.RPC_LISTENING, producer="llama-box", tag="rpcserver_start")
-            _endpoint(rec.fields, f"{host}:{port}")
-            rec.fields[names.RPC_MEMORY_BYTES] = int(alloc) * MIB
-            rec.fields[RPC_CAPACITY_BYTES] = int(cap) * MIB
-            return rec
-        m = _V2_LISTEN.match(text)
-        if m is not None:
-            version, host, port, cap = m.groups()
-            rec = self._rec(text, text.split(": ", 1)[1], Event.RPC_LISTENING, producer="llama-box", tag="start")
-            _endpoint(rec.fields, f"{host}:{port}")
-            rec.fields[names.RPC_VERSION] = version
-            rec.fields[names.RPC_MEMORY_BYTES] = int(cap) * MIB
-            rec.fields[RPC_CAPACITY_BYTES] = int(cap) * MIB
-            return rec
-        m = _SRV_TAG.match(text)
-        if m is None or m.group(1) in ("start", "loop") and "stop" not in m.group(2):
-            return None
-        tag, body = m.groups()
-        event = Event.STOPPING if "stop" in body and tag in ("start", "rpcserver_start") else _flow_event(body)
-        return self._rec(text, body, event, producer="llama-box", tag=tag)
-
-    # upstream rpc-server printf lines
-    def _starting(self, text: str) -> Record | None:
-        m = _STARTING.match(text)
-        if m is None:
-            return None
-        version, endpoint, mem = m.groups()
-        if version:
-            rec = self._rec(text, text, Event.RPC_STARTED)
-            rec.fields[names.RPC_VERSION] = version
-            return rec
-        rec = self._rec(text, text, Event.RPC_LISTENING)
-        _endpoint(rec.fields, endpoint)
-        rec.fields[names.RPC_MEMORY_BYTES] = int(mem) * MIB
-        return rec
-
-    def _indented(self, text: str) -> Record | None:
-        m = _BANNER.match(text)
-        if m is not None:
-            key, value = m.groups()
-            if key == "endpoint":
-                rec = self._rec(text, text.strip(), Event.RPC_LISTENING)
-                _endpoint(rec.fields, value.strip())
-                return rec
-            rec = self._rec(text, text.strip())
-            if key == "backend memory" and value.endswith(" MB") and value[:-3].strip().isdigit():
-                rec.fields[names.RPC_MEMORY_BYTES] = int(value[:-3]) * MIB
-            return rec
-        m = _DEVICE.match(text)
-        if m is not None:
-            return self._rec(text, text.strip())
-        stripped = text.strip()
-        if stripped in _BANNER_TEXT:
-            return self._rec(text, stripped)
-        return None
-
-    def _upper(self, text: str) -> Record | None:
-        if text.startswith("Accepted client connection"):
-            m = _ACCEPTED.match(text)
-            rec = self._rec(text, text, Event.RPC_ACCEPTED)
-            if m is not None and m.group(1):
-                rec.fields[names.RPC_MEMORY_BYTES] = int(m.group(1))
-            return rec
-        if text.startswith("Client connection closed"):
-            return self._rec(text, text, Event.RPC_CLOSED)
-        if text.startswith("Devices:"):
-            return self._rec(text, text)
-        if text.startswith("RDMA "):
-            return self._rec(text, text)
-        if text.startswith("WARNING: Host"):
-            m = _WARN_HOST.match(text)
-            if m is not None:
-                return self._rec(text, text, severity=Severity.WARN)
-            return None
-        if text.startswith("Failed to "):
-            m = _FAILED_TO.match(text)
-            if m is None:
-                return None
-            client_side = m.group(1) == "connect to"
-            rec = self._rec(text, text, Event.RPC_FAILED, severity=Severity.ERROR, producer=_GGML_RPC if client_side else _PRODUCER)
-            if client_side and m.group(2):
-                rec.fields[names.RPC_ENDPOINT] = m.group(2)
-            return rec
-        if text.startswith("Starting RPC server"):
-            return self._starting(text)
-        return None
-
-    def _bracket(self, text: str) -> Record | None:
-        m = _BRACKET.match(text)
-        if m is None:
-            return None
-        tag, body = m.groups()
-        event = _flow_event(body)
-        rec = self._rec(text, body, event, tag=tag, producer=_GGML_RPC)
-        if tag == "hello" and body.startswith("version: "):
-            rec.fields[names.RPC_VERSION] = body[9:].strip()
-        if event is not None:
-            peer = _PEER.search(body)
-            if peer is not None:
-                rec.fields[names.RPC_ENDPOINT] = peer.group(1)
-            if event is Event.RPC_FAILED:
-                rec.severity = Severity.ERROR
-        return rec
-
-    def _bang(self, text: str) -> Record | None:
-        return self._rec(text, text) if len(text) >= 10 and text.strip("!") == "" else None
-
-    def _create(self, text: str) -> Record | None:
-        if text.startswith("create_backend: "):
-            return self._rec(text, text[16:], tag="create_backend")
-        return self._box(text) if text.startswith("cli ") else None
-
-    _first: dict[str, Callable[[Rpc, str], Record | None]] = {
-        "s": _box,
-        "c": _create,
-        "S": _upper,
-        "A": _upper,
-        "C": _upper,
-        "D": _upper,
-        "R": _upper,
-        "W": _upper,
-        "F": _upper,
-        " ": _indented,
-        "[": _bracket,
-        "!": _bang,
-    }
+def _peer(message: str) -> str | None:
+    m = _PEER.search(message)
+    return m.group(1) if m is not None else None
 
 
-RPC = Rpc()
+FLOW_EVENT = Conv("rpc_flow_event", _flow)
+PEER = Conv("rpc_peer", _peer)
+_CLIENT_EVENT = event_map({"accepted": Event.RPC_ACCEPTED, "closed": Event.RPC_CLOSED})
+_ENDPOINT = (
+    F("ep", names.RPC_ENDPOINT), F("ep", names.SERVER_ADDRESS, ENDPOINT_HOST), F("ep", names.SERVER_PORT, PORT),
+)
+_HOST_ENDPOINT = (
+    F(("host", "port"), names.RPC_ENDPOINT, Conv("host:port", ":".join)),
+    F("host", names.SERVER_ADDRESS),
+    F("port", names.SERVER_PORT, INT),
+)
+_CLIENT = (F("addr", names.CLIENT_ADDRESS, HOST), F("addr", names.CLIENT_PORT, PORT), F("ev", EVENT, _CLIENT_EVENT))
+_BRACKET_TAG = r"\[(?P<tag>~?[a-z_][a-z0-9_]*)\] "
 
 
-def match_message(text: str, dialect: str, **kw) -> Record | None:
-    """GPUStack's worker lines about the RPC servers it supervises."""
-    if "RPC server for GPU" not in text:
-        return None
-    m = _GPUSTACK_STARTED.match(text)
-    if m is not None:
-        rec = new(text, dialect, kind=Kind.RPC, event=Event.RPC_STARTED, message=text, **kw)
-        rec.fields.update({GPU_INDEX: int(m.group(1)), names.SERVER_PORT: int(m.group(2)), names.PID: int(m.group(3))})
-        return rec
-    m = _GPUSTACK_DOWN.match(text)
-    if m is not None:
-        rec = new(text, dialect, kind=Kind.RPC, event=Event.RPC_FAILED, message=text, **kw)
-        rec.fields.update({GPU_INDEX: int(m.group(1)), names.PID: int(m.group(2))})
-        return rec
-    return None
+def _rpc(name: str, pattern: str, event: Event | None = None, **kw) -> Shape:
+    kw.setdefault("producer", _PRODUCER)
+    return Shape("rpc." + name, pattern, "rpc", kind=Kind.RPC, event=event, **kw)
+
+
+RPC = (
+    # llama-box
+    _rpc(
+        "box.loop_client", r"srv +(?P<tag>loop): (?P<ev>accepted|closed):? (?P<addr>\S+)\s*$",
+        producer=_BOX, tag_group="tag", fields=(*_CLIENT, F(("ev", "addr"), MESSAGE, Conv("join", " ".join))),
+        examples=("srv loop: accepted 10.0.0.5:40000",),
+    ),
+    _rpc(
+        "box.cli_client", r"cli +(?P<ev>accepted|closed):? (?P<addr>\S+)\s*$",
+        producer=_BOX, tag_group="ev", fields=(*_CLIENT, F(("ev", "addr"), MESSAGE, Conv("join", " ".join))),
+        examples=("cli                  accepted: 10.0.0.5:40000",),
+    ),
+    _rpc(
+        "box.v1_listening",
+        r"srv +(?P<tag>rpcserver_start): (?P<msg>listening hostname = (?P<host>\S+), port = (?P<port>\d+),"
+        r" allocatable_mib = (?P<alloc>\d+), capacity_mib = (?P<cap>\d+).*)$",
+        Event.RPC_LISTENING, producer=_BOX, tag_group="tag", message="msg",
+        fields=(*_HOST_ENDPOINT, F("alloc", names.RPC_MEMORY_BYTES, MIB_INT_BYTES), F("cap", RPC_CAPACITY_BYTES, MIB_INT_BYTES)),
+        examples=("srv rpcserver_start: listening hostname = 0.0.0.0, port = 50052, allocatable_mib = 1000, capacity_mib = 2000",),
+    ),
+    _rpc(
+        "box.v2_listening",
+        r"srv +(?P<tag>start): (?P<msg>proto v(?P<version>\d+\.\d+\.\d+), listening host = (?P<host>\S+), port = (?P<port>\d+),"
+        r" capacity_mib = (?P<cap>\d+).*)$",
+        Event.RPC_LISTENING, producer=_BOX, tag_group="tag", message="msg",
+        fields=(
+            *_HOST_ENDPOINT, F("version", names.RPC_VERSION),
+            F("cap", names.RPC_MEMORY_BYTES, MIB_INT_BYTES), F("cap", RPC_CAPACITY_BYTES, MIB_INT_BYTES),
+        ),
+        examples=("srv start: proto v3.0.0, listening host = 0.0.0.0, port = 50052, capacity_mib = 2000",),
+    ),
+    # `start: ... stop` is the RPC server's (the main server's `start:` lines are lifecycle's)
+    _rpc("box.stopping", r"srv +(?P<tag>rpcserver_start|start): (?P<msg>.*stop.*)$", Event.STOPPING,
+         producer=_BOX, tag_group="tag", message="msg", needle="rpc"),
+    _rpc("box.loop_stop", r"srv +(?P<tag>loop): (?P<msg>.*stop.*)$", producer=_BOX, tag_group="tag", message="msg", fields=(F("msg", EVENT, FLOW_EVENT),)),
+    _rpc(
+        "box.rpc_tag", r"srv +(?P<tag>rpcserver_\w+|rpc_\w+): (?P<msg>.*)$", producer=_BOX, tag_group="tag", message="msg",
+        fields=(F("msg", EVENT, FLOW_EVENT),), examples=("srv             rpc_send_data: failed to send data, retrying",),
+    ),
+    _rpc("create_backend", r"(?P<tag>create_backend): (?P<msg>.*)$", tag_group="tag", message="msg"),
+    # upstream rpc-server
+    _rpc(
+        "accepted", r"Accepted client connection(?:, free_mem=(?P<free>\d+), total_mem=(?P<total>\d+))?.*", Event.RPC_ACCEPTED,
+        fields=(F("free", names.RPC_MEMORY_BYTES, INT),), examples=("Accepted client connection, free_mem=25276514304, total_mem=25276514304",),
+    ),
+    _rpc("closed", r"Client connection closed.*", Event.RPC_CLOSED, examples=("Client connection closed",)),
+    _rpc("devices", r"(?:Devices:|RDMA ).*"),
+    _rpc("warn_host", r"WARNING: Host \('[^']*'\) is != '127\.0\.0\.1'.*", severity=Severity.WARN),
+    _rpc(
+        "failed_connect", r"Failed to connect to(?: (?P<ep>\S+))?.*", Event.RPC_FAILED, severity=Severity.ERROR, producer=_GGML_RPC,
+        fields=(F("ep", names.RPC_ENDPOINT),), examples=("Failed to connect to 10.0.0.2:50052",),
+    ),
+    _rpc("failed_server", r"Failed to (?:accept client connection|create server socket|create backend).*", Event.RPC_FAILED, severity=Severity.ERROR),
+    _rpc(
+        "starting", r"Starting RPC server v(?P<version>\d+\.\d+\.\d+).*", Event.RPC_STARTED,
+        fields=(F("version", names.RPC_VERSION),), examples=("Starting RPC server v5.1.0",),
+    ),
+    _rpc(
+        "starting_old", r"Starting RPC server on (?P<ep>\S+), backend memory: (?P<mb>\d+) MB.*", Event.RPC_LISTENING,
+        fields=(*_ENDPOINT, F("mb", names.RPC_MEMORY_BYTES, MIB_INT_BYTES)),
+        examples=("Starting RPC server on 0.0.0.0:50052, backend memory: 7686 MB",),
+    ),
+    _rpc(
+        "banner_endpoint", r"  (?P<msg>endpoint *: \s*(?P<ep>.*?))\s*$", Event.RPC_LISTENING, message="msg",
+        fields=_ENDPOINT, examples=("  endpoint       : 0.0.0.0:50052",),
+    ),
+    _rpc("banner_memory", r"  (?P<msg>backend memory *: +(?P<mb>\d+) MB)$", message="msg", fields=(F("mb", names.RPC_MEMORY_BYTES, MIB_INT_BYTES),)),
+    _rpc("banner", r"  (?P<msg>(?:endpoint|local cache|backend memory|transport|devices?) *: .*?)\s*$", message="msg"),
+    _rpc("device", r"  (?P<msg>\w+: .* \(\d+ MiB, \d+ MiB free\))\s*$", message="msg", examples=("  CPU: AMD Ryzen (63676 MiB, 63676 MiB free)",)),
+    _rpc(
+        "warning_banner",
+        r" \s*(?P<msg>Never expose the RPC server to an open network!|This is an experimental feature and is not secure!)\s*$",
+        message="msg",
+    ),
+    # ggml-rpc `[func] message`
+    _rpc(
+        "bracket_retry", _BRACKET_TAG + r"(?P<msg>(?i:.*retrying).*)$", Event.RPC_RETRY, producer=_GGML_RPC,
+        tag_group="tag", message="msg", fields=(F("msg", names.RPC_ENDPOINT, PEER),),
+        examples=("[send_data] interrupted: Connection reset by peer, retrying...",),
+    ),
+    _rpc(
+        "bracket_failed", _BRACKET_TAG + r"(?P<msg>(?i:.*(?:failed|disconnected)).*)$", Event.RPC_FAILED, severity=Severity.ERROR,
+        producer=_GGML_RPC, tag_group="tag", message="msg", fields=(F("msg", names.RPC_ENDPOINT, PEER),),
+        examples=("[recv_msg] failed to recv data from 10.0.0.2:50052",),
+    ),
+    _rpc(
+        "bracket_hello", r"\[(?P<tag>hello)\] (?P<msg>version: (?P<version>.*))$", producer=_GGML_RPC, tag_group="tag", message="msg",
+        fields=(F("version", names.RPC_VERSION, STRIP),),
+    ),
+    _rpc("bracket", _BRACKET_TAG + r"(?P<msg>.*)$", producer=_GGML_RPC, tag_group="tag", message="msg"),
+    _rpc("bang", r"!{10,}$"),
+)
+
+# GPUStack's worker lines about the RPC servers it supervises (message rules, keyed by first word).
+GPUSTACK = Keyed(
+    "rpc.gpustack",
+    {
+        "Started": (
+            Rule(
+                "rpc.gpustack.started", r"Started RPC server for GPU (?P<gpu>\d+) on port (?P<port>\d+), pid (?P<pid>\d+)", Event.RPC_STARTED,
+                kind=Kind.RPC, fields=(F("gpu", GPU_INDEX, INT), F("port", names.SERVER_PORT, INT), F("pid", names.PID, INT)),
+            ),
+        ),
+        "RPC": (
+            Rule(
+                "rpc.gpustack.down", r"RPC server for GPU (?P<gpu>\d+) is not running, pid (?P<pid>\d+), restarting", Event.RPC_FAILED,
+                kind=Kind.RPC, fields=(F("gpu", GPU_INDEX, INT), F("pid", names.PID, INT)),
+            ),
+        ),
+    },
+)
+
+__all__ = ["GPUSTACK", "RPC"]

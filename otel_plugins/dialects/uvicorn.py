@@ -1,7 +1,9 @@
 """uvicorn and the Python servers that run on it: vLLM, SGLang, KServe.
 
 - uvicorn default: `INFO:     10.101.56.92:49632 - "GET /health HTTP/1.1" 200 OK` and
-  `INFO:     Application startup complete.`;
+  `INFO:     Application startup complete.` (uvicorn pads `INFO:` to 9 columns, so a
+  message after one space only, `WARNING: Host ...`, is someone else's unless it is an
+  access or lifecycle line);
 - SGLang wraps every line in `[YYYY-MM-DD HH:MM:SS] ` or `[YYYY-MM-DD HH:MM:SS TP0] `
   (older: `[HH:MM:SS TP0] `) and states no level of its own;
 - vLLM: `INFO 05-06 21:00:52 [api_server.py:602] message` (older without the `[`), the
@@ -13,116 +15,62 @@ The `(APIServer pid=1) ` process prefix is an envelope, removed before these run
 
 from __future__ import annotations
 
-import re
-
 from otel_plugins import names
-from otel_plugins.record import Kind, Record
+from otel_plugins.record import Kind
 
-from . import lifecycle
-from ._common import HTTP_VERSION, LOG_TIME, host_port, kind_for, level, new, parse_iso, put_http
+from ._common import HTTP_VERSION, ISO_TIME, LOG_TIME, URL_QUERY
+from .lifecycle import WORD_MESSAGE, WORDS
+from .llama_box import TARGET
+from .shape import INT, TIME, Chain, F, Shape
 
-_LEVELS = ("INFO", "WARNING", "ERROR", "DEBUG", "CRITICAL", "TRACE")
-_UVICORN = re.compile(r"(INFO|WARNING|ERROR|DEBUG|CRITICAL|TRACE):(\s+)(.*)\Z", re.S)
-_ACCESS = re.compile(r'(\S+?)(?::(\d+))?(?: \d+)? - "([A-Z]+) (\S+) HTTP/([\d.]+)" (\d{3})(?: (.*))?\Z', re.S)
-_SGLANG = re.compile(r"\[((?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)(?: ([^\]]+))?\] (.*)\Z", re.S)
-_VLLM = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) (\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? \[?([\w.\-]+?)(?::\d+)?\] (.*)\Z", re.S)
-_KSERVE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (?:(\d+) )?([A-Za-z_][\w.]*) (.*)\Z", re.S)
-
-
-class Uvicorn:
-    name = "uvicorn"
-    first = "IWEDCT[0123456789"
-
-    def __call__(self, text: str) -> Record | None:
-        first = text[:1]
-        if first in "IWEDCT":
-            if text.startswith(_LEVELS):
-                return self._uvicorn(text, "uvicorn") or self._vllm(text)
-            return None
-        if first == "[":
-            return self._sglang(text)
-        if first.isdigit() and text[4:5] == "-" and text[10:11] == " " and text[19:20] in ". ":
-            return self._kserve(text)
-        return None
-
-    def _uvicorn(self, text: str, producer: str, strict: bool = True) -> Record | None:
-        m = _UVICORN.match(text)
-        if m is None:
-            return None
-        lvl, space, msg = m.groups()
-        sev = level(lvl)
-        a = _ACCESS.match(msg)
-        if a is not None:
-            client, port, method, target, version, status, reason = a.groups()
-            rec = new(text, self.name, kind=Kind.HTTP, severity=sev, producer=producer, message=msg)
-            f = rec.fields
-            put_http(f, method, target)
-            host, p = host_port(client) if port is None else (client, int(port))
-            f[names.CLIENT_ADDRESS] = host
-            if p is not None:
-                f[names.CLIENT_PORT] = p
-            f[HTTP_VERSION] = version
-            f[names.HTTP_STATUS] = int(status)
-            f[names.HTTP_STAGE] = "response"
-            return rec
-        hit = lifecycle.match_message(msg)
-        if hit is not None:
-            return lifecycle.to_record(text, self.name, hit, severity=sev, producer=producer, message=msg)
-        if strict and len(space) < 2:  # uvicorn pads `INFO:` to 9 columns; `WARNING: Host ...` is rpc-server's
-            return None
-        return new(text, self.name, kind=kind_for(sev), severity=sev, producer=producer, message=msg)
-
-    def _vllm(self, text: str) -> Record | None:
-        m = _VLLM.match(text)
-        if m is None:
-            return None
-        lvl, when, src, msg = m.groups()
-        sev = level(lvl)
-        hit = lifecycle.match_message(msg)
-        if hit is not None:
-            rec = lifecycle.to_record(text, self.name, hit, severity=sev, producer="vllm", tag=src, message=msg)
-        else:
-            rec = new(text, self.name, kind=kind_for(sev), severity=sev, producer="vllm", tag=src, message=msg)
-        rec.fields[LOG_TIME] = when
-        return rec
-
-    def _sglang(self, text: str) -> Record | None:
-        if not text[1:2].isdigit():
-            return None
-        m = _SGLANG.match(text)
-        if m is None:
-            return None
-        when, rank, msg = m.groups()
-        rec = self._uvicorn(msg, "sglang", strict=False) if msg.startswith(_LEVELS) else None
-        if rec is None:
-            hit = lifecycle.match_message(msg)
-            if hit is not None:
-                rec = lifecycle.to_record(text, self.name, hit, producer="sglang", message=msg)
-            else:
-                rec = new(text, self.name, producer="sglang", message=msg)
-        rec.text = text
-        if rank:
-            rec.tag = rank
-        rec.fields[LOG_TIME] = when
-        if len(when) > 8:
-            rec.time_unix = parse_iso(when)
-        return rec
-
-    def _kserve(self, text: str) -> Record | None:
-        m = _KSERVE.match(text)
-        if m is None:
-            return None
-        when, pid, logger, rest = m.groups()
-        rec = self._uvicorn(rest, "kserve", strict=False) if rest.startswith(_LEVELS) else None
-        if rec is None:
-            rec = new(text, self.name, producer="kserve", message=rest)
-        rec.text = text
-        rec.tag = logger
-        if pid:
-            rec.fields[names.PID] = int(pid)
-        rec.fields[LOG_TIME] = when
-        rec.time_unix = parse_iso(when)
-        return rec
+_LEVEL = r"(?P<lvl>INFO|WARNING|ERROR|DEBUG|CRITICAL|TRACE):"
+_ACCESS = (
+    r"(?P<msg>(?:(?P<client>\S+?):(?P<port>\d+)|\[(?P<host6>[^\]\s]*)\]|(?P<host>\S+?))(?: \d+)?"
+    r' - "(?P<method>[A-Z]+) ' + TARGET + r' HTTP/(?P<version>[\d.]+)" (?P<status>\d{3})(?: .*)?)$'
+)
+_ACCESS_FIELDS = (
+    F("method", names.HTTP_METHOD), F("path", names.URL_PATH), F("query", URL_QUERY),
+    F("client", names.CLIENT_ADDRESS), F("port", names.CLIENT_PORT, INT), F("host6", names.CLIENT_ADDRESS), F("host", names.CLIENT_ADDRESS),
+    F("version", HTTP_VERSION), F("status", names.HTTP_STATUS, INT),
+)
 
 
-UVICORN = Uvicorn()
+def _uv(name: str, pattern: str, **kw) -> Shape:
+    kw.setdefault("producer", "uvicorn")
+    return Shape("uvicorn." + name, pattern, "uvicorn", level="lvl", message="msg", **kw)
+
+
+ACCESS = _uv(
+    "access", _LEVEL + r"\s+" + _ACCESS, kind=Kind.HTTP, fields=_ACCESS_FIELDS, const=((names.HTTP_STAGE, "response"),),
+    examples=('INFO:     10.101.56.92:49632 - "GET /health HTTP/1.1" 200 OK',),
+)
+LIFECYCLE = _uv("lifecycle", _LEVEL + r"\s+(?P<msg>" + WORD_MESSAGE + ")$", inner=WORDS, required=True, examples=("INFO:     Application startup complete.",))
+# uvicorn pads the level to 9 columns; inside SGLang's and KServe's prefixes any spacing goes.
+PLAIN = _uv("plain", _LEVEL + r"\s\s+(?P<msg>.*)$", examples=("WARNING:  something to note",))
+LOOSE = _uv("loose", _LEVEL + r"\s+(?P<msg>.*)$")
+VLLM = Shape(
+    "uvicorn.vllm",
+    r"(?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL) (?P<when>\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? \[?(?P<src>[\w.\-]+?)(?::\d+)?\] (?P<msg>.*)$",
+    "uvicorn", level="lvl", producer="vllm", tag_group="src", message="msg", fields=(F("when", LOG_TIME),), inner=WORDS,
+    examples=("INFO 05-06 21:00:52 [api_server.py:602] Starting vLLM server on http://0.0.0.0:8000",),
+)
+_INNER = (ACCESS, LIFECYCLE, LOOSE)
+SGLANG = Shape(
+    "uvicorn.sglang", r"\[(?P<when>(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)(?: (?P<rank>[^\]]+))?\] (?P<msg>.*)$", "uvicorn",
+    producer="sglang", tag_group="rank", message="msg", fields=(F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
+    inner=Chain(
+        "sglang.message",
+        (*_INNER, Shape("sglang.lifecycle", WORD_MESSAGE + "$", "uvicorn", inner=WORDS, required=True), Shape("sglang.plain", r".*", "uvicorn", kind=Kind.OTHER)),
+    ),
+    examples=("[2025-11-30 11:18:01 TP0] Prefill batch, #new-seq: 1",),
+)
+KSERVE = Shape(
+    "uvicorn.kserve", r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (?:(?P<pid>\d+) )?(?P<logger>[A-Za-z_][\w.]*) (?P<msg>.*)$",
+    "uvicorn", producer="kserve", tag_group="logger", message="msg",
+    fields=(F("pid", names.PID, INT), F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
+    inner=Chain("kserve.message", (*_INNER, Shape("kserve.plain", r".*", "uvicorn", kind=Kind.OTHER))),
+    examples=("2025-05-14 17:45:10.901 1647689 kserve.trace Received request",),
+)
+UVICORN = (ACCESS, LIFECYCLE, PLAIN, VLLM, SGLANG, KSERVE)
+
+__all__ = ["UVICORN"]

@@ -1,0 +1,178 @@
+"""Lines that are objects: a JSON object, or a regex head followed by `key=value` pairs.
+
+An `ObjectShape` is data like a `Shape`: which keys hold the level, the tag, the message
+and the time, and `Case`s (conditions on keys, then the kind, event and keyed fields they
+give); a line no case claims may still announce a lifecycle marker (`inner` rules). The
+Python side decodes the object (json.loads, or the pairs, the head's named groups added as
+keys); the Collector's `json_parser` (or one regex per key) reads the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from otel_plugins.record import Event, Kind, Record
+
+from ._common import URL_QUERY
+from .shape import KIND_FOR, LEVELS, Conv, Keyed, Shape, merge
+
+PRESENT = "<present>"  # a condition: the key is there, whatever its value
+DIGITS = "<digits>"  # a condition: the value is a whole number
+TARGET = "@target"  # a request target: `url.path`, and `url.query` after a `?`
+
+_KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('\\"', '"')
+    return value
+
+
+def pairs(text: str, unquote: Callable[[str], str] = _unquote) -> dict[str, str]:
+    """`k=v k2="v 2"` -> {"k": "v", "k2": "v 2"} (the last of a repeated key wins)."""
+    return {key: unquote(value) for key, value in _KV.findall(text)}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+# Converters of object values (which may be numbers, not text).
+TEXT = Conv("text", _text, "")
+WHOLE = Conv("whole", _whole, "Int")
+
+
+@dataclass(frozen=True)
+class Key:
+    """Object key `key` becomes attribute `attr` through `conv` (None or "": no attribute)."""
+
+    key: str
+    attr: str
+    conv: Conv = TEXT
+
+
+@dataclass(frozen=True)
+class Case:
+    """When every `when` (key, value) holds (value PRESENT, DIGITS or the exact text), the
+    record takes `kind`, `event`, the `keys` and the `const` fields."""
+
+    when: tuple[tuple[str, str], ...]
+    kind: Kind
+    event: Event | None = None
+    keys: tuple[Key, ...] = ()
+    const: tuple[tuple[str, Any], ...] = ()
+
+    def holds(self, obj: dict) -> bool:
+        for key, want in self.when:
+            if key not in obj:
+                return False
+            if want is PRESENT:
+                continue
+            value = _text(obj[key])
+            if want is DIGITS:
+                if value is None or not value.isdigit():
+                    return False
+            elif value != want:
+                return False
+        return True
+
+
+class ObjectShape:
+    """A JSON line (no `head`), or a `head` Shape whose group `kv` holds `key=value` pairs."""
+
+    def __init__(
+        self,
+        name: str,
+        dialect: str,
+        *,
+        producer: str | None = None,
+        head: Shape | None = None,
+        needles: tuple[str, ...] = (),
+        any_of: tuple[str, ...] = (),
+        level: str | None = None,
+        tag: str | None = None,
+        message: str | None = None,
+        time: str | None = None,
+        cases: tuple[Case, ...] = (),
+        inner: tuple[Keyed, ...] = (),
+        examples: tuple[str, ...] = (),
+    ) -> None:
+        self.name, self.dialect, self.producer = name, dialect, producer
+        self.head = head
+        self.needles, self.any_of = needles, any_of
+        self.level, self.tag, self.message, self.time = level, tag, message, time
+        self.cases, self.inner, self.examples = cases, inner, examples
+        self.first = "{" if head is None else head.first
+        self.shapes = (self,)
+
+    def __call__(self, text: str) -> Record | None:
+        if self.head is None:
+            if text[:1] != "{" or (self.needles and not any(n in text for n in self.needles)):
+                return None
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                return None
+            if not isinstance(obj, dict) or (self.any_of and not any(k in obj for k in self.any_of)):
+                return None
+            ts = obj.get(self.time) if self.time else None
+            when = float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+        else:
+            m = self.head.regex.match(text)
+            if m is None:
+                return None
+            head = m.groupdict()
+            obj = pairs(head.pop("kv", None) or "")
+            obj.update((k, v) for k, v in head.items() if v is not None)
+            ts = obj.get(self.time, "") if self.time else ""
+            when = float(ts) if ts.isdigit() else None
+        return self.record(text, obj, when)
+
+    def record(self, text: str, obj: dict, when: float | None) -> Record:
+        tag = _text(obj.get(self.tag)) or None if self.tag else None
+        message = _text(obj.get(self.message)) or "" if self.message else ""
+        word = obj.get(self.level) if self.level else None
+        sev = LEVELS.get(word.upper()) if isinstance(word, str) else None
+        rec = Record(text, self.dialect, KIND_FOR[sev], sev, when, producer=self.producer, tag=tag, message=message)
+        for case in self.cases:
+            if case.holds(obj):
+                rec.kind, rec.event = case.kind, case.event
+                rec.fields.update(case.const)
+                put(rec.fields, obj, case.keys)
+                return rec
+        for rules in self.inner:
+            found = rules.parse(message, tag)
+            if found is not None:
+                return merge(rec, found, None, frozenset())
+        return rec
+
+
+def put(fields: dict, obj: dict, keys: tuple[Key, ...]) -> None:
+    """The keyed values of `obj` into `fields`, converted; a request target split at `?`."""
+    for key in keys:
+        if key.key not in obj:
+            continue
+        value = key.conv.py(obj[key.key]) if key.conv.py is not None else obj[key.key]
+        if value is None:
+            continue
+        if key.attr == TARGET:
+            path, q, query = str(value).partition("?")
+            fields["url.path"] = path
+            if q:
+                fields[URL_QUERY] = query
+        else:
+            fields[key.attr] = value
+
+
+__all__ = ["DIGITS", "PRESENT", "TARGET", "TEXT", "WHOLE", "Case", "Key", "ObjectShape", "pairs"]
