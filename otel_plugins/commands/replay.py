@@ -8,18 +8,23 @@ import sys
 from ..classify import Classifier
 from ..emit.logs import LogEmitter
 from ..sinks.passthrough import render
-from ..sinks.telemetry import QUEUE_SIZE, setup_telemetry
+from ..sinks.telemetry import setup_telemetry
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("replay", help="turn a recorded log into OTLP log records")
+    parser = subparsers.add_parser(
+        "replay", help="turn a recorded log into OTLP log records",
+        description="Decide every line of a recorded log with the probe policy and export the kept ones as"
+        " OTLP log records (OTEL_* variables; OTLP JSON files under --output-dir by default). The text passes"
+        " through to stdout with dropped probe lines removed and downgraded ones relabelled.",
+    )  # fmt: skip
     add_policy_argument(parser)
-    parser.add_argument("--output-dir", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
-    parser.add_argument("--service-name", default="llama-replay", help="service.name unless OTEL_SERVICE_NAME says otherwise")
+    parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
+    parser.add_argument("--service-name", metavar="NAME", default="llama-replay", help="service.name unless OTEL_SERVICE_NAME says otherwise")
     parser.add_argument("--no-passthrough", action="store_true", help="do not write the text to stdout")
-    parser.add_argument("file", nargs="?", default="-", help="log file, or - for stdin")
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE", help="log file, or - for stdin (default)")
     parser.set_defaults(handler=run)
 
 
@@ -30,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     lines = 0
     # A recorded log has no server to keep pace with: wait for export instead of dropping.
-    flush_every = QUEUE_SIZE // 2
+    flush_every = max(1, telemetry.log_queue_size // 2)
     try:
         with open_input(args.file) as stream:
             for raw in read_lines(stream):

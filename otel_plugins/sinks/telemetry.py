@@ -1,15 +1,18 @@
 """Providers for traces, metrics and logs, configured by the standard OTEL_* variables.
 
-With no OTLP endpoint configured, the embedded default writes OTLP JSON files
-(`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`) under the output directory. Export runs
-in the SDK's batch processors with bounded queues, so a slow or absent backend costs
-dropped telemetry, never a blocked caller; what each exporter delivered or lost is counted.
+Which exporters each signal goes to is `exporter_config.resolve_exporters`' answer; with no
+exporter variable and no OTLP endpoint set, the embedded default writes OTLP JSON lines
+(`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`) under the output directory with
+opentelemetry-exporter-otlp-json-file. Export runs in the SDK's batch processors with
+bounded queues, so a slow or absent backend costs dropped telemetry, never a blocked
+caller; what each signal's first exporter delivered or lost is counted (`ExportStats`).
+The processors and the metric reader take the OTEL_BSP_*, OTEL_BLRP_* and
+OTEL_METRIC_EXPORT_* variables; where one is unset, the defaults below apply.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import time
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk import environment_variables as env
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
@@ -27,15 +31,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from .otlp_json import FileLogExporter, FileMetricExporter, FileSpanExporter
+from .exporter_config import FILE, ConfigError, ExporterConfig, resolve_exporters
 
-_ENDPOINT_VARS = (
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-)
+# Defaults where the OTEL_* variable is unset. The queues hold a few seconds of a busy
+# server's lines; a 1 s delay keeps what a crash leaves behind small.
 QUEUE_SIZE = 4096
+SCHEDULE_DELAY_MS = 1000
+METRIC_INTERVAL_S = 5.0
 # How long the wrapper may spend flushing telemetry once its server has exited: within
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -50,12 +52,14 @@ class ExportStats:
     what is still queued when shutdown times out. So until shutdown, `dropped()` counts
     failed exports; once the log pipeline is shut down (`settle()`), every log record
     emitted and not exported is dropped, and `emitted == exported + dropped` exactly.
+    A signal that goes to no exporter (`off`, e.g. OTEL_LOGS_EXPORTER=none) is not counted.
     """
 
     emitted: Counter = field(default_factory=Counter)
     exported: Counter = field(default_factory=Counter)
     failed: Counter = field(default_factory=Counter)
     settled: bool = False
+    off: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, signal: str, ok: bool, count: int) -> None:
@@ -63,6 +67,8 @@ class ExportStats:
             (self.exported if ok else self.failed)[signal] += count
 
     def count_emitted(self, signal: str, count: int = 1) -> None:
+        if signal in self.off:
+            return
         with self._lock:
             self.emitted[signal] += count
 
@@ -78,36 +84,6 @@ class ExportStats:
             return dropped
 
 
-class _RateLimited(logging.Filter):
-    """The SDK warns on every dropped record and failed export; say each thing once a minute."""
-
-    def __init__(self, interval_s: float = 60.0) -> None:
-        super().__init__()
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        key = f"{record.name}:{record.msg}"
-        if now - self._last.get(key, -self.interval_s) < self.interval_s:
-            return False
-        self._last[key] = now
-        return True
-
-
-def quiet_sdk_logging() -> None:
-    """SDK and exporter warnings go to stderr once a minute each, prefixed, not per record."""
-    logger = logging.getLogger("opentelemetry")
-    if any(isinstance(f, _RateLimited) for f in logger.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("otel-plugins: %(name)s: %(message)s"))
-    handler.addFilter(_RateLimited())
-    logger.addHandler(handler)
-    logger.addFilter(_RateLimited())
-    logger.propagate = False
-
-
 class _CountingExporter:
     """Counts what an exporter delivered or failed, and lets `Telemetry.shutdown` end its
     work at the deadline.
@@ -116,7 +92,8 @@ class _CountingExporter:
     exporters retry each batch for up to 10 s: with the backend down, the wrapper would
     outlive its server by most of a minute, past any supervisor's grace period. After
     `abort()`, a retry in progress stops and the batches still queued are not sent; they
-    count as dropped once the stats are settled.
+    count as dropped once the stats are settled. Only a signal's first exporter is
+    counted (`counted`), so that a record sent to two exporters is one record.
     """
 
     signal: str
@@ -125,8 +102,8 @@ class _CountingExporter:
     aborted = False
     _inner_closed = False
 
-    def __init__(self, inner: Any, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
+    def __init__(self, inner: Any, stats: ExportStats, counted: bool = True) -> None:
+        self.inner, self.stats, self.counted = inner, stats, counted
 
     def export(self, batch: Sequence[Any]) -> Any:
         if self.aborted:
@@ -135,7 +112,8 @@ class _CountingExporter:
             result = self.inner.export(batch)
         except Exception:  # an exporter fault is a failed export, not a crash
             result = self.failure
-        self.stats.add(self.signal, result is self.success, len(batch))
+        if self.counted:
+            self.stats.add(self.signal, result is self.success, len(batch))
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -164,48 +142,14 @@ class _CountingLogExporter(_CountingExporter, LogRecordExporter):
     signal, success, failure = "logs", LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
 
 
-def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
-    environ = os.environ if environ is None else environ
-    return any(environ.get(v) for v in _ENDPOINT_VARS)
-
-
-def _enabled(environ: Mapping[str, str], signal: str) -> bool:
-    return environ.get(f"OTEL_{signal.upper()}_EXPORTER", "").strip().lower() != "none"
-
-
-def _protocol(environ: Mapping[str, str], signal: str) -> str:
-    return (
-        environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _otlp_exporters(environ: Mapping[str, str]) -> tuple[SpanExporter, Any, LogRecordExporter]:
-    # The exporters read endpoint, headers, timeout, compression and certificates from the
-    # environment themselves; only the protocol choice is ours to make.
-    if _protocol(environ, "traces") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Spans
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Spans
-    if _protocol(environ, "metrics") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Metrics
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Metrics
-    if _protocol(environ, "logs") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Logs
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Logs
-    return Spans(), Metrics(), Logs()
-
-
 @dataclass
 class Telemetry:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
     stats: ExportStats
-    output_dir: Path | None
+    output_dir: Path | None  # where the OTLP JSON files go, when a signal goes to them
+    log_queue_size: int = QUEUE_SIZE
     _closed: bool = False
     _exporters: list[_CountingExporter] = field(default_factory=list)
 
@@ -238,44 +182,110 @@ class Telemetry:
             timer.cancel()
 
 
+def _setting(environ: Mapping[str, str], name: str, default: float | None) -> float | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a number") from None
+    if number < 0:
+        raise ConfigError(f"{name}: {value!r} must not be negative")
+    return number
+
+
+def _batch_settings(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """The batch processor's arguments from OTEL_BSP_* (spans) or OTEL_BLRP_* (logs)."""
+    settings = {
+        "schedule_delay_millis": _setting(environ, f"OTEL_{prefix}_SCHEDULE_DELAY", SCHEDULE_DELAY_MS),
+        "max_queue_size": _setting(environ, f"OTEL_{prefix}_MAX_QUEUE_SIZE", QUEUE_SIZE),
+        "max_export_batch_size": _setting(environ, f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE", 512),
+        "export_timeout_millis": _setting(environ, f"OTEL_{prefix}_EXPORT_TIMEOUT", 30_000),
+    }
+    for key in ("max_queue_size", "max_export_batch_size"):
+        settings[key] = int(settings[key])
+    if not settings["schedule_delay_millis"] or not settings["max_queue_size"]:
+        raise ConfigError(f"OTEL_{prefix}_SCHEDULE_DELAY and OTEL_{prefix}_MAX_QUEUE_SIZE must be greater than 0")
+    if not 0 < settings["max_export_batch_size"] <= settings["max_queue_size"]:
+        raise ConfigError(
+            f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE ({settings['max_export_batch_size']}) must be greater than 0"
+            f" and at most OTEL_{prefix}_MAX_QUEUE_SIZE ({settings['max_queue_size']})"
+        )
+    return settings
+
+
+def _metric_reader_settings(environ: Mapping[str, str], interval_s: float) -> dict[str, Any]:
+    interval = _setting(environ, env.OTEL_METRIC_EXPORT_INTERVAL, interval_s * 1000)
+    if not interval:
+        raise ConfigError(f"{env.OTEL_METRIC_EXPORT_INTERVAL}: must be greater than 0")
+    return {"export_interval_millis": interval, "export_timeout_millis": _setting(environ, env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)}
+
+
+def _id_generator(environ: Mapping[str, str]) -> Any:
+    from opentelemetry.environment_variables import OTEL_PYTHON_ID_GENERATOR
+    from opentelemetry.sdk._configuration import _import_id_generator
+
+    name = environ.get(OTEL_PYTHON_ID_GENERATOR, "").strip() or "random"
+    try:
+        return _import_id_generator(name)
+    except RuntimeError:
+        raise ConfigError(f"{OTEL_PYTHON_ID_GENERATOR}: no id generator named {name!r} is installed") from None
+
+
+def _resource(service_name: str, attributes: Mapping[str, Any] | None, environ: Mapping[str, str]) -> Resource:
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME under what it is
+    # given: the caller's service name is only a default.
+    attributes = dict(attributes or {})
+    given = {k.strip() for k, _, _ in (kv.partition("=") for kv in environ.get(env.OTEL_RESOURCE_ATTRIBUTES, "").split(","))}
+    if not environ.get(env.OTEL_SERVICE_NAME, "").strip() and "service.name" not in given:
+        attributes.setdefault("service.name", service_name)
+    return Resource.create(attributes)
+
+
 def setup_telemetry(
     service_name: str,
     output_dir: str | Path | None = "otel-out",
     *,
     resource_attributes: Mapping[str, Any] | None = None,
-    metric_interval_s: float = 5.0,
+    metric_interval_s: float = METRIC_INTERVAL_S,
     extra_metric_readers: Sequence[MetricReader] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
+    """Providers for one service, their exporters chosen by the OTEL_* variables in `environ`
+    (default `os.environ`). Leaves global state alone: nothing is set as the global
+    provider, and logging is not configured. Raises `ConfigError` naming a bad variable."""
     environ = os.environ if environ is None else environ
-    quiet_sdk_logging()
-    attributes = dict(resource_attributes or {})
-    if not environ.get("OTEL_SERVICE_NAME") and "service.name=" not in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
-        attributes["service.name"] = service_name
-    resource = Resource.create(attributes)
-    stats = ExportStats()
-    if otlp_configured(environ):
-        spans, metrics, logs = _otlp_exporters(environ)
-        directory = None
-    else:
-        directory = Path(output_dir or "otel-out")
-        spans = FileSpanExporter(directory / "traces.jsonl")
-        metrics = FileMetricExporter(directory / "metrics.jsonl")
-        logs = FileLogExporter(directory / "logs.jsonl")
-    # OTEL_<SIGNAL>_EXPORTER=none turns a signal off, e.g. for a backend that takes traces only.
-    tracer_provider = TracerProvider(resource=resource)
-    counting_spans, counting_logs = _CountingSpanExporter(spans, stats), _CountingLogExporter(logs, stats)
-    if _enabled(environ, "traces"):
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(counting_spans, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
+    resource = _resource(service_name, resource_attributes, environ)
+    chosen = {signal: resolve_exporters(signal, environ, output_dir) for signal in ("traces", "metrics", "logs")}
+    stats = ExportStats(off=frozenset(s for s, configs in chosen.items() if not configs))
+    span_settings, log_settings = _batch_settings(environ, "BSP"), _batch_settings(environ, "BLRP")
+    reader_settings = _metric_reader_settings(environ, metric_interval_s)
+    exporters: list[_CountingExporter] = []
+
+    def wrapped(config: ExporterConfig, counting: type[_CountingExporter], first: bool) -> _CountingExporter:
+        exporter = counting(config.create(), stats, counted=first)
+        exporters.append(exporter)
+        return exporter
+
+    tracer_provider = TracerProvider(resource=resource, id_generator=_id_generator(environ))
+    for i, config in enumerate(chosen["traces"]):
+        tracer_provider.add_span_processor(BatchSpanProcessor(wrapped(config, _CountingSpanExporter, i == 0), **span_settings))
+    logger_provider = LoggerProvider(resource=resource)
+    for i, config in enumerate(chosen["logs"]):
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(wrapped(config, _CountingLogExporter, i == 0), **log_settings)
         )
     readers = list(extra_metric_readers)
-    if _enabled(environ, "metrics"):
-        readers.append(PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000)))
+    for config in chosen["metrics"]:
+        exporter = config.create()
+        # A pull exporter (OTEL_METRICS_EXPORTER=prometheus) is a reader of its own.
+        readers.append(exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(exporter, **reader_settings))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    logger_provider = LoggerProvider(resource=resource)
-    if _enabled(environ, "logs"):
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(counting_logs, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
-        )
-    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory, _exporters=[counting_spans, counting_logs])
+    files = [c.path for configs in chosen.values() for c in configs if c.name == FILE and c.path is not None]
+    return Telemetry(
+        tracer_provider, meter_provider, logger_provider, stats,
+        output_dir=files[0].parent if files else None,
+        log_queue_size=log_settings["max_queue_size"],
+        _exporters=exporters,
+    )  # fmt: skip
