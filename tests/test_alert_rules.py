@@ -30,7 +30,7 @@ METRIC_LOAD_DEADLINE = names.METRIC_DEADLINE
 PROPOSED: dict[str, tuple[str, str, str]] = {METRIC_LOAD_DEADLINE: ("gauge", "s", "llama_load_deadline_timestamp_seconds")}
 # Attributes the rules match or group on, and the resource labels every series has.
 LABELS: dict[str, str] = {
-    names.RPC_ENDPOINT: "rpc_endpoint",
+    names.RPC_ENDPOINT: "llama_rpc_endpoint",
     names.ATTR_PHASE: "llama_phase",
     names.ATTR_INSTANCE_KEY: "llama_instance_key",
     names.URL_PATH: "url_path",
@@ -38,7 +38,7 @@ LABELS: dict[str, str] = {
     names.ATTR_VERDICT: "llama_policy_verdict",
     names.ATTR_LOG_SEVERITY: "llama_log_severity",
     names.ATTR_EXIT_CODE: "process_exit_code",
-    names.ATTR_EXIT_SIGNAL: "process_exit_signal",
+    names.ATTR_EXIT_SIGNAL: "llama_exit_signal",
 }
 RESOURCE_LABELS = {"job", "instance"}
 

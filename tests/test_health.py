@@ -42,8 +42,8 @@ EXPOSITION = {
     names.METRIC_EXITS: "llama_instance_exits_total",
     names.METRIC_PEER_STATE: "llama_rpc_peer_state",
     names.METRIC_PEER_LOSSES: "llama_rpc_peer_losses_total",
-    names.METRIC_TELEMETRY_DROPPED: "otel_plugins_telemetry_dropped_total",
-    names.METRIC_TELEMETRY_EXPORTED: "otel_plugins_telemetry_exported_total",
+    names.METRIC_TELEMETRY_DROPPED: "llama_telemetry_dropped_total",
+    names.METRIC_TELEMETRY_EXPORTED: "llama_telemetry_exported_total",
 }
 
 
@@ -186,7 +186,7 @@ def test_metrics_exposes_every_instrument_under_its_prometheus_name(served):
         expected = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}[kind]
         assert types.get(family) == expected, (name, family, types)
     assert 'llama_load_progress_ratio{llama_instance_key="box-0"' in response.text
-    assert 'rpc_endpoint="all"} 0.5' in response.text
+    assert any('llama_rpc_endpoint="all"' in line and line.endswith(" 0.5") for line in response.text.splitlines())
     assert 'llama_instance_phase{llama_instance_key="box-0",llama_phase="loading"' in response.text
 
 

@@ -22,7 +22,7 @@ _PRIMITIVES = (str, int, float, bool)
 _NARROW_FIELDS = frozenset(
     {
         names.HTTP_METHOD, names.CLIENT_ADDRESS, names.SERVER_ADDRESS, names.HTTP_STAGE, names.CONNECTION,
-        names.REQUEST_ID, names.LOAD_BUFFER, names.LOAD_DEVICE, names.RPC_ENDPOINT, "network.protocol.version",
+        names.REQUEST_ID, names.LOAD_BUFFER, names.LOAD_DEVICE, names.RPC_ENDPOINT, names.NETWORK_PROTOCOL_VERSION,
     }
 )
 
@@ -48,14 +48,14 @@ def record_attributes(classified: Classified) -> dict[str, Any]:
         for key, value in record.fields.items()
         if isinstance(value, _PRIMITIVES)
     }
-    attributes["llama.log.dialect"] = record.dialect
-    attributes["llama.log.kind"] = decision.kind.value
+    attributes[names.ATTR_LOG_DIALECT] = record.dialect
+    attributes[names.ATTR_LOG_KIND] = decision.kind.value
     if record.producer:
-        attributes["llama.log.producer"] = record.producer
+        attributes[names.ATTR_LOG_PRODUCER] = record.producer
     if record.tag:
-        attributes["llama.log.tag"] = record.tag
+        attributes[names.ATTR_LOG_TAG] = record.tag
     if record.event is not None:
-        attributes["llama.log.event"] = record.event.value
+        attributes[names.ATTR_LOG_EVENT] = record.event.value
     if decision.reason:
         attributes[names.ATTR_REASON] = decision.reason
     attributes[names.ATTR_VERDICT] = decision.verdict.value
@@ -103,8 +103,9 @@ class LogEmitter:
             )
         )
 
-    def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
-        """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's."""
+    def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any], event_name: str | None = None) -> None:
+        """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's;
+        `event_name` is the record's EventName (names.EVENT_*)."""
         now = time.time_ns()
         self._emit(
             LogRecord(
@@ -114,6 +115,7 @@ class LogEmitter:
                 severity_text=severity.name,
                 body=body,
                 attributes=attributes,
+                event_name=event_name,
             )
         )
 
@@ -123,16 +125,16 @@ class LogEmitter:
             Severity.ERROR,
             exportable(dump.message),
             {
-                "exception.type": "crash",
-                "exception.message": exportable(dump.message),
-                "exception.stacktrace": exportable(dump.stacktrace),
-                "llama.log.kind": "error",
+                names.EXCEPTION_TYPE: dump.kind,
+                names.EXCEPTION_MESSAGE: exportable(dump.message),
+                names.EXCEPTION_STACKTRACE: exportable(dump.stacktrace),
+                names.ATTR_LOG_KIND: "error",
                 **(attributes or {}),
             },
         )
 
     def emit_summary(self, summary: SampleSummary) -> None:
-        attributes: dict[str, Any] = {"llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
+        attributes: dict[str, Any] = {names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: "sampled", names.ATTR_SUPPRESSED_COUNT: summary.suppressed}
         if summary.method:
             attributes[names.HTTP_METHOD] = summary.method
         if summary.path:
