@@ -190,6 +190,22 @@ def test_metrics_exposes_every_instrument_under_its_prometheus_name(served):
     assert 'llama_instance_phase{llama_instance_key="box-0",llama_phase="loading"' in response.text
 
 
+def test_metrics_negotiates_openmetrics(served):
+    """A scraper that asks for OpenMetrics (as Prometheus does, with the text format as a
+    fallback) gets OpenMetrics, ended by `# EOF`; one that does not gets the text format."""
+    _state, metrics, _, client = served
+    metrics.count_probe("/health", 503, "drop")
+    prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
+    open_metrics = client.get("/metrics", headers={"Accept": prometheus_accept})
+    assert open_metrics.status_code == 200
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert open_metrics.text.rstrip().endswith("# EOF")
+    assert "# TYPE llama_probe_responses counter" in open_metrics.text  # OpenMetrics names the family without _total
+    plain = client.get("/metrics", headers={"Accept": "text/plain"})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# EOF" not in plain.text
+
+
 def test_metrics_is_404_without_a_generator():
     server = HealthServer(InstanceState())
     server.start()
