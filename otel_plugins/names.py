@@ -205,6 +205,7 @@ _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     (MODEL_PATH, "log", "string", "model path a line names"),
     (MODEL_NAME, "log, span, metric", "string", "model name (the -m file's stem, or --alias)"),
     (ROUTER_PORT, "log", "int", "llama-server router child port of a `[port]` prefixed line"),
+    (CRASH_PART, "log", "string", "head or backtrace: the part of a crash dump a line is (`run` folds them into one record)"),
     (LOG_TIME, "log", "string", "the line's wall-clock time as printed"),
     (LOG_ENVELOPE, "log", "string", "envelope peeled off the line: journald, syslog, compose, process, router"),
     (LOG_ENVELOPE_TIME, "log", "string", "the envelope's time as printed"),

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import otlp_files
-from otel_plugins import names
 import pytest
+
+from otel_plugins import names
 
 REPO = Path(__file__).resolve().parent.parent
 CHATTY = Path(__file__).resolve().parent / "children" / "chatty.py"
