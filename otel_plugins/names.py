@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+SERVICE_NAME = "service.name"  # resource
+
 # Record fields: what the dialects read from a line, exported as log record attributes.
 HTTP_METHOD = "http.request.method"
 URL_PATH = "url.path"
@@ -161,6 +163,7 @@ class Name(NamedTuple):
 
 _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     # Semantic conventions.
+    (SERVICE_NAME, "resource", "string", "OTEL_SERVICE_NAME, else the executable's name (`llama-serve-logs` for the Collector agent)"),
     (HTTP_METHOD, "log", "string", "HTTP method of an access line"),
     (URL_PATH, "log, metric", "string", "request path, without the query"),
     (URL_QUERY, "log", "string", "query string of the request target"),

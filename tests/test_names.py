@@ -25,7 +25,7 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 REFERENCE = {entry.name for entry in names.REFERENCE}
 # Semantic-convention names the project uses (everything else must be under llama.*).
 SEMCONV = {
-    "http.request.method", "url.path", "url.query", "url.full", "http.response.status_code", "http.response.body.size",
+    "service.name", "http.request.method", "url.path", "url.query", "url.full", "http.response.status_code", "http.response.body.size",
     "network.protocol.version", "client.address", "client.port", "server.address", "server.port", "user_agent.original",
     "host.name", "container.name", "process.executable.name", "process.command_args", "process.pid", "process.exit.code",
     "exception.type", "exception.message", "exception.stacktrace", "exception", "log.iostream", "log.file.path", "log.file.name",

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .. import names
 from ..policy import Policy
 from . import config as cfg
 from . import ottl, stanza
@@ -105,7 +106,8 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
                 {
                     "context": "resource",
                     "statements": [
-                        f'set(resource.attributes["service.name"], {ottl.ottl_str(cfg.AGENT_SERVICE.ref)}) where resource.attributes["service.name"] == nil'
+                        f'set(resource.attributes["{names.SERVICE_NAME}"], {ottl.ottl_str(cfg.AGENT_SERVICE.ref)})'
+                        f' where resource.attributes["{names.SERVICE_NAME}"] == nil'
                     ],
                 },
                 {"context": "log", "statements": ottl.log_statements(policy)},

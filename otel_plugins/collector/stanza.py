@@ -37,7 +37,7 @@ HTTP_FIELDS = {  # working name -> attribute the Python side uses
     "_cport": names.CLIENT_PORT,
 }
 RID = "_rid"
-HEALTH_CHECK = "llama.health_check"
+HEALTH_CHECK = names.HEALTH_CHECK
 
 LEVEL_WORDS_UVICORN = "INFO|WARNING|ERROR|DEBUG|CRITICAL|TRACE"
 SEVERITY_MAPPING = {

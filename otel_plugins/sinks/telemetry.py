@@ -31,6 +31,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from .. import names
 from .exporter_config import FILE, ConfigError, ExporterConfig, resolve_exporters
 
 # Defaults where the OTEL_* variable is unset. The queues hold a few seconds of a busy
@@ -238,8 +239,8 @@ def _resource(service_name: str, attributes: Mapping[str, Any] | None, environ: 
     # given: the caller's service name is only a default.
     attributes = dict(attributes or {})
     given = {k.strip() for k, _, _ in (kv.partition("=") for kv in environ.get(env.OTEL_RESOURCE_ATTRIBUTES, "").split(","))}
-    if not environ.get(env.OTEL_SERVICE_NAME, "").strip() and "service.name" not in given:
-        attributes.setdefault("service.name", service_name)
+    if not environ.get(env.OTEL_SERVICE_NAME, "").strip() and names.SERVICE_NAME not in given:
+        attributes.setdefault(names.SERVICE_NAME, service_name)
     return Resource.create(attributes)
 
 
