@@ -6,8 +6,8 @@ exporter variable and no OTLP endpoint set, the embedded default writes OTLP JSO
 opentelemetry-exporter-otlp-json-file. Export runs in the SDK's batch processors with
 bounded queues, so a slow or absent backend costs dropped telemetry, never a blocked
 caller; what each signal's first exporter delivered or lost is counted (`ExportStats`).
-The processors and the metric reader take the OTEL_BSP_*, OTEL_BLRP_* and
-OTEL_METRIC_EXPORT_* variables; where one is unset, the defaults below apply.
+The processors, the metric reader, the id generator and the resource take their
+OTEL_* variables through `sdk_settings`.
 """
 
 from __future__ import annotations
@@ -22,23 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk import environment_variables as env
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from .. import names
-from .exporter_config import FILE, ConfigError, ExporterConfig, resolve_exporters
+from .exporter_config import FILE, ExporterConfig, resolve_exporters
+from .sdk_settings import METRIC_INTERVAL_S, QUEUE_SIZE, batch_settings, id_generator, metric_reader_settings, resource_for
 
-# Defaults where the OTEL_* variable is unset. The queues hold a few seconds of a busy
-# server's lines; a 1 s delay keeps what a crash leaves behind small.
-QUEUE_SIZE = 4096
-SCHEDULE_DELAY_MS = 1000
-METRIC_INTERVAL_S = 5.0
 # How long the wrapper may spend flushing telemetry once its server has exited: within
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -183,67 +176,6 @@ class Telemetry:
             timer.cancel()
 
 
-def _setting(environ: Mapping[str, str], name: str, default: float | None) -> float | None:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}: {value!r} is not a number") from None
-    if number < 0:
-        raise ConfigError(f"{name}: {value!r} must not be negative")
-    return number
-
-
-def _batch_settings(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """The batch processor's arguments from OTEL_BSP_* (spans) or OTEL_BLRP_* (logs)."""
-    settings = {
-        "schedule_delay_millis": _setting(environ, f"OTEL_{prefix}_SCHEDULE_DELAY", SCHEDULE_DELAY_MS),
-        "max_queue_size": _setting(environ, f"OTEL_{prefix}_MAX_QUEUE_SIZE", QUEUE_SIZE),
-        "max_export_batch_size": _setting(environ, f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE", 512),
-        "export_timeout_millis": _setting(environ, f"OTEL_{prefix}_EXPORT_TIMEOUT", 30_000),
-    }
-    for key in ("max_queue_size", "max_export_batch_size"):
-        settings[key] = int(settings[key])
-    if not settings["schedule_delay_millis"] or not settings["max_queue_size"]:
-        raise ConfigError(f"OTEL_{prefix}_SCHEDULE_DELAY and OTEL_{prefix}_MAX_QUEUE_SIZE must be greater than 0")
-    if not 0 < settings["max_export_batch_size"] <= settings["max_queue_size"]:
-        raise ConfigError(
-            f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE ({settings['max_export_batch_size']}) must be greater than 0"
-            f" and at most OTEL_{prefix}_MAX_QUEUE_SIZE ({settings['max_queue_size']})"
-        )
-    return settings
-
-
-def _metric_reader_settings(environ: Mapping[str, str], interval_s: float) -> dict[str, Any]:
-    interval = _setting(environ, env.OTEL_METRIC_EXPORT_INTERVAL, interval_s * 1000)
-    if not interval:
-        raise ConfigError(f"{env.OTEL_METRIC_EXPORT_INTERVAL}: must be greater than 0")
-    return {"export_interval_millis": interval, "export_timeout_millis": _setting(environ, env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000)}
-
-
-def _id_generator(environ: Mapping[str, str]) -> Any:
-    from opentelemetry.environment_variables import OTEL_PYTHON_ID_GENERATOR
-    from opentelemetry.sdk._configuration import _import_id_generator
-
-    name = environ.get(OTEL_PYTHON_ID_GENERATOR, "").strip() or "random"
-    try:
-        return _import_id_generator(name)
-    except RuntimeError:
-        raise ConfigError(f"{OTEL_PYTHON_ID_GENERATOR}: no id generator named {name!r} is installed") from None
-
-
-def _resource(service_name: str, attributes: Mapping[str, Any] | None, environ: Mapping[str, str]) -> Resource:
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME under what it is
-    # given: the caller's service name is only a default.
-    attributes = dict(attributes or {})
-    given = {k.strip() for k, _, _ in (kv.partition("=") for kv in environ.get(env.OTEL_RESOURCE_ATTRIBUTES, "").split(","))}
-    if not environ.get(env.OTEL_SERVICE_NAME, "").strip() and names.SERVICE_NAME not in given:
-        attributes.setdefault(names.SERVICE_NAME, service_name)
-    return Resource.create(attributes)
-
-
 def setup_telemetry(
     service_name: str,
     output_dir: str | Path | None = "otel-out",
@@ -255,13 +187,13 @@ def setup_telemetry(
 ) -> Telemetry:
     """Providers for one service, their exporters chosen by the OTEL_* variables in `environ`
     (default `os.environ`). Leaves global state alone: nothing is set as the global
-    provider, and logging is not configured. Raises `ConfigError` naming a bad variable."""
+    provider, and logging is not configured. Raises `exporter_config.ConfigError` naming a bad variable."""
     environ = os.environ if environ is None else environ
-    resource = _resource(service_name, resource_attributes, environ)
+    resource = resource_for(service_name, resource_attributes, environ)
     chosen = {signal: resolve_exporters(signal, environ, output_dir) for signal in ("traces", "metrics", "logs")}
     stats = ExportStats(off=frozenset(s for s, configs in chosen.items() if not configs))
-    span_settings, log_settings = _batch_settings(environ, "BSP"), _batch_settings(environ, "BLRP")
-    reader_settings = _metric_reader_settings(environ, metric_interval_s)
+    span_settings, log_settings = batch_settings(environ, "BSP"), batch_settings(environ, "BLRP")
+    reader_settings = metric_reader_settings(environ, metric_interval_s)
     exporters: list[_CountingExporter] = []
 
     def wrapped(config: ExporterConfig, counting: type[_CountingExporter], first: bool) -> _CountingExporter:
@@ -269,7 +201,7 @@ def setup_telemetry(
         exporters.append(exporter)
         return exporter
 
-    tracer_provider = TracerProvider(resource=resource, id_generator=_id_generator(environ))
+    tracer_provider = TracerProvider(resource=resource, id_generator=id_generator(environ))
     for i, config in enumerate(chosen["traces"]):
         tracer_provider.add_span_processor(BatchSpanProcessor(wrapped(config, _CountingSpanExporter, i == 0), **span_settings))
     logger_provider = LoggerProvider(resource=resource)
