@@ -34,6 +34,7 @@ ENTRY_POINT_GROUPS = {s: f"opentelemetry_{s}_exporter" for s in SIGNALS}
 OTLP = "otlp"
 FILE = "otlp_json_file"  # opentelemetry-exporter-otlp-json-file
 PROTOCOLS = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http", "http/json": "otlp_json_http"}
+_PROTOCOL_OF = {name: protocol for protocol, name in PROTOCOLS.items()}
 DEFAULT_PROTOCOL = "http/protobuf"
 _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http": "http://localhost:4318"}
 _COMPRESSIONS = ("none", "gzip", "deflate")
@@ -183,9 +184,6 @@ def resolve_exporters(signal: str, environ: Mapping[str, str], output_dir: str |
 def resolve_log_exporters(environ: Mapping[str, str], output_dir: str | Path | None) -> tuple[ExporterConfig, ...]:
     """Where log records go: the one answer for the SDK's LoggerProvider and any other log path."""
     return resolve_exporters("logs", environ, output_dir)
-
-
-_PROTOCOL_OF = {name: protocol for protocol, name in PROTOCOLS.items()}
 
 
 def _load(signal: str, name: str, variable: str | None = None) -> type:

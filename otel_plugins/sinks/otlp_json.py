@@ -19,9 +19,8 @@ from opentelemetry.exporter.otlp.json.file import FileMetricExporter as _Metrics
 from opentelemetry.exporter.otlp.json.file import FileSpanExporter as _Spans
 from opentelemetry.exporter.otlp.json.file._log_exporter import FileLogExporter as _Logs
 
+from ..environment_variables import OTEL_PLUGINS_OUTPUT_DIR as OUTPUT_DIR_ENV
 from .exporter_config import FILE_NAMES
-
-OUTPUT_DIR_ENV = "OTEL_PLUGINS_OUTPUT_DIR"
 
 
 def default_path(signal: str, path: str | os.PathLike[str] | None, kwargs: dict[str, Any]) -> Path | None:
