@@ -11,7 +11,7 @@ here); `--mode format` formats every line on its own (about 45 MB/s, CPU-bound c
 Prints, for each run: the child's own wall time, its ratio to the unwrapped run, the
 wrapper's peak RSS (VmHWM from /proc, sampled while it runs), its exit summary
 (emitted = exported + dropped) and, for the Collector, the records it wrote to its file
-and the wrapper's last `otel_plugins.telemetry.*` values. Unwrapped and wrapped runs
+and the wrapper's last `llama.telemetry.*` values. Unwrapped and wrapped runs
 alternate. With `--check` it exits 1 when a target is missed (child ratio <= 1.05, peak RSS
 <= 80 MB, every failure line exported at ERROR); tests/test_flood.py asserts the
 behaviour (exact accounting, nothing lost, bounded exit), never a ratio.
@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import bed
 import otlp_files
+from otel_plugins import names
 from services import Collector, missing_reason, port_open
 
 _F_SETPIPE_SZ = 1031
@@ -302,13 +303,13 @@ def wait_idle(pid: int, timeout: float = 10.0) -> None:
 
 
 def telemetry_points(directory: Path) -> dict[str, int]:
-    """The last `otel_plugins.telemetry.*{otel.signal=logs}` values in an OTLP JSON metrics file."""
+    """The last `llama.telemetry.*{llama.telemetry.signal=logs}` values in an OTLP JSON metrics file."""
     points = otlp_files.metric_points(directory)
     out = {}
-    for name in ("otel_plugins.telemetry.exported", "otel_plugins.telemetry.dropped"):
-        values = [p["value"] for p in points.get(name, []) if p["attrs"].get("otel.signal") == "logs"]
+    for key, name in (("exported", names.METRIC_TELEMETRY_EXPORTED), ("dropped", names.METRIC_TELEMETRY_DROPPED)):
+        values = [p["value"] for p in points.get(name, []) if p["attrs"].get(names.ATTR_SIGNAL) == "logs"]
         if values:
-            out[name.rsplit(".", 1)[1]] = values[-1]
+            out[key] = values[-1]
     return out
 
 

@@ -4,8 +4,8 @@ It starts llama-server with its output going to a log file, waits for it to be r
 (probing /v1/models the way GPUStack does), sends one chat request, and stops it.
 Run it under `opentelemetry-instrument` and the launch is instrumented:
 
-    OTEL_TRACES_EXPORTER=otlp_json_file OTEL_METRICS_EXPORTER=otlp_json_file \\
-    OTEL_LOGS_EXPORTER=otlp_json_file OTEL_PLUGINS_OUTPUT_DIR=otel-out \\
+    OTEL_TRACES_EXPORTER=otel_plugins_json_file OTEL_METRICS_EXPORTER=otel_plugins_json_file \\
+    OTEL_LOGS_EXPORTER=otel_plugins_json_file OTEL_PLUGINS_OUTPUT_DIR=otel-out \\
     opentelemetry-instrument python examples/zero_code_launcher.py LLAMA_SERVER MODEL LOG_FILE
 """
 

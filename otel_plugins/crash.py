@@ -17,6 +17,7 @@ from .classify import Classified
 from .names import CRASH_PART
 # gdb echoes the source line of a frame: "30\t../sysdeps/unix/sysv/linux/wait4.c: No such file".
 _GDB_SOURCE_LINE = re.compile(r"^\d+\t")
+_THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
 
 
 @dataclass
@@ -29,6 +30,20 @@ class CrashDump:
     @property
     def message(self) -> str:
         return self.head or (self.lines[0] if self.lines else "crash")
+
+    @property
+    def kind(self) -> str:
+        """The abort kind, as `exception.type`: the C++ exception type, std::terminate,
+        GGML_ASSERT or GGML_ABORT, else `abort`."""
+        text = self.message
+        if thrown := _THROWN.search(text):
+            return thrown.group(1)
+        if "terminate called" in text:
+            return "std::terminate"
+        for marker in ("GGML_ASSERT", "GGML_ABORT"):
+            if marker in text:
+                return marker
+        return "abort"
 
     @property
     def stacktrace(self) -> str:

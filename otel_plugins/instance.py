@@ -4,6 +4,7 @@ the poller and the waiter never interleave half an update."""
 
 from __future__ import annotations
 
+import enum
 import signal as signals
 import threading
 import time
@@ -29,7 +30,17 @@ _RPC_EVENTS = {
     Event.RPC_CLOSED: names.EVENT_RPC_CLOSED,
 }
 _STOP_SIGNALS = (signals.SIGTERM, signals.SIGINT, signals.SIGHUP)
-_STREAM_ATTRIBUTES = {stream: {"log.iostream": stream} for stream in ("stdout", "stderr")}
+# An abort this soon after a stop the wrapper forwarded is the stop's doing: llama-server
+# 0.3.8 aborts (`terminate called without an active exception`, SIGABRT) when asked to
+# stop. `docker stop` and the wrapper's own close() wait this long before SIGKILL.
+STOP_GRACE_S = 10.0
+
+
+class ExitKind(enum.Enum):
+    UNREQUESTED = "unrequested"  # nobody asked: a non-zero exit is a failure
+    REQUESTED = "requested"  # a clean exit, or death by the stop signal, after a forwarded stop
+    ABORTED_ON_STOP = "aborted_on_stop"  # SIGABRT within STOP_GRACE_S of a forwarded stop
+_STREAM_ATTRIBUTES = {stream: {names.LOG_IOSTREAM: stream} for stream in ("stdout", "stderr")}
 
 
 def exit_status(returncode: int) -> tuple[int, str | None]:
@@ -63,7 +74,7 @@ class InstanceObserver:
         self.stats = telemetry.stats
         self.spans = InstanceSpans(telemetry.tracer_provider.get_tracer("otel_plugins"), spec, instance_key)
         self.logs = LogEmitter(telemetry, trust_line_time=False)
-        attributes = {"llama.server.kind": spec.kind.value}
+        attributes = {names.ATTR_SERVER_KIND: spec.kind.value}
         if instance_key:
             attributes[names.ATTR_INSTANCE_KEY] = instance_key
         if spec.model_name:
@@ -80,11 +91,34 @@ class InstanceObserver:
         )
         self.pipeline.on_phase_change(self._phase_changed)
         self.phase_times: dict[Phase, float] = {initial: self.started_at}
-        self.stop_requested = False
+        self.stop_requested_at: float | None = None
+        self.exit_kind: ExitKind | None = None  # known once the process has exited
         self.last_rpc_event: str | None = None
         self.state.update(phase=initial)
         if initial is Phase.STARTING and policy.load_deadline_s is not None:
             self.state.update(deadline_unix=self.started_at + policy.load_deadline_s)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_requested_at is not None
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        """Set when a stop signal is forwarded; the first one starts the grace period."""
+        if not value:
+            self.stop_requested_at = None
+        elif self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+
+    def _exit_kind(self, returncode: int) -> ExitKind:
+        if self.stop_requested_at is None:
+            return ExitKind.UNREQUESTED
+        if returncode == 0 or -returncode in _STOP_SIGNALS:
+            return ExitKind.REQUESTED
+        aborted = returncode in (-signals.SIGABRT, 128 + signals.SIGABRT)  # killed, or a shell's report of it
+        if aborted and time.monotonic() - self.stop_requested_at <= STOP_GRACE_S:
+            return ExitKind.ABORTED_ON_STOP
+        return ExitKind.UNREQUESTED
 
     @property
     def phase(self) -> Phase:
@@ -104,7 +138,7 @@ class InstanceObserver:
             return self.pipeline.feed(raw, None, _STREAM_ATTRIBUTES[stream])
 
     def crashed(self, dump: CrashDump) -> None:
-        self.spans.crash(dump.message, dump.stacktrace)
+        self.spans.crash(dump.kind, dump.message, dump.stacktrace)
 
     def follow(self, classified: Classified) -> None:
         """The pipeline's follower: what a decided line means for progress, spans and state."""
@@ -130,7 +164,7 @@ class InstanceObserver:
         if record.kind is Kind.RPC or record.event in (Event.RPC_FAILED, Event.RPC_RETRY):
             self.last_rpc_event = record.text[:512]
         if classified.decision.severity >= Severity.ERROR:
-            self.spans.error_line(record.text, {"llama.log.dialect": record.dialect})
+            self.spans.error_line(record.text, {names.ATTR_LOG_DIALECT: record.dialect})
 
     def poll_transfers(self, samples: dict[str, int]) -> None:
         """TCP bytes acknowledged per RPC endpoint, from the kernel."""
@@ -163,26 +197,22 @@ class InstanceObserver:
             self.state.set_peer(health)
             attributes: dict[str, Any] = {names.RPC_ENDPOINT: health.endpoint}
             if health.since_last_ack_s is not None:
-                attributes["rpc.peer.since_last_ack_s"] = round(health.since_last_ack_s, 3)
+                attributes[names.ATTR_PEER_SINCE_ACK] = round(health.since_last_ack_s, 3)
             if health.reason:
-                attributes["rpc.peer.reason"] = health.reason
+                attributes[names.ATTR_PEER_REASON] = health.reason
             if health.state == "lost":
                 self.metrics.count_peer_loss(health.endpoint)
                 self.spans.event(names.EVENT_PEER_LOST, attributes)
                 self.last_rpc_event = f"{names.EVENT_PEER_LOST} {health.endpoint} ({health.reason})"
-                self.logs.emit_event(
-                    Severity.ERROR, f"RPC peer {health.endpoint} lost: {health.reason}", {"event.name": names.EVENT_PEER_LOST, **attributes}
-                )
+                self.logs.emit_event(Severity.ERROR, f"RPC peer {health.endpoint} lost: {health.reason}", attributes, names.EVENT_PEER_LOST)
             elif health.state == "degraded":
                 self.spans.event(names.EVENT_PEER_DEGRADED, attributes)
                 self.logs.emit_event(
-                    Severity.WARN, f"RPC peer {health.endpoint} degraded: {health.reason}", {"event.name": names.EVENT_PEER_DEGRADED, **attributes}
+                    Severity.WARN, f"RPC peer {health.endpoint} degraded: {health.reason}", attributes, names.EVENT_PEER_DEGRADED
                 )
             elif previous in ("lost", "degraded"):
                 self.spans.event(names.EVENT_PEER_RECOVERED, attributes)
-                self.logs.emit_event(
-                    Severity.INFO, f"RPC peer {health.endpoint} recovered", {"event.name": names.EVENT_PEER_RECOVERED, **attributes}
-                )
+                self.logs.emit_event(Severity.INFO, f"RPC peer {health.endpoint} recovered", attributes, names.EVENT_PEER_RECOVERED)
 
     def on_exit(self, returncode: int, shed_lines: int = 0) -> int:
         with self.lock:
@@ -190,7 +220,8 @@ class InstanceObserver:
             code, signal_name = exit_status(returncode)
             now = self.clock()
             phase_before = self.phase
-            requested = self.stop_requested and (returncode == 0 or -returncode in _STOP_SIGNALS)
+            self.exit_kind = self._exit_kind(returncode)
+            requested = self.exit_kind is not ExitKind.UNREQUESTED
             failed = not requested and (code != 0 or phase_before is Phase.FAILED)
             cause = None
             if failed:
@@ -198,13 +229,16 @@ class InstanceObserver:
                 if self.last_crash and self.last_rpc_event:
                     cause = f"{self.last_crash} (last RPC event: {self.last_rpc_event})"
             self.pipeline.close(now)
+            if self.exit_kind is ExitKind.ABORTED_ON_STOP and not self.pipeline.counts.crashes:
+                # The abort stays on record even when the server printed nothing about it.
+                self.spans.crash(signal_name or "SIGABRT", f"{self.spec.executable} aborted while stopping", "")
             for endpoint in self.progress.snapshot():
                 self.spans.finish_transfer(endpoint.endpoint, endpoint.bytes_done, endpoint.source)
             if phase_before in (Phase.STARTING, Phase.LOADING):
                 self.metrics.record_load_duration(now - self.started_at, "exited")
             self.pipeline.lifecycle.exited(code, now)
-            self.metrics.count_exit(code, signal_name)
-            self.spans.exited(code, signal_name, failed, cause)
+            self.metrics.count_exit(code, signal_name, requested)
+            self.spans.exited(code, signal_name, failed, cause, requested)
             self.state.update(phase=Phase.EXITED, exit_code=code)
             return code
 

@@ -58,6 +58,7 @@ def logs(directory: Path) -> list[dict]:
                             "severity": record.get("severityText"),
                             "severity_number": record.get("severityNumber"),
                             "attrs": attrs(record.get("attributes")),
+                            "event_name": record.get("eventName"),
                         }
                     )
     return out

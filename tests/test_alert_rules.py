@@ -23,14 +23,11 @@ PROM: dict[str, str] = {
     names.METRIC_LOG_RECORDS: "llama_log_records_total",
     names.METRIC_EXITS: "llama_instance_exits_total",
     names.METRIC_PEER_STATE: "llama_rpc_peer_state",
+    names.METRIC_DEADLINE: "llama_load_deadline_timestamp_seconds",
 }
-# Not exported yet (proposed): the Unix time at which the load is overdue, i.e. load
-# start + otel_plugins.estimate.load_deadline_s; a gauge with unit "s".
-METRIC_LOAD_DEADLINE = names.METRIC_DEADLINE
-PROPOSED: dict[str, tuple[str, str, str]] = {METRIC_LOAD_DEADLINE: ("gauge", "s", "llama_load_deadline_timestamp_seconds")}
 # Attributes the rules match or group on, and the resource labels every series has.
 LABELS: dict[str, str] = {
-    names.RPC_ENDPOINT: "rpc_endpoint",
+    names.RPC_ENDPOINT: "llama_rpc_endpoint",
     names.ATTR_PHASE: "llama_phase",
     names.ATTR_INSTANCE_KEY: "llama_instance_key",
     names.URL_PATH: "url_path",
@@ -38,7 +35,8 @@ LABELS: dict[str, str] = {
     names.ATTR_VERDICT: "llama_policy_verdict",
     names.ATTR_LOG_SEVERITY: "llama_log_severity",
     names.ATTR_EXIT_CODE: "process_exit_code",
-    names.ATTR_EXIT_SIGNAL: "process_exit_signal",
+    names.ATTR_EXIT_SIGNAL: "llama_exit_signal",
+    names.ATTR_EXIT_REQUESTED: "llama_exit_requested",
 }
 RESOURCE_LABELS = {"job", "instance"}
 
@@ -63,7 +61,7 @@ def rules() -> list[dict]:
 
 
 def known_names() -> set[str]:
-    return set(PROM.values()) | {prom for _, _, prom in PROPOSED.values()}
+    return set(PROM.values())
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +79,6 @@ def test_prom_names_follow_the_exporter_translation():
         assert otel_name in SPECS, f"{otel_name} is not in names.METRICS"
         kind, unit = SPECS[otel_name]
         assert prom_names.prometheus_name(otel_name, kind, unit) == prom
-    for otel_name, (kind, unit, prom) in PROPOSED.items():
-        assert prom_names.prometheus_name(otel_name, kind, unit) == prom
     for attribute, label in LABELS.items():
         assert prom_names.label_name(attribute) == label
 
@@ -98,15 +94,14 @@ def test_the_alerts_are_all_there_and_complete():
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
 
 
-def test_rules_use_only_exported_or_proposed_names():
-    """Every metric in a rule is in the names table, and the project exports it (or it is the proposed one)."""
+def test_rules_use_only_exported_names():
+    """Every metric in a rule is in the names table, and the project exports it."""
     exported = prom_names.exported_series()
-    proposed = {prom for _, _, prom in PROPOSED.values()}
     for rule in rules():
         used = prom_names.metric_names(rule["expr"])
         assert used, rule["alert"]
         assert used <= known_names(), f"{rule['alert']}: {sorted(used - known_names())} not in PROM"
-        assert used <= exported | proposed, f"{rule['alert']}: {sorted(used - exported - proposed)} not exported"
+        assert used <= exported, f"{rule['alert']}: {sorted(used - exported)} not exported"
 
 
 def test_rules_use_only_known_labels():
@@ -146,10 +141,26 @@ def test_promtool_test_rules(promtool, fixture):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_proposed_deadline_metric_is_exported():
-    """LlamaLoadOverdue and LlamaLoadBehindEstimate need the proposed deadline gauge."""
-    if METRIC_LOAD_DEADLINE not in SPECS:
-        pytest.xfail(f"{METRIC_LOAD_DEADLINE} (gauge, s) is not in names.METRICS yet: the load-deadline alerts cannot fire")
-    kind, unit, prom = PROPOSED[METRIC_LOAD_DEADLINE]
-    assert SPECS[METRIC_LOAD_DEADLINE] == (kind, unit)
-    assert prom in prom_names.exported_series()
+def readme_anchors() -> set[str]:
+    """GitHub's anchors of the README's headings: lower case, punctuation dropped, spaces to dashes."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+
+
+def test_every_alert_has_a_runbook_in_the_readme():
+    """`runbook_url` on every alert names a README section, and that section says what to do."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    anchors = readme_anchors()
+    for rule in rules():
+        url = rule["annotations"].get("runbook_url", "")
+        page, _, anchor = url.partition("#")
+        assert page == "README.md" and anchor in anchors, (rule["alert"], url)
+        section = text.split(f"### {rule['alert']}\n", 1)[1].split("\n#", 1)[0]
+        assert "**Do:**" in section, f"{rule['alert']}: the runbook section has no **Do:** paragraph"
+
+
+def test_rules_header_matches_the_exports():
+    """The header no longer calls the deadline gauge proposed: it is in names.METRICS and exported."""
+    header = RULES.read_text(encoding="utf-8").split("groups:", 1)[0].lower()
+    assert "proposed" not in header and "never fire" not in header
+    assert names.METRIC_DEADLINE in SPECS

@@ -138,3 +138,28 @@ def test_otelcol_validate_rejects_a_broken_config():
     config["service"]["pipelines"]["logs/export"]["processors"].append("no_such_processor")
     result = validate_text(yaml.safe_dump(config), otelcol())
     assert not result.ok and "no_such_processor" in result.output
+
+
+@pytest.mark.parametrize("name", ["default", *POLICIES])
+def test_rendered_yaml_has_no_anchors(name):
+    """A value used twice (the count connector's url.path/status keys, the exporter lists) is
+    written twice: no `&id001` anchor and `*id001` alias for a reader to chase."""
+    import re
+
+    for text in (render_agent(policy_named(name)), render_gateway(), policy_fragment(policy_named(name))):
+        assert not re.search(r"[&*]id\d+", text)
+        assert yaml.safe_load(text)
+
+
+def test_agent_keeps_state_and_gateway_accumulates():
+    """The production agent reads and queues through file_storage (no batch processor on the
+    export path); the gateway turns deltas into cumulative series with deltatocumulative."""
+    agent = yaml.safe_load(render_agent(Policy()))
+    assert agent["extensions"]["file_storage"]["directory"].startswith("${env:AGENT_STORAGE_DIR")
+    assert "file_storage" in agent["service"]["extensions"]
+    assert agent["receivers"]["filelog/llama"]["storage"] == "file_storage"
+    assert agent["exporters"]["otlp_grpc/gateway"]["sending_queue"]["storage"] == "file_storage"
+    assert "batch" not in agent["service"]["pipelines"]["logs/export"]["processors"]
+    gateway = yaml.safe_load(render_gateway())
+    assert "deltatocumulative" in gateway["service"]["pipelines"]["metrics"]["processors"]
+    assert not any(k.startswith("transform") for k in gateway["processors"])

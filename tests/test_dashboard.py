@@ -1,4 +1,6 @@
-"""The Grafana dashboard: importable JSON whose queries use only metrics the project exports."""
+"""The Grafana dashboard: a file Grafana provisions as it is (the datasource a template
+variable, no `__inputs`), whose queries use only metrics the project exports; and the
+docker-compose example that provisions it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from otel_plugins import names
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DASHBOARD = REPO / "collector-config" / "grafana" / "otel-plugins-dashboard.json"
-DATASOURCE = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+COMPOSE = REPO / "examples" / "docker-compose"
+# Variables Grafana defines itself; everything else a query names must be a template variable.
+BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__all", "__name", "__from", "__to"}
 PANELS = {
     "Instance phase",
     "Load progress",
@@ -33,7 +38,7 @@ LABELS = {
     for a in (
         names.RPC_ENDPOINT, names.ATTR_PHASE, names.ATTR_INSTANCE_KEY, names.URL_PATH, names.HTTP_STATUS,
         names.ATTR_VERDICT, names.ATTR_REASON, names.ATTR_LOG_SEVERITY, names.ATTR_EXIT_CODE,
-        names.ATTR_EXIT_SIGNAL, names.ATTR_LOAD_OUTCOME, names.ATTR_SIGNAL,
+        names.ATTR_EXIT_SIGNAL, names.ATTR_EXIT_REQUESTED, names.ATTR_LOAD_OUTCOME, names.ATTR_SIGNAL,
     )
 } | {"job", "instance", "le"}  # fmt: skip
 # Grafana's variables, replaced by something PromQL accepts before promtool parses a query.
@@ -41,7 +46,6 @@ VARIABLES = {
     "$__rate_interval": "5m",
     "$__interval": "1m",
     "$__range": "1h",
-    "${DS_PROMETHEUS}": "prometheus",
     "$job": ".*",
     "$instance": ".*",
 }
@@ -69,6 +73,8 @@ def queries(board: dict) -> list[tuple[str, str]]:
         for t in p.get("targets", [])
     ]
     for var in board["templating"]["list"]:
+        if var["type"] != "query":
+            continue
         query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
         inner = re.fullmatch(r"label_values\((.*),\s*\w+\)", query.strip())
         found.append((f"variable {var['name']}", inner.group(1) if inner else query))
@@ -76,11 +82,9 @@ def queries(board: dict) -> list[tuple[str, str]]:
 
 
 def test_dashboard_shape():
-    """Grafana schema ~39, a DS_PROMETHEUS input used by every panel, unique ids, the required panels."""
+    """Grafana schema ~39, the datasource variable on every panel, unique ids, the required panels."""
     board = dashboard()
     assert 36 <= board["schemaVersion"] <= 41
-    assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
-    assert board["__inputs"][0]["pluginId"] == "prometheus"
     all_panels = panels(board)
     ids = [p["id"] for p in all_panels]
     assert len(ids) == len(set(ids))
@@ -134,3 +138,61 @@ def test_queries_parse(tmp_path):
     file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
     done = subprocess.run([path, "check", "rules", str(file)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def datasource_references(node, where="dashboard"):
+    """(where, value) of every `datasource` field anywhere in the JSON."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                yield where, value
+            else:
+                yield from datasource_references(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from datasource_references(item, f"{where}[{i}]")
+
+
+def test_dashboard_follows_grafana_file_provisioning():
+    """What Grafana's file provider loads as it is: no `__inputs` (only the UI import
+    substitutes them), a stable uid and no id, one `datasource` variable of type prometheus,
+    every datasource reference resolving to it, every `$variable` defined."""
+    board = dashboard()
+    assert "__inputs" not in board and "__requires" not in board
+    assert board["id"] is None
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", board["uid"])
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert [v for v in variables.values() if v["type"] == "datasource"] == [variables["datasource"]]
+    for where, reference in datasource_references(board):
+        if reference == {"type": "grafana", "uid": "-- Grafana --"}:  # the built-in annotations
+            continue
+        assert reference == DATASOURCE, f"{where}: {reference}"
+    text = json.dumps(board)
+    used = set(re.findall(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", text))
+    for name in {a or b for a, b in used}:
+        assert name in variables or name in BUILTIN_VARIABLES, f"${name} is not a template variable"
+
+
+def test_compose_example_provisions_what_the_dashboard_needs():
+    """The compose files mount the dashboard where the provider looks, define a Prometheus
+    datasource for the variable to pick, set every variable the gateway requires (and the
+    one its prometheus exporter reads), and Prometheus keeps the gateway's labels."""
+    compose = yaml.safe_load((COMPOSE / "docker-compose.yaml").read_text(encoding="utf-8"))
+    provider = yaml.safe_load((COMPOSE / "grafana-dashboards.yaml").read_text(encoding="utf-8"))["providers"][0]
+    assert provider["type"] == "file"
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in compose["services"]["grafana"]["volumes"]}
+    assert (COMPOSE / mounts[provider["options"]["path"]]).resolve() == DASHBOARD.parent
+    datasources = yaml.safe_load((COMPOSE / "grafana-datasource.yaml").read_text(encoding="utf-8"))["datasources"]
+    assert any(d["type"] == "prometheus" and d["url"] == "http://prometheus:9090" for d in datasources)
+
+    from otel_plugins.collector import config as cfg
+
+    environment = compose["services"]["otelcol"]["environment"]
+    required = {s.env for s in cfg.GATEWAY_SETTINGS if s.default is None}
+    assert required <= set(environment), sorted(required - set(environment))
+    assert set(environment) <= {s.env for s in cfg.GATEWAY_SETTINGS}, "a variable the gateway does not read"
+    prometheus_port = environment[cfg.PROMETHEUS.env].rsplit(":", 1)[1]
+    scrape = yaml.safe_load((COMPOSE / "prometheus.yml").read_text(encoding="utf-8"))["scrape_configs"]
+    gateway_jobs = [job for job in scrape if f"otelcol:{prometheus_port}" in job["static_configs"][0]["targets"]]
+    assert gateway_jobs and all(job.get("honor_labels") is True for job in gateway_jobs)

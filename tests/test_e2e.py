@@ -126,6 +126,7 @@ def test_wrapper_gateway_agent_jaeger_prometheus(tmp_path, capsys):
                 "FILELOG_START_AT": "beginning",
                 "OTEL_GATEWAY_ENDPOINT": f"127.0.0.1:{gateway.ports['grpc']}",
                 "AGENT_COUNT_INTERVAL": "1s",
+                "AGENT_STORAGE_DIR": str(tmp_path / "agent-storage"),
             }
             with Collector(to_yaml(agent_config(Policy(), health_check=False)), env=agent_env) as agent:
                 code, prober = run_wrapped_server(model, serve_dir, rpc_dir, tmp_path, gateway.ports["grpc"])
@@ -164,14 +165,14 @@ def test_wrapper_gateway_agent_jaeger_prometheus(tmp_path, capsys):
                 report["prometheus_names"] = sorted(metric_names)
                 ratio = prom.wait_for(f'llama_load_progress_ratio{{service_name="{SERVICE}"}}', timeout=30)
                 assert max(float(r["value"][1]) for r in ratio) == 1.0
-                done = prom.wait_for(f'llama_load_bytes{{service_name="{SERVICE}",rpc_endpoint="{prober.endpoint}"}}', timeout=30)
-                total = prom.wait_for(f'llama_load_size_bytes{{service_name="{SERVICE}",rpc_endpoint="{prober.endpoint}"}}', timeout=30)
+                done = prom.wait_for(f'llama_load_bytes{{service_name="{SERVICE}",llama_rpc_endpoint="{prober.endpoint}"}}', timeout=30)
+                total = prom.wait_for(f'llama_load_size_bytes{{service_name="{SERVICE}",llama_rpc_endpoint="{prober.endpoint}"}}', timeout=30)
                 assert float(done[0]["value"][1]) >= 0.95 * float(total[0]["value"][1]) > 100e6
                 probes = prom.wait_for(f'llama_probe_responses_total{{service_name="{SERVICE}"}}', timeout=30)
                 verdicts = {series_key(r["metric"]): float(r["value"][1]) for r in probes}
                 assert any(k.endswith(" 503 drop") for k in verdicts), verdicts
                 report["prometheus"] = {
-                    "llama_load_progress_ratio": [(r["metric"].get("rpc_endpoint"), r["value"][1]) for r in ratio],
+                    "llama_load_progress_ratio": [(r["metric"].get("llama_rpc_endpoint"), r["value"][1]) for r in ratio],
                     "llama_load_bytes": done[0]["value"][1],
                     "llama_load_size_bytes": total[0]["value"][1],
                     "llama_probe_responses_total": verdicts,

@@ -42,8 +42,8 @@ EXPOSITION = {
     names.METRIC_EXITS: "llama_instance_exits_total",
     names.METRIC_PEER_STATE: "llama_rpc_peer_state",
     names.METRIC_PEER_LOSSES: "llama_rpc_peer_losses_total",
-    names.METRIC_TELEMETRY_DROPPED: "otel_plugins_telemetry_dropped_total",
-    names.METRIC_TELEMETRY_EXPORTED: "otel_plugins_telemetry_exported_total",
+    names.METRIC_TELEMETRY_DROPPED: "llama_telemetry_dropped_total",
+    names.METRIC_TELEMETRY_EXPORTED: "llama_telemetry_exported_total",
 }
 
 
@@ -186,8 +186,24 @@ def test_metrics_exposes_every_instrument_under_its_prometheus_name(served):
         expected = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}[kind]
         assert types.get(family) == expected, (name, family, types)
     assert 'llama_load_progress_ratio{llama_instance_key="box-0"' in response.text
-    assert 'rpc_endpoint="all"} 0.5' in response.text
+    assert any('llama_rpc_endpoint="all"' in line and line.endswith(" 0.5") for line in response.text.splitlines())
     assert 'llama_instance_phase{llama_instance_key="box-0",llama_phase="loading"' in response.text
+
+
+def test_metrics_negotiates_openmetrics(served):
+    """A scraper that asks for OpenMetrics (as Prometheus does, with the text format as a
+    fallback) gets OpenMetrics, ended by `# EOF`; one that does not gets the text format."""
+    _state, metrics, _, client = served
+    metrics.count_probe("/health", 503, "drop")
+    prometheus_accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
+    open_metrics = client.get("/metrics", headers={"Accept": prometheus_accept})
+    assert open_metrics.status_code == 200
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert open_metrics.text.rstrip().endswith("# EOF")
+    assert "# TYPE llama_probe_responses counter" in open_metrics.text  # OpenMetrics names the family without _total
+    plain = client.get("/metrics", headers={"Accept": "text/plain"})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# EOF" not in plain.text
 
 
 def test_metrics_is_404_without_a_generator():

@@ -12,6 +12,7 @@ import pytest
 
 import bed
 import otlp_files
+from otel_plugins import names
 
 REPO = Path(__file__).resolve().parent.parent
 LLAMA_SERVER = bed.bin_path("llama-server")
@@ -31,9 +32,9 @@ def test_launcher_under_opentelemetry_instrument(tmp_path):
     log_file = tmp_path / "serve.log"
     env = dict(
         os.environ,
-        OTEL_TRACES_EXPORTER="otlp_json_file",
-        OTEL_METRICS_EXPORTER="otlp_json_file",
-        OTEL_LOGS_EXPORTER="otlp_json_file",
+        OTEL_TRACES_EXPORTER="otel_plugins_json_file",
+        OTEL_METRICS_EXPORTER="otel_plugins_json_file",
+        OTEL_LOGS_EXPORTER="otel_plugins_json_file",
         OTEL_PLUGINS_OUTPUT_DIR=str(tmp_path / "out"),
         OTEL_SERVICE_NAME="gpustack-worker",
         OTEL_METRIC_EXPORT_INTERVAL="500",
@@ -45,11 +46,11 @@ def test_launcher_under_opentelemetry_instrument(tmp_path):
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     assert b"chat answered 200" in result.stdout
     spans = otlp_files.spans(tmp_path / "out")
-    instance = next(s for s in spans if s["name"] == "llama.instance")
+    instance = next(s for s in spans if s["name"] == names.SPAN_INSTANCE)
     assert instance["resource"]["service.name"] == "gpustack-worker"
     assert instance["attrs"]["process.executable.name"] == "llama-server"
     assert any(e["name"] == "llama.ready" for e in instance["events"])
-    assert any(s["name"] == "llama.load" for s in spans)
+    assert any(s["name"] == names.SPAN_LOAD for s in spans)
     # The launcher's log file still gets the server's output, probes rewritten to D.
     text = log_file.read_bytes()
     assert b"POST /v1/chat/completions 127.0.0.1 200" in text
@@ -85,4 +86,4 @@ def test_library_launcher_example(tmp_path):
     )
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     assert b"launcher: phase ready" in result.stderr
-    assert any(s["name"] == "llama.instance" for s in otlp_files.spans(tmp_path / "otel-out"))
+    assert any(s["name"] == names.SPAN_INSTANCE for s in otlp_files.spans(tmp_path / "otel-out"))

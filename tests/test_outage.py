@@ -23,6 +23,8 @@ import otlp_files
 import pytest
 from services import Collector, missing_reason
 
+from otel_plugins import names
+
 pytestmark = pytest.mark.collector
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,10 +120,10 @@ def test_collector_outage_45s(tmp_path):
         time.sleep(0.5)  # the file exporter flushes every 100 ms
         delivered = otlp_files.logs(first_dir) + otlp_files.logs(second_dir)
         before, after = ticks(first_dir), ticks(second_dir)
+        points = otlp_files.metric_points(second_dir)
         telemetry = {
-            p_name: [p["value"] for p in otlp_files.metric_points(second_dir).get(f"otel_plugins.telemetry.{p_name}", [])
-                     if p["attrs"].get("otel.signal") == "logs"]
-            for p_name in ("exported", "dropped")
+            key: [p["value"] for p in points.get(metric, []) if p["attrs"].get(names.ATTR_SIGNAL) == "logs"]
+            for key, metric in (("exported", names.METRIC_TELEMETRY_EXPORTED), ("dropped", names.METRIC_TELEMETRY_DROPPED))
         }
     finally:
         if wrapper.poll() is None:

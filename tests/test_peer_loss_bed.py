@@ -19,6 +19,7 @@ import pytest
 
 import bed
 import otlp_files
+from otel_plugins import names
 
 pytestmark = [
     pytest.mark.bed,
@@ -80,7 +81,7 @@ def test_killed_rpc_server_is_reported_within_two_seconds_and_the_crash_is_expla
         assert detected_after <= 2.0
         assert status == 503 and body == {"status": "degraded", "reason": "rpc_peer_lost", "peer": endpoint}
         metrics = bed.http_request(f"http://127.0.0.1:{health_port}/metrics")[1].decode()
-        assert f'rpc_endpoint="{endpoint}"' in metrics
+        assert f'llama_rpc_endpoint="{endpoint}"' in metrics
         assert any(line.startswith("llama_rpc_peer_state{") and line.endswith(" 2.0") for line in metrics.splitlines())
         assert any(line.startswith("llama_rpc_peer_losses_total{") and line.endswith(" 1.0") for line in metrics.splitlines())
         # The next client request aborts the server (GGML_ASSERT in ggml-rpc): the wrapper says why.
@@ -96,17 +97,17 @@ def test_killed_rpc_server_is_reported_within_two_seconds_and_the_crash_is_expla
         bed.stop_process(rpc)
     assert code == 134, f"llama-server aborts (SIGABRT): wrapper exit {code}"
     spans = otlp_files.spans(tmp_path)
-    instance = next(s for s in spans if s["name"] == "llama.instance")
-    lost = [e for e in instance["events"] if e["name"] == "rpc.peer.lost"]
-    assert lost and lost[0]["attrs"]["rpc.endpoint"] == endpoint
-    assert "rpc.peer.since_last_ack_s" in lost[0]["attrs"]
-    assert instance["attrs"]["process.exit.code"] == 134
-    assert instance["attrs"]["process.exit.signal"] == "SIGABRT"
+    instance = next(s for s in spans if s["name"] == names.SPAN_INSTANCE)
+    lost = [e for e in instance["events"] if e["name"] == names.EVENT_PEER_LOST]
+    assert lost and lost[0]["attrs"][names.RPC_ENDPOINT] == endpoint
+    assert names.ATTR_PEER_SINCE_ACK in lost[0]["attrs"]
+    assert instance["attrs"][names.ATTR_EXIT_CODE] == 134
+    assert instance["attrs"][names.ATTR_EXIT_SIGNAL] == "SIGABRT"
     assert instance["status"]["code"] == 2
     cause = instance["attrs"]["llama.exit.cause"]
-    assert "GGML_ASSERT" in cause and "rpc.peer.lost" in cause
+    assert "GGML_ASSERT" in cause and names.EVENT_PEER_LOST in cause
     records = otlp_files.logs(tmp_path)
-    peer_records = [r for r in records if r["attrs"].get("event.name") == "rpc.peer.lost"]
+    peer_records = [r for r in records if r["event_name"] == names.EVENT_PEER_LOST]
     assert peer_records and peer_records[0]["severity"] == "ERROR"
     crashes = [r for r in records if "exception.stacktrace" in r["attrs"]]
     assert len(crashes) == 1, [r["body"] for r in crashes]
@@ -154,17 +155,17 @@ def test_cut_link_is_degraded_then_lost_then_recovered(tmp_path):
             wrapper.wait(30)
         finally:
             bed.stop_process(wrapper)
-    instance = next(s for s in otlp_files.spans(tmp_path) if s["name"] == "llama.instance")
-    events = [(e["name"], e["time"] / 1e9) for e in instance["events"] if e["name"].startswith("rpc.peer.")]
+    instance = next(s for s in otlp_files.spans(tmp_path) if s["name"] == names.SPAN_INSTANCE)
+    events = [(e["name"], e["time"] / 1e9) for e in instance["events"] if e["name"].startswith("llama.rpc.peer.")]
     print(f"peer events after the cut: {[(n, round(t - cut_at, 2)) for n, t in events]}; ready {ready_at - healed_at:.2f}s after the link came back")
-    names = [n for n, _ in events]
-    assert "rpc.peer.lost" in names and "rpc.peer.recovered" in names, names
-    lost_at = next(t for n, t in events if n == "rpc.peer.lost")
-    recovered_at = next(t for n, t in events if n == "rpc.peer.recovered")
+    seen = [n for n, _ in events]
+    assert names.EVENT_PEER_LOST in seen and names.EVENT_PEER_RECOVERED in seen, seen
+    lost_at = next(t for n, t in events if n == names.EVENT_PEER_LOST)
+    recovered_at = next(t for n, t in events if n == names.EVENT_PEER_RECOVERED)
     assert cut_at < lost_at <= cut_at + lost_after_s + 2.0, "lost within lost_after_s, plus one retransmission and one poll"
     assert healed_at < recovered_at <= healed_at + 15
-    if "rpc.peer.degraded" in names:
-        assert next(t for n, t in events if n == "rpc.peer.degraded") <= lost_at
+    if names.EVENT_PEER_DEGRADED in seen:
+        assert next(t for n, t in events if n == names.EVENT_PEER_DEGRADED) <= lost_at
     records = otlp_files.logs(tmp_path)
-    assert any(r["attrs"].get("event.name") == "rpc.peer.lost" and r["severity"] == "ERROR" for r in records)
-    assert any(r["attrs"].get("event.name") == "rpc.peer.recovered" for r in records)
+    assert any(r["event_name"] == names.EVENT_PEER_LOST and r["severity"] == "ERROR" for r in records)
+    assert any(r["event_name"] == names.EVENT_PEER_RECOVERED for r in records)

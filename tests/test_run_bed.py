@@ -19,6 +19,7 @@ import pytest
 
 import bed
 import otlp_files
+from otel_plugins import names
 
 pytestmark = pytest.mark.bed
 
@@ -127,16 +128,18 @@ def test_run_wraps_llama_server(tmp_path):
 
     spans = otlp_files.spans(tmp_path)
     by_name = {s["name"]: s for s in spans}
-    instance, load = by_name["llama.instance"], by_name["llama.load"]
-    assert instance["attrs"]["process.exit.code"] == code
+    instance, load = by_name[names.SPAN_INSTANCE], by_name[names.SPAN_LOAD]
+    assert instance["attrs"][names.ATTR_EXIT_CODE] == code
     assert instance["attrs"]["server.port"] == port
     assert instance["attrs"]["process.executable.name"] == "llama-server"
     assert instance["attrs"]["llama.model.name"] == model.name
     assert load["parentSpanId"] == instance["spanId"]
     assert any(e["name"] == "llama.ready" for e in instance["events"])
-    if code == 134:
-        assert instance["status"].get("code") == 2  # ERROR: the abort is reported, not hidden
-        assert "terminate called" in instance["attrs"].get("llama.exit.cause", "")
+    # A stop it was asked for, however llama-server ends it (0.3.8 often aborts): not an error.
+    assert instance["status"].get("code") != 2, instance["status"]
+    assert instance["attrs"][names.ATTR_EXIT_REQUESTED] is True
+    if code == 134:  # the abort stays on record as an event
+        assert any(e["name"] == names.EVENT_EXCEPTION for e in instance["events"])
 
     records = otlp_files.logs(tmp_path)
     chat = [r for r in records if r["attrs"].get("url.path") == "/v1/chat/completions"]
@@ -157,7 +160,7 @@ def test_run_wraps_llama_server(tmp_path):
     probes = metrics["llama.probe.responses"]
     assert any(p["attrs"].get("url.path") == "/health" and p["attrs"].get("llama.policy.verdict") == "downgrade" for p in probes)
     exits = metrics["llama.instance.exits"]
-    assert any(p["attrs"].get("process.exit.code") == code for p in exits)
+    assert any(p["attrs"].get(names.ATTR_EXIT_CODE) == code for p in exits)
     assert metrics["llama.load.duration"]
 
 
@@ -207,7 +210,7 @@ def test_distributed_load_over_rate_limited_link(tmp_path):
 
     spans = otlp_files.spans(main_dir)
     by_name = {s["name"]: s for s in spans}
-    instance, load, transfer = by_name["llama.instance"], by_name["llama.load"], by_name["llama.rpc.transfer"]
+    instance, load, transfer = by_name[names.SPAN_INSTANCE], by_name[names.SPAN_LOAD], by_name[names.SPAN_TRANSFER]
     assert transfer["parentSpanId"] == load["spanId"]
     total = int(190.54 * 1024 * 1024)
     assert abs(transfer["attrs"]["llama.load.bytes.total"] - total) < 1024 * 1024
@@ -226,7 +229,7 @@ def test_distributed_load_over_rate_limited_link(tmp_path):
     rpc_spans = otlp_files.spans(rpc_dir)
     rpc_instance = next(s for s in rpc_spans if s["name"] == "llama.rpc_server")
     assert rpc_instance["traceId"] == instance["traceId"], "one instance key, one trace"
-    assert any(e["name"] == "rpc.client.accepted" for e in rpc_instance["events"])
+    assert any(e["name"] == names.EVENT_RPC_ACCEPTED for e in rpc_instance["events"])
 
     records = otlp_files.logs(main_dir)
     assert not probe_logs(records, status=503), "loading probes are dropped by this policy"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import otlp_files
+from otel_plugins import names
 
 REPO = Path(__file__).resolve().parent.parent
 SECRETS = ["abc.def.ghi-123", "s3cr3tvalue", "sk-abcdefghijklmnopqrstuvwxyz012345", "pa55word", "topsecret", "argvsecret"]
@@ -40,10 +41,10 @@ def test_exports_are_redacted_and_passthrough_is_not(tmp_path):
     exported = "".join((tmp_path / "out" / name).read_text() for name in ("logs.jsonl", "traces.jsonl", "metrics.jsonl"))
     for secret in SECRETS:
         assert secret not in exported, secret
-    instance = next(s for s in otlp_files.spans(tmp_path / "out") if s["name"] == "llama.instance")
+    instance = next(s for s in otlp_files.spans(tmp_path / "out") if s["name"] == names.SPAN_INSTANCE)
     args = instance["attrs"]["process.command_args"]
     assert "--api-key" in args and "[REDACTED]" in args and "--api-key=[REDACTED]" in args
     events = [e for e in instance["events"] if e["name"] == "llama.log.error"]
-    assert events and "[REDACTED]" in events[0]["attrs"]["log.record.body"]
+    assert events and "[REDACTED]" in events[0]["attrs"][names.ATTR_LOG_BODY]
     bodies = [r["body"] for r in otlp_files.logs(tmp_path / "out")]
     assert sum("[REDACTED]" in json.dumps(b) for b in bodies) >= len(PRINTS)

@@ -20,6 +20,8 @@ from pathlib import Path
 import otlp_files
 import pytest
 
+from otel_plugins import names
+
 REPO = Path(__file__).resolve().parent.parent
 CHATTY = Path(__file__).resolve().parent / "children" / "chatty.py"
 WRAPPER = [sys.executable, "-m", "otel_plugins", "run"]
@@ -139,17 +141,17 @@ def test_crash_is_reported_in_exit_code_span_and_metric(tmp_path, mode, sig):
     with wrapped(tmp_path, mode) as w:
         code = w.wait()
     assert code == 128 + sig, w.stderr()
-    spans = [s for s in otlp_files.spans(w.out) if s["name"] == "llama.instance"]
+    spans = [s for s in otlp_files.spans(w.out) if s["name"] == names.SPAN_INSTANCE]
     assert len(spans) == 1, [s["name"] for s in otlp_files.spans(w.out)]
     span = spans[0]
     assert span.get("status", {}).get("code") == 2, span.get("status")  # STATUS_CODE_ERROR
-    assert span["attrs"]["process.exit.code"] == 128 + sig
-    assert span["attrs"]["process.exit.signal"] == sig.name
+    assert span["attrs"][names.ATTR_EXIT_CODE] == 128 + sig
+    assert span["attrs"][names.ATTR_EXIT_SIGNAL] == sig.name
     exits = otlp_files.metric_points(w.out).get("llama.instance.exits", [])
-    ours = [p for p in exits if p["attrs"].get("process.exit.code") == 128 + sig]
+    ours = [p for p in exits if p["attrs"].get(names.ATTR_EXIT_CODE) == 128 + sig]
     assert ours and ours[-1]["value"] == 1, exits
-    assert {p["attrs"].get("process.exit.code") for p in exits} == {128 + sig}
-    assert {p["attrs"].get("process.exit.signal") for p in exits} == {sig.name}
+    assert {p["attrs"].get(names.ATTR_EXIT_CODE) for p in exits} == {128 + sig}
+    assert {p["attrs"].get(names.ATTR_EXIT_SIGNAL) for p in exits} == {sig.name}
 
 
 def test_missing_command_is_a_one_line_error_with_exit_2(tmp_path):

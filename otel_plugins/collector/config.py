@@ -29,6 +29,10 @@ GATEWAY_INSECURE = Setting("OTEL_GATEWAY_INSECURE", "true", "Plain-text gRPC to 
 AGENT_SERVICE = Setting("AGENT_SERVICE_NAME", "llama-serve-logs", "service.name of the agent's log records and counts")
 AGENT_MEMORY = Setting("AGENT_MEMORY_LIMIT_MIB", "256", "memory_limiter limit of the agent")
 COUNT_INTERVAL = Setting("AGENT_COUNT_INTERVAL", "10s", "How often the probe and drop counts leave the agent")
+STORAGE_DIR = Setting(
+    "AGENT_STORAGE_DIR", "/var/lib/otelcol/file_storage",
+    "file_storage directory: filelog offsets and the export queue survive an agent restart",
+)  # fmt: skip
 
 # gateway.yaml
 OTLP_GRPC = Setting("OTLP_GRPC_ENDPOINT", "0.0.0.0:4317", "Where the gateway receives OTLP gRPC")
@@ -41,5 +45,5 @@ LOGS_ENDPOINT = Setting("LOGS_ENDPOINT", "http://127.0.0.1:3100/otlp", "OTLP HTT
 GATEWAY_MEMORY = Setting("GATEWAY_MEMORY_LIMIT_MIB", "1024", "memory_limiter limit of the gateway")
 HEALTH = Setting("HEALTH_CHECK_ENDPOINT", "0.0.0.0:13133", "health_check extension endpoint (both files)")
 
-AGENT_SETTINGS = (SERVE_LOGS, RPC_LOGS, START_AT, GATEWAY, GATEWAY_INSECURE, AGENT_SERVICE, AGENT_MEMORY, COUNT_INTERVAL, HEALTH)
+AGENT_SETTINGS = (SERVE_LOGS, RPC_LOGS, START_AT, GATEWAY, GATEWAY_INSECURE, AGENT_SERVICE, AGENT_MEMORY, COUNT_INTERVAL, STORAGE_DIR, HEALTH)
 GATEWAY_SETTINGS = (OTLP_GRPC, OTLP_HTTP, TRACES, TRACES_INSECURE, PROMETHEUS, LOGS_FILE, LOGS_ENDPOINT, GATEWAY_MEMORY, HEALTH)

@@ -25,7 +25,7 @@ from ..policy import Policy, Verdict
 from ..record import Severity
 from .stanza import HEALTH_CHECK, HTTP, typed_attributes, working_attribute_pattern
 
-KIND = "llama.log.kind"
+KIND = names.ATTR_LOG_KIND
 VERDICT = names.ATTR_VERDICT
 REASON = names.ATTR_REASON
 REASON_LOADING = "probe_while_loading"

@@ -5,6 +5,11 @@
 
 `agent_config(..., exporter="file")` is the same agent with the gateway export swapped for
 the file exporter (tests), `exporter="debug"` for benchmarks.
+
+Only the production agent (`exporter="otlp"`) keeps state in `file_storage`: the filelog
+offsets and a persistent sending queue, so that a restarted agent neither loses nor
+re-reads a file (at-least-once: what was exported but not yet checkpointed when it was
+killed is sent again). The test variants read each file once, from a fresh state.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .. import names
 from ..policy import Policy
 from . import config as cfg
 from . import ottl, stanza
@@ -42,12 +48,27 @@ def _health(enabled: bool) -> dict[str, Any]:
     return {"health_check": {"endpoint": cfg.HEALTH.ref}} if enabled else {}
 
 
+_STORAGE = "file_storage"
+
+
+def _storage() -> dict[str, Any]:
+    return {_STORAGE: {"directory": cfg.STORAGE_DIR.ref, "create_directory": True}}
+
+
 def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health_check: bool = True) -> dict[str, Any]:
     """The agent as a mapping. `exporter`: "otlp" (to the gateway), "file" or "debug"."""
     policy = policy or Policy()
+    persistent = exporter == "otlp"
     if exporter == "otlp":
         exporters = {
-            "otlp_grpc/gateway": {"endpoint": cfg.GATEWAY.ref, "tls": {"insecure": cfg.GATEWAY_INSECURE.ref}},
+            "otlp_grpc/gateway": {
+                "endpoint": cfg.GATEWAY.ref,
+                "tls": {"insecure": cfg.GATEWAY_INSECURE.ref},
+                # Records wait on disk until the gateway has them, across restarts; batching
+                # happens here, after they are on disk (a batch processor would hold them in
+                # memory after filelog has moved its offset past them).
+                "sending_queue": {"enabled": True, "storage": _STORAGE, "batch": {"flush_timeout": "1s", "min_size": 8192}},
+            },
         }
         logs_out = metrics_out = ["otlp_grpc/gateway"]
     elif exporter == "file":
@@ -62,19 +83,21 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
     else:
         raise ValueError(f"exporter: {exporter!r} is not one of otlp, file, debug")
     config: dict[str, Any] = {}
-    if health_check:
-        config["extensions"] = _health(True)
-    config["receivers"] = {
-        "filelog/llama": {
-            "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
-            "start_at": cfg.START_AT.ref,
-            "include_file_path": True,
-            "include_file_name": False,
-            "preserve_leading_whitespaces": True,
-            "preserve_trailing_whitespaces": True,
-            "operators": stanza.operators(),
-        }
+    extensions = {**_health(health_check), **(_storage() if persistent else {})}
+    if extensions:
+        config["extensions"] = extensions
+    filelog: dict[str, Any] = {
+        "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
+        "start_at": cfg.START_AT.ref,
+        "include_file_path": True,
+        "include_file_name": False,
+        "preserve_leading_whitespaces": True,
+        "preserve_trailing_whitespaces": True,
     }
+    if persistent:
+        filelog["storage"] = _STORAGE  # read offsets: a restart resumes where the last run stopped
+    filelog["operators"] = stanza.operators()
+    config["receivers"] = {"filelog/llama": filelog}
     config["processors"] = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.AGENT_MEMORY.ref},
         "transform/llama_policy": {
@@ -83,22 +106,24 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
                 {
                     "context": "resource",
                     "statements": [
-                        f'set(resource.attributes["service.name"], {ottl.ottl_str(cfg.AGENT_SERVICE.ref)}) where resource.attributes["service.name"] == nil'
+                        f'set(resource.attributes["{names.SERVICE_NAME}"], {ottl.ottl_str(cfg.AGENT_SERVICE.ref)})'
+                        f' where resource.attributes["{names.SERVICE_NAME}"] == nil'
                     ],
                 },
                 {"context": "log", "statements": ottl.log_statements(policy)},
             ],
         },
         "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
-        "batch": {"timeout": "1s", "send_batch_size": 8192},
+        **({} if persistent else {"batch": {"timeout": "1s", "send_batch_size": 8192}}),
         # The count connector emits one delta per export call: fewer, larger calls.
         "batch/count": {"timeout": cfg.COUNT_INTERVAL.ref, "send_batch_size": 65536},
     }
     config["exporters"] = exporters
     config["connectors"] = {"forward/llama_policy": {}, "count/llama_policy": {"logs": ottl.count_metrics()}}
+    batch = [] if persistent else ["batch"]
     service: dict[str, Any] = {}
-    if health_check:
-        service["extensions"] = ["health_check"]
+    if extensions:
+        service["extensions"] = list(extensions)
     service["pipelines"] = {
         "logs/intake": {
             "receivers": ["filelog/llama"],
@@ -107,8 +132,8 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
         },
         # Sees every decided record, dropped ones too.
         "logs/count": {"receivers": ["forward/llama_policy"], "processors": ["batch/count"], "exporters": ["count/llama_policy"]},
-        "logs/export": {"receivers": ["forward/llama_policy"], "processors": ["filter/llama_policy", "batch"], "exporters": logs_out},
-        "metrics/count": {"receivers": ["count/llama_policy"], "processors": ["batch"], "exporters": metrics_out},
+        "logs/export": {"receivers": ["forward/llama_policy"], "processors": ["filter/llama_policy", *batch], "exporters": logs_out},
+        "metrics/count": {"receivers": ["count/llama_policy"], **({"processors": batch} if batch else {}), "exporters": metrics_out},
     }
     config["service"] = service
     return config
@@ -123,21 +148,8 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
     config["processors"] = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.GATEWAY_MEMORY.ref},
         "batch": {"timeout": "1s", "send_batch_size": 8192},
-        # The prometheus exporter adds a delta point to the last one only when its start is the
-        # last one's end. The agents' count deltas come per batch, not contiguous: put every
-        # delta point on one instant so each adds up (the exporter serves no timestamps).
-        "transform/prometheus_deltas": {
-            "error_mode": "ignore",
-            "metric_statements": [
-                {
-                    "context": "datapoint",
-                    "conditions": [
-                        "metric.type == METRIC_DATA_TYPE_SUM and metric.aggregation_temporality == AGGREGATION_TEMPORALITY_DELTA"
-                    ],
-                    "statements": ["set(datapoint.start_time_unix_nano, 1)", "set(datapoint.time_unix_nano, 1)"],
-                }
-            ],
-        },
+        # The agents' count connector sends deltas; Prometheus serves cumulative series.
+        "deltatocumulative": {},
     }
     config["exporters"] = {
         "otlp_grpc/traces": {"endpoint": cfg.TRACES.ref, "tls": {"insecure": cfg.TRACES_INSECURE.ref}},
@@ -153,7 +165,7 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
         "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_grpc/traces"]},
         "metrics": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "transform/prometheus_deltas", "batch"],
+            "processors": ["memory_limiter", "deltatocumulative", "batch"],
             "exporters": ["prometheus"],
         },
         "logs": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["file/logs"]},
@@ -163,7 +175,11 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, sequences indented under their key, as the Collector's docs write YAML."""
+    """Block style, sequences indented under their key, as the Collector's docs write YAML;
+    a value used twice is written twice, never as an `&id001` anchor and `*id001` alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - always indented
         return super().increase_indent(flow, False)
@@ -188,7 +204,7 @@ def render_agent(policy: Policy | None = None, *, source: str = "default policy"
     header = _HEADER.format(
         title="Agent: one per node, next to the servers. Tails their logs and applies the probe policy.",
         policy=source,
-        components="filelog, transform, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check",
+        components="filelog, transform, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check, file_storage",
         settings=_settings_comment(cfg.AGENT_SETTINGS),
     )
     return header + to_yaml(agent_config(policy, **kw))
@@ -198,7 +214,7 @@ def render_gateway(*, source: str = "default policy", **kw: Any) -> str:
     header = _HEADER.format(
         title="Gateway: in front of the backends. Traces to Jaeger/Tempo, metrics to Prometheus, logs to a file or OTLP backend.",
         policy=source,
-        components="otlp, memory_limiter, batch, transform, otlp_grpc, prometheus, file, otlp_http, health_check",
+        components="otlp, memory_limiter, batch, deltatocumulative, otlp_grpc, prometheus, file, otlp_http, health_check",
         settings=_settings_comment(cfg.GATEWAY_SETTINGS),
     )
     return header + to_yaml(gateway_config(**kw))

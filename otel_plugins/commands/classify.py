@@ -17,10 +17,14 @@ from .common import add_policy_argument, load_policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("classify", help="show what the policy does to each line (dry run)")
+    parser = subparsers.add_parser(
+        "classify", help="show what the policy does to each line (dry run)",
+        description="Dry run: decide every line of a log with the probe policy, in order and statefully,"
+        " and print the kind, verdict and severity of each. Exports nothing.",
+    )  # fmt: skip
     add_policy_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per input line")
-    parser.add_argument("file", nargs="?", default="-", help="log file, or - for stdin")
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE", help="log file, or - for stdin (default)")
     parser.set_defaults(handler=run)
 
 

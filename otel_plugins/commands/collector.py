@@ -18,17 +18,28 @@ DEFAULT_DIR = "collector-config"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("collector", help="render the probe policy as Collector agent/gateway configs")
+    parser = subparsers.add_parser(
+        "collector", help="render the probe policy as Collector agent/gateway configs",
+        description="The probe policy inside the OpenTelemetry Collector: render agent.yaml and gateway.yaml"
+        " from it, or check rendered files with the real `otelcol validate`.",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="collector_command", required=True, metavar="ACTION")
-    render = commands.add_parser("render", help="write agent.yaml and gateway.yaml from the policy")
+    render = commands.add_parser(
+        "render", help="write agent.yaml and gateway.yaml from the policy",
+        description="Render the Collector agent (filelog, parsers, the policy as transform/filter, counts) and"
+        " gateway configs from the policy; site settings stay ${env:NAME:-default} references.",
+    )  # fmt: skip
     add_policy_argument(render)
-    render.add_argument("--mode", choices=[v.value for v in Verdict], help="set both loading_verdict and ready_verdict")
-    render.add_argument("--out", default=DEFAULT_DIR, help=f"directory to write to (default {DEFAULT_DIR})")
-    render.add_argument("--stdout", choices=["agent", "gateway"], help="print one file instead of writing both")
+    render.add_argument("--mode", metavar="VERDICT", choices=[v.value for v in Verdict], help="set both loading_verdict and ready_verdict: keep, downgrade, drop or sample")
+    render.add_argument("--out", metavar="DIR", default=DEFAULT_DIR, help=f"directory to write to (default {DEFAULT_DIR})")
+    render.add_argument("--stdout", metavar="agent|gateway", choices=["agent", "gateway"], help="print one file instead of writing both")
     render.set_defaults(handler=run_render)
-    check = commands.add_parser("check", help="run `otelcol validate` on agent.yaml and gateway.yaml")
-    check.add_argument("--otelcol", help="Collector binary (default: $OTELCOL_BIN, .testbed/bin/otelcol, otelcol-contrib, otelcol)")
-    check.add_argument("dir", nargs="?", default=DEFAULT_DIR, help=f"directory holding the files (default {DEFAULT_DIR})")
+    check = commands.add_parser(
+        "check", help="run `otelcol validate` on agent.yaml and gateway.yaml",
+        description="Validate rendered agent.yaml and gateway.yaml with the real Collector binary.",
+    )  # fmt: skip
+    check.add_argument("--otelcol", metavar="FILE", help="Collector binary (default: $OTELCOL_BIN, .testbed/bin/otelcol, otelcol-contrib, otelcol)")
+    check.add_argument("dir", nargs="?", metavar="DIR", default=DEFAULT_DIR, help=f"directory holding the files (default {DEFAULT_DIR})")
     check.set_defaults(handler=run_check)
 
 

@@ -27,17 +27,20 @@ import json
 import sys
 
 from .. import estimate as est
+from .. import extras
 from .common import UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "estimate", help="estimate the RPC weight transfer of a load and recommend probe settings"
+        "estimate", help="estimate the RPC weight transfer of a load and recommend probe settings",
+        description="Capacity planner: the expected weight transfer time per RPC endpoint and in total, and"
+        " an orchestrator deadline and Kubernetes startupProbe that will not kill a healthy load.",
     )
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--model", metavar="FILE", help="GGUF model: its exact tensor bytes (all shards of a split model)")
     size.add_argument("--size", metavar="SIZE", help="model size, e.g. 104842.70MiB (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)")
-    parser.add_argument("--rpc", metavar="HOST:PORT,...", help="RPC servers, as given to llama-box --rpc")
+    parser.add_argument("--rpc", metavar="HOST:PORT[,...]", help="RPC servers, as given to llama-box --rpc")
     parser.add_argument(
         "--tensor-split", metavar="SHARES", help="llama-box --tensor-split: RPC servers' shares first, then local devices"
     )
@@ -135,6 +138,8 @@ def as_table(estimate: est.Estimate, probe: est.StartupProbe) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model:
+        extras.require("gguf", "estimate --model")
     estimate = build_estimate(args)
     period = int(_number("--probe-period", args.probe_period, int))
     try:

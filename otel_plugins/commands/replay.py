@@ -5,21 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import names
 from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
 from ..pipeline import LinePipeline, describe_lines
-from ..sinks.telemetry import QUEUE_SIZE, setup_telemetry
+from ..sinks.telemetry import setup_telemetry
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("replay", help="turn a recorded log into OTLP log records")
+    parser = subparsers.add_parser(
+        "replay", help="turn a recorded log into OTLP log records",
+        description="Decide every line of a recorded log with the probe policy and export the kept ones as"
+        " OTLP log records (OTEL_* variables; OTLP JSON files under --output-dir by default). The text passes"
+        " through to stdout with dropped probe lines removed and downgraded ones relabelled.",
+    )  # fmt: skip
     add_policy_argument(parser)
-    parser.add_argument("--output-dir", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
-    parser.add_argument("--service-name", default="llama-replay", help="service.name unless OTEL_SERVICE_NAME says otherwise")
+    parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
+    parser.add_argument("--service-name", metavar="NAME", default="llama-replay", help="service.name unless OTEL_SERVICE_NAME says otherwise")
     parser.add_argument("--no-passthrough", action="store_true", help="do not write the text to stdout")
-    parser.add_argument("file", nargs="?", default="-", help="log file, or - for stdin")
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE", help="log file, or - for stdin (default)")
     parser.set_defaults(handler=run)
 
 
@@ -28,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry)
     metrics = InstanceMetrics(
-        telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "replay"}, export_stats=telemetry.stats
+        telemetry.meter_provider.get_meter("otel_plugins"), None, {names.ATTR_SERVER_KIND: "replay"}, export_stats=telemetry.stats
     )
     pipeline = LinePipeline(policy, emitter, metrics=metrics, line_time=True)
     out = sys.stdout.buffer
     # A recorded log has no server to keep pace with: wait for export instead of dropping.
-    flush_every = QUEUE_SIZE // 2
+    flush_every = max(1, telemetry.log_queue_size // 2)
     try:
         with open_input(args.file) as stream:
             for raw in read_lines(stream):

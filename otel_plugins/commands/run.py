@@ -7,31 +7,38 @@ import os
 import signal
 import sys
 
+from .. import extras
+from ..instance import ExitKind
 from ..launch import FORWARDED_SIGNALS, InstrumentedProcess
 from ..state import InstanceState
 from .common import UsageError, add_policy_argument, load_policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="run a server with telemetry, /health and a filtered passthrough")
+    parser = subparsers.add_parser(
+        "run", help="run a server with telemetry, /health and a filtered passthrough",
+        description="Run a server (llama-box, llama-server, rpc-server, or any command) as a child: its lines"
+        " pass through the probe policy, its load and exit become spans, metrics and log records (OTEL_*"
+        " variables; OTLP JSON files under --output-dir by default). Exits with the child's exit code.",
+    )  # fmt: skip
     add_policy_argument(parser)
-    parser.add_argument("--health-port", type=int, default=None, help="serve /health and /metrics on this port (0: any free port)")
-    parser.add_argument("--health-host", default="127.0.0.1", help="address /health binds to (default 127.0.0.1)")
-    parser.add_argument("--output-dir", default="otel-out", help="OTLP JSON files when no OTEL endpoint is set (default ./otel-out)")
-    parser.add_argument("--log-file", help="write the passthrough here instead of stdout/stderr")
-    parser.add_argument("--instance-key", help="launches sharing this key share one trace (e.g. an instance id)")
-    parser.add_argument("--load-deadline", type=float, help="seconds after which a load still running is overdue")
+    parser.add_argument("--health-port", metavar="PORT", type=int, default=None, help="serve /health and /metrics on this port (0: any free port)")
+    parser.add_argument("--health-host", metavar="HOST", default="127.0.0.1", help="address /health binds to (default 127.0.0.1)")
+    parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="OTLP JSON files when no OTEL endpoint is set (default ./otel-out)")
+    parser.add_argument("--log-file", metavar="FILE", help="write the passthrough here instead of stdout/stderr")
+    parser.add_argument("--instance-key", metavar="KEY", help="launches sharing this key share one trace (e.g. an instance id)")
+    parser.add_argument("--load-deadline", metavar="SECONDS", type=float, help="seconds after which a load still running is overdue")
     parser.add_argument(
         "--bandwidth", action="append", metavar="RATE",
         help="link bandwidth to the RPC servers (repeat per --rpc endpoint): the load deadline becomes the estimate's",
     )
-    parser.add_argument("--redundancy", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
+    parser.add_argument("--redundancy", metavar="FACTOR", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
     parser.add_argument("--quiet", action="store_true", help="no summary at exit")
     parser.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto",
         help="live load progress on the terminal (auto: when the output is a terminal)",
     )
-    parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command to run")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- ARGV", help="-- then the command to run")
     parser.set_defaults(handler=run)
 
 
@@ -41,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("run: give the command to run after --")
     if args.health_port is not None and not 0 <= args.health_port <= 65535:
         raise UsageError(f"--health-port: {args.health_port} is not a port number (0-65535)")
+    if args.health_port is not None:
+        extras.require("health", "--health-port")
+    if args.progress == "always":
+        extras.require("progress", "--progress always")
+    if args.bandwidth and args.load_deadline is None:
+        extras.require("gguf", "--bandwidth")
     policy = load_policy(args.policy)
     if args.load_deadline is not None:
         if args.load_deadline <= 0:
@@ -59,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         state = InstanceState()
         out = err = log_file
-        if args.progress != "never" and (args.progress == "always" or sys.stderr.isatty()):
+        wants_display = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+        if wants_display and not extras.missing("progress"):
             from ..sinks.terminal import ProgressDisplay, terminal_wanted
 
             if args.progress == "always" or terminal_wanted(args.log_file):
@@ -77,15 +91,27 @@ def run(args: argparse.Namespace) -> int:
             stderr=err,
             instance_key=args.instance_key,
         )
+        # Handlers first: a stop that arrives while the child is being started is forwarded
+        # once it exists, instead of interrupting the start (KeyboardInterrupt on SIGINT).
+        early: list[int] = []
+
+        def forward(signum: int, _frame: object) -> None:
+            if process.process is None:
+                early.append(signum)
+            else:
+                process.send_signal(signum)
+
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, forward)
         try:
             process.start()
         except OSError as exc:
             process.close()
             raise UsageError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        for signum in early:
+            process.send_signal(signum)
         if display is not None:
             display.start()
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, lambda signum, _frame: process.send_signal(signum))
         if process.health is not None and not args.quiet:
             print(f"otel-plugins: /health on http://{args.health_host}:{process.health_port}/health", file=sys.stderr)
         code = None
@@ -97,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
             display = None
         if not args.quiet:
             where = process.telemetry.output_dir
-            print(f"otel-plugins: {argv[0]} exited with code {code}", file=sys.stderr)
+            if process.observer.exit_kind is ExitKind.ABORTED_ON_STOP:
+                print(f"otel-plugins: {argv[0]} stopped as requested (exit code {code}: it aborted while stopping)", file=sys.stderr)
+            else:
+                print(f"otel-plugins: {argv[0]} exited with code {code}", file=sys.stderr)
             print(process.observer.summary(), file=sys.stderr)
             if where is not None:
                 print(f"otel-plugins: telemetry written to {where}/", file=sys.stderr)

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 
+from .. import names
 from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
 from ..pipeline import LineCounts, LinePipeline, describe_lines
@@ -50,13 +51,15 @@ an existing checkpoint, are read from their start."""
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "tail", help="follow log files (GPUStack's by default) into OTLP log records",
+        description="Follow log files with the same parsing, policy and telemetry as `run`, through rotation"
+        " and restarts, without losing or repeating a line (with --checkpoint).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_policy_argument(parser)
-    parser.add_argument("--output-dir", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
-    parser.add_argument("--service-name", default="llama-tail", help="service.name unless OTEL_SERVICE_NAME says otherwise")
+    parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
+    parser.add_argument("--service-name", metavar="NAME", default="llama-tail", help="service.name unless OTEL_SERVICE_NAME says otherwise")
     parser.add_argument("--checkpoint", metavar="FILE", help="JSON file of read offsets, to resume where the last run stopped")
-    parser.add_argument("--poll-interval", type=float, default=0.2, metavar="S", help="seconds between looks at the files (default 0.2)")
+    parser.add_argument("--poll-interval", type=float, default=0.2, metavar="SECONDS", help="seconds between looks at the files (default 0.2)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--from-start", dest="start_at", action="store_const", const="start", help="read existing files from their start")
     start.add_argument("--from-end", dest="start_at", action="store_const", const="end", help="only lines written from now on (default)")
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry, trust_line_time=False)
     metrics = InstanceMetrics(
-        telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "tail"}, export_stats=telemetry.stats
+        telemetry.meter_provider.get_meter("otel_plugins"), None, {names.ATTR_SERVER_KIND: "tail"}, export_stats=telemetry.stats
     )
     passthrough = Passthrough(sys.stdout.fileno()) if args.passthrough else None
     streams: dict[str, tuple[LinePipeline, dict[str, str]]] = {}
@@ -130,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         stream = streams.get(file.path)
         if stream is None:
             pipeline = LinePipeline(policy, emitter, metrics=metrics)
-            stream = streams[file.path] = (pipeline, {"log.file.path": file.path, "log.file.name": file.name})
+            stream = streams[file.path] = (pipeline, {names.LOG_FILE_PATH: file.path, names.LOG_FILE_NAME: file.name})
         pipeline, extra = stream
         text = pipeline.feed(raw, None, extra)
         if passthrough is not None and text is not None:

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from functools import lru_cache
 
+from otel_plugins import names
 from otel_plugins.record import Event
 
 from .shape import Conv
@@ -31,7 +32,7 @@ HTTP_VERSION = "network.protocol.version"
 RESPONSE_SIZE = "http.response.body.size"
 GPU_INDEX = "llama.gpu.index"
 LOAD_MMAP = "llama.load.mmap"
-RPC_CAPACITY_BYTES = "rpc.capacity_bytes"
+RPC_CAPACITY_BYTES = names.RPC_CAPACITY_BYTES
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 

@@ -24,14 +24,14 @@ def record_attributes(classified: Classified) -> dict[str, Any]:
     Every string is redacted at the exporters' edge (emit.otlp_encode), not here."""
     record, decision = classified.record, classified.decision
     attributes: dict[str, Any] = {key: value for key, value in record.fields.items() if isinstance(value, _PRIMITIVES)}
-    attributes["llama.log.dialect"] = record.dialect
-    attributes["llama.log.kind"] = decision.kind.value
+    attributes[names.ATTR_LOG_DIALECT] = record.dialect
+    attributes[names.ATTR_LOG_KIND] = decision.kind.value
     if record.producer:
-        attributes["llama.log.producer"] = record.producer
+        attributes[names.ATTR_LOG_PRODUCER] = record.producer
     if record.tag:
-        attributes["llama.log.tag"] = record.tag
+        attributes[names.ATTR_LOG_TAG] = record.tag
     if record.event is not None:
-        attributes["llama.log.event"] = record.event.value
+        attributes[names.ATTR_LOG_EVENT] = record.event.value
     if decision.reason:
         attributes[names.ATTR_REASON] = decision.reason
     attributes[names.ATTR_VERDICT] = decision.verdict.value
@@ -42,17 +42,23 @@ class SdkLogs:
     """Line records through an SDK LoggerProvider: when the host application owns the
     providers (library or zero-code use), its pipeline exports them."""
 
-    def __init__(self, provider: Any) -> None:
+    def __init__(self, provider: Any, stats: Any = None) -> None:
         self.logger = provider.get_logger(SCOPE_NAME)
+        self.stats = stats  # when this is the path a record is counted on
 
-    def emit(self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any) -> None:
+    def emit(
+        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any, event_name: str | None = None
+    ) -> None:
         self.logger.emit(
             LogRecord(
                 timestamp=time_ns, observed_timestamp=observed_ns, severity_number=SeverityNumber(severity),
                 severity_text=severity_text, body=exportable(body),
                 attributes={k: exportable(v) if isinstance(v, str) else v for k, v in attributes.items()},
+                event_name=event_name,
             )
         )
+        if self.stats is not None:
+            self.stats.count_emitted("logs")
 
 
 class LogEmitter:
@@ -64,14 +70,21 @@ class LogEmitter:
     """
 
     def __init__(self, telemetry: Telemetry, trust_line_time: bool = True) -> None:
-        self.sink = telemetry.line_logs or (SdkLogs(telemetry.logger_provider) if telemetry.logger_provider else None)
+        self.sinks: list[Any] = []
+        if telemetry.line_logs is not None:
+            self.sinks.append(telemetry.line_logs)
+        # Providers the host application owns (library and zero-code use) take every line record.
+        provider = telemetry.line_log_provider if telemetry.line_logs is not None else (telemetry.line_log_provider or telemetry.logger_provider)
+        if provider is not None:
+            self.sinks.append(SdkLogs(provider, None if self.sinks else telemetry.stats))
         self.trust_line_time = trust_line_time
         self.emitted = 0
 
-    def _emit(self, time_ns: int, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
+    def _emit(self, time_ns: int, severity: Severity, body: str, attributes: dict[str, Any], event_name: str | None = None) -> None:
         self.emitted += 1
-        if self.sink is not None:
-            self.sink.emit(time_ns, time.time_ns(), int(severity), severity.name, body, attributes)
+        observed = time.time_ns()
+        for sink in self.sinks:
+            sink.emit(time_ns, observed, int(severity), severity.name, body, attributes, event_name)
 
     def emit(self, classified: Classified, extra: Mapping[str, Any] | None = None) -> None:
         if not classified.emit:
@@ -82,9 +95,10 @@ class LogEmitter:
         stamp = int(classified.time * 1e9) if self.trust_line_time else time.time_ns()
         self._emit(stamp, classified.decision.severity, classified.record.text, attributes)
 
-    def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
-        """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's."""
-        self._emit(time.time_ns(), severity, body, attributes)
+    def emit_event(self, severity: Severity, body: str, attributes: dict[str, Any], event_name: str | None = None) -> None:
+        """A record of the wrapper's own making (a lost RPC peer, say), not a line of the server's;
+        `event_name` is the record's EventName (names.EVENT_*)."""
+        self._emit(time.time_ns(), severity, body, attributes, event_name)
 
     def emit_crash(self, dump: CrashDump, extra: Mapping[str, Any] | None = None) -> None:
         """A crash and its backtrace as one ERROR record, with OTel's exception attributes."""
@@ -92,16 +106,18 @@ class LogEmitter:
             Severity.ERROR,
             dump.message,
             {
-                "exception.type": "crash",
-                "exception.message": dump.message,
-                "exception.stacktrace": dump.stacktrace,
-                "llama.log.kind": "error",
+                names.EXCEPTION_TYPE: dump.kind,
+                names.EXCEPTION_MESSAGE: dump.message,
+                names.EXCEPTION_STACKTRACE: dump.stacktrace,
+                names.ATTR_LOG_KIND: "error",
                 **(extra or {}),
             },
         )
 
     def emit_summary(self, summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> None:
-        attributes: dict[str, Any] = {**(extra or {}), "llama.log.kind": "probe", names.ATTR_REASON: "sampled", "llama.suppressed.count": summary.suppressed}
+        attributes: dict[str, Any] = {
+            **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: "sampled", names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
+        }
         if summary.method:
             attributes[names.HTTP_METHOD] = summary.method
         if summary.path:

@@ -59,7 +59,7 @@ def _severity_name(severity: Any) -> str:
 class InstanceMetrics:
     """Creates every instrument of `names.METRICS` on `meter`, reading `state` for gauges.
 
-    `attributes` (e.g. `{"llama.instance.key": "box-0"}`) are added to every observation.
+    `attributes` (e.g. `{names.ATTR_INSTANCE_KEY: "box-0"}`) are added to every observation.
     Without a `state` (tailing files, where no one process is watched) the gauges stay empty.
     """
 
@@ -138,8 +138,9 @@ class InstanceMetrics:
         counts = self._line_counts[name]
         counts[key] = counts.get(key, 0) + amount
 
-    def count_exit(self, code: int | None, signal: str | None) -> None:
-        self._add(names.METRIC_EXITS, 1, {names.ATTR_EXIT_CODE: code, names.ATTR_EXIT_SIGNAL: signal})
+    def count_exit(self, code: int | None, signal: str | None, requested: bool = False) -> None:
+        attributes = {names.ATTR_EXIT_CODE: code, names.ATTR_EXIT_SIGNAL: signal, names.ATTR_EXIT_REQUESTED: requested}
+        self._add(names.METRIC_EXITS, 1, attributes)
 
     def record_load_duration(self, seconds: float, outcome: str) -> None:
         self._record(names.METRIC_LOAD_DURATION, seconds, {names.ATTR_LOAD_OUTCOME: _label(outcome)})

@@ -67,6 +67,7 @@ def _length(value: int) -> bytes:
 
 _TIME = _tag(LogRecord, "time_unix_nano", _WIRE_FIXED64)
 _OBSERVED = _tag(LogRecord, "observed_time_unix_nano", _WIRE_FIXED64)
+_EVENT_NAME = _tag(LogRecord, "event_name", _WIRE_LEN)
 _BODY = _tag(LogRecord, "body", _WIRE_LEN)
 _ATTRIBUTE = _tag(LogRecord, "attributes", _WIRE_LEN)
 _STRING_VALUE = _tag(AnyValue, "string_value", _WIRE_LEN)
@@ -139,7 +140,10 @@ class LogEncoder:
             self.request = self._json_request  # type: ignore[method-assign]
 
     # The two methods every format provides (bound in __init__ to the format's own).
-    def record(self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any]) -> Any:
+    def record(
+        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any],
+        event_name: str | None = None,
+    ) -> Any:
         raise NotImplementedError
 
     def request(self, records: list[Any]) -> bytes | str:
@@ -147,7 +151,8 @@ class LogEncoder:
 
     # -- protobuf ---------------------------------------------------------------------
     def _protobuf_record(
-        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any]
+        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any],
+        event_name: str | None = None,
     ) -> bytes:
         head = self._severities.get((severity, severity_text))
         if head is None:
@@ -166,6 +171,9 @@ class LogEncoder:
             parts.append(encoded)
         if observed_ns:
             parts.append(_OBSERVED + _PACK_FIXED64(observed_ns))
+        if event_name:
+            name = event_name.encode("utf-8")
+            parts.append(_EVENT_NAME + _length(len(name)) + name)
         return b"".join(parts)
 
     def _cache(self, key: str, item: Any, kv: bytes | str) -> bytes | str:
@@ -183,7 +191,8 @@ class LogEncoder:
 
     # -- JSON -------------------------------------------------------------------------
     def _json_record(
-        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any]
+        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Mapping[str, Any],
+        event_name: str | None = None,
     ) -> str:
         parts = ["{"]
         if time_ns:
@@ -204,6 +213,8 @@ class LogEncoder:
                     kv = self._cache(key, item, _dumps({"key": key, "value": _json_value(item)}))
                 encoded.append(kv)
             parts.append(',"attributes":[' + ",".join(encoded) + "]")
+        if event_name:
+            parts.append(',"eventName":' + _dumps(event_name))
         parts.append("}")
         return "".join(parts)
 

@@ -32,9 +32,9 @@ def parent_for_key(instance_key: str) -> Any:
 
 def instance_attributes(spec: LaunchSpec, pid: int | None) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "process.executable.name": spec.executable,
-        "process.command_args": list(spec.redacted_argv),
-        "llama.server.kind": spec.kind.value,
+        names.PROCESS_EXECUTABLE_NAME: spec.executable,
+        names.PROCESS_COMMAND_ARGS: list(spec.redacted_argv),
+        names.ATTR_SERVER_KIND: spec.kind.value,
     }
     if pid is not None:
         attributes[names.PID] = pid
@@ -46,8 +46,8 @@ def instance_attributes(spec: LaunchSpec, pid: int | None) -> dict[str, Any]:
         attributes[names.ATTR_RPC_ENDPOINTS] = list(spec.rpc_endpoints)
     if spec.tensor_split:
         attributes[names.ATTR_TENSOR_SPLIT] = spec.tensor_split
-    if spec.listen:
-        attributes["rpc.listen"] = spec.listen
+    if spec.listen:  # an rpc-server's host:port; its port is server.port already
+        attributes[names.SERVER_ADDRESS] = spec.listen.rpartition(":")[0]
     return attributes
 
 
@@ -115,17 +115,21 @@ class InstanceSpans:
             self.errors_uncounted += 1
             return
         self.error_events += 1
-        self.instance.add_event(names.EVENT_LOG_ERROR, {"log.record.body": exportable(text[:1024]), **attributes})
+        self.instance.add_event(names.EVENT_LOG_ERROR, {names.ATTR_LOG_BODY: exportable(text[:1024]), **attributes})
 
-    def crash(self, message: str, stacktrace: str) -> None:
-        """OTel's `exception` event, on the instance span."""
+    def crash(self, kind: str, message: str, stacktrace: str) -> None:
+        """OTel's `exception` event, on the instance span; `kind` is the abort kind."""
         self.instance.add_event(
-            "exception",
-            {"exception.type": "crash", "exception.message": exportable(message), "exception.stacktrace": exportable(stacktrace)},
+            names.EVENT_EXCEPTION,
+            {
+                names.EXCEPTION_TYPE: kind,
+                names.EXCEPTION_MESSAGE: exportable(message),
+                names.EXCEPTION_STACKTRACE: exportable(stacktrace),
+            },
         )
 
     def ready(self, load_seconds: float | None) -> None:
-        attributes = {} if load_seconds is None else {"llama.load.duration_s": round(load_seconds, 3)}
+        attributes = {} if load_seconds is None else {names.ATTR_LOAD_DURATION: round(load_seconds, 3)}
         self.instance.add_event(names.EVENT_READY, attributes)
         self._end_load(ok=True)
 
@@ -149,7 +153,11 @@ class InstanceSpans:
             span.set_attribute(names.ATTR_BYTES_DONE, bytes_done)
             span.set_attribute(names.ATTR_SOURCE, source)
 
-    def exited(self, code: int | None, signal_name: str | None, failed: bool, cause: str | None = None) -> None:
+    def exited(
+        self, code: int | None, signal_name: str | None, failed: bool, cause: str | None = None, requested: bool = False
+    ) -> None:
+        """Ends the spans. `requested`: the exit followed a stop the wrapper forwarded, so an
+        abort while stopping leaves the status unset (the abort is an `exception` event)."""
         if not self.instance.is_recording():
             return
         if self.load is not None and self.load.is_recording():
@@ -158,10 +166,12 @@ class InstanceSpans:
             self.instance.set_attribute(names.ATTR_EXIT_CODE, code)
         if signal_name:
             self.instance.set_attribute(names.ATTR_EXIT_SIGNAL, signal_name)
+        if requested:
+            self.instance.set_attribute(names.ATTR_EXIT_REQUESTED, True)
         if self.errors_uncounted:
-            self.instance.set_attribute("llama.log.error_events_dropped", self.errors_uncounted)
+            self.instance.set_attribute(names.ATTR_ERROR_EVENTS_DROPPED, self.errors_uncounted)
         if cause:
-            self.instance.set_attribute("llama.exit.cause", exportable(cause))
+            self.instance.set_attribute(names.ATTR_EXIT_CAUSE, exportable(cause))
         if failed:
             self.instance.set_status(Status(StatusCode.ERROR, cause or f"exit code {code}"))
         self.instance.end()

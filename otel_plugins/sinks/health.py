@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from opentelemetry.sdk.metrics.export import MetricReader
 
@@ -30,7 +30,6 @@ from ..state import InstanceState, Snapshot
 
 __all__ = [
     "HEALTH_SCHEMA_PATH",
-    "METRICS_CONTENT_TYPE",
     "HealthServer",
     "create_health_app",
     "health_status",
@@ -39,7 +38,6 @@ __all__ = [
 
 HEALTH_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "health_schema.json"
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-store"}
 _START_TIMEOUT_S = 5.0
@@ -63,7 +61,11 @@ def health_status(snap: Snapshot) -> tuple[int, dict[str, Any]]:
     return 503, {"status": "exited", "exit_code": snap.exit_code}
 
 
-def create_health_app(state: InstanceState, metrics_text: Callable[[], bytes] | None = None) -> FastAPI:
+# `/metrics`: (the request's Accept header) -> (body, content type), e.g. from `prometheus_reader`.
+Exposition = Callable[[str], tuple[bytes, str]]
+
+
+def create_health_app(state: InstanceState, metrics_text: Exposition | None = None) -> FastAPI:
     """`GET|HEAD /health` and `/metrics`; anything else is 404, other methods 405."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
     # The last snapshot's encoded answer: snapshots are immutable and replaced whole,
@@ -79,29 +81,32 @@ def create_health_app(state: InstanceState, metrics_text: Callable[[], bytes] | 
         return Response(cache[2], status_code=cache[1], media_type=_JSON, headers=_NO_STORE)
 
     @app.api_route("/metrics", methods=["GET", "HEAD"])
-    def metrics() -> Response:  # sync: a collection runs callbacks, so it runs off the event loop
+    def metrics(request: Request) -> Response:  # sync: a collection runs callbacks, so it runs off the event loop
         if metrics_text is None:
             return Response(b'{"detail":"Not Found"}', status_code=404, media_type=_JSON)
         try:
-            text = metrics_text()
+            body, content_type = metrics_text(request.headers.get("accept", ""))
         except Exception:  # noqa: BLE001 - a failed collection is a 500, not a dead server
             _logger.warning("metrics collection failed", exc_info=True)
             return Response(b"metrics collection failed\n", status_code=500, media_type="text/plain")
-        return Response(text, media_type=METRICS_CONTENT_TYPE, headers=_NO_STORE)
+        return Response(body, headers={**_NO_STORE, "Content-Type": content_type})
 
     return app
 
 
-def prometheus_reader(**options: Any) -> tuple[MetricReader, Callable[[], bytes]]:
-    """A PrometheusMetricReader on a private CollectorRegistry, and its text generator.
+def prometheus_reader(**options: Any) -> tuple[MetricReader, Exposition]:
+    """A PrometheusMetricReader on a private CollectorRegistry, and its exposition.
 
     Add the reader to the MeterProvider (`setup_telemetry(extra_metric_readers=[reader])`)
-    and pass the generator to `HealthServer(metrics_text=...)`. Exporter releases without
-    a `registry` argument only register in the global REGISTRY; the
-    generator then renders that registry, which also holds the process collectors.
+    and pass the exposition to `HealthServer(metrics_text=...)`. The format follows the
+    scraper's Accept header through prometheus_client's own negotiation: OpenMetrics when
+    asked for, the text format otherwise. Exporter releases without a `registry` argument
+    only register in the global REGISTRY; the exposition then renders that registry, which
+    also holds the process collectors.
     """
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.exposition import choose_encoder
 
     registry = CollectorRegistry()
     try:
@@ -109,7 +114,11 @@ def prometheus_reader(**options: Any) -> tuple[MetricReader, Callable[[], bytes]
     except TypeError:
         registry = REGISTRY
         reader = PrometheusMetricReader(**options)
-    return reader, lambda: generate_latest(registry)
+    def exposition(accept: str) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(accept)
+        return encoder(registry), content_type
+
+    return reader, exposition
 
 
 class HealthServer:
@@ -120,7 +129,7 @@ class HealthServer:
         state: InstanceState,
         host: str = "127.0.0.1",
         port: int = 0,
-        metrics_text: Callable[[], bytes] | None = None,
+        metrics_text: Exposition | None = None,
     ) -> None:
         self.state, self.host, self.requested_port, self.metrics_text = state, host, port, metrics_text
         self.port: int | None = None

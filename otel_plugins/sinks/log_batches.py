@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .telemetry import ExportStats
+from .export_stats import ExportStats
 
 # send(request, records) -> True when the next hop accepted the batch.
 Send = Callable[[Any, int], bool]
-_WARN = 13  # SeverityNumber WARN
+_WARN, _ERROR = 13, 17  # SeverityNumber WARN, ERROR
 
 
 class LogBatcher:
@@ -29,6 +29,7 @@ class LogBatcher:
         send: Send,
         stats: ExportStats,
         *,
+        counted: bool = True,
         max_queue: int = 2048,
         max_batch: int = 512,
         delay_s: float = 1.0,
@@ -39,7 +40,8 @@ class LogBatcher:
         self._encode_request = encode_request
         self._send = send
         self._close_send = close_send
-        self.stats = stats
+        # Of several exporters of one record, one is counted: a record sent twice is one record.
+        self.stats = stats if counted else ExportStats()
         self.max_queue = max_queue
         self.max_batch = min(max_batch, max_queue)
         self.delay_s = delay_s
@@ -53,13 +55,17 @@ class LogBatcher:
         self._worker = threading.Thread(target=self._run, name="otel-log-batches", daemon=True)
         self._worker.start()
 
+    def refuse(self) -> None:
+        """One record emitted and dropped at once (the queue is too full for it)."""
+        self.stats.count_emitted("logs")
+        self.stats.add("logs", False, 1)
+
     def add(self, encoded: Any) -> None:
         """Queue one encoded record; never blocks (a full queue drops it, counted)."""
         with self._lock:
             queued = len(self._queue)
             if queued >= self.max_queue or self._stopping:
-                self.stats.count_emitted("logs")
-                self.stats.add("logs", False, 1)
+                self.refuse()
                 return
             self._queue.append(encoded)
         self.stats.count_emitted("logs")
@@ -137,30 +143,37 @@ class LogBatcher:
 
 
 class LineLogs:
-    """The fast path for line records: encode (`LogEncoder`), then batch and send (`LogBatcher`).
+    """The fast path for line records: encode (`LogEncoder`), then batch and send (`LogBatcher`),
+    to each configured exporter (a record is encoded once per wire format).
 
-    Records at WARN and above may use the whole queue; quieter ones only three quarters
-    of it, so that a flood of probe lines cannot crowd out the failure in its middle.
+    A record may fill the queue according to its severity: below WARN half of it, WARN
+    three quarters, ERROR and above all of it, so that a flood of probe lines (or of
+    warnings) cannot crowd out the failure in its middle.
     """
 
-    def __init__(self, encoder: Any, batcher: LogBatcher) -> None:
-        self.encoder = encoder
-        self.batcher = batcher
-        self._quiet_limit = max(1, batcher.max_queue * 3 // 4)
+    def __init__(self, targets: list[tuple[Any, LogBatcher]]) -> None:
+        self.targets = targets
 
-    def emit(self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any) -> None:
-        batcher = self.batcher
-        if severity < _WARN and len(batcher._queue) >= self._quiet_limit:
-            batcher.stats.count_emitted("logs")
-            batcher.stats.add("logs", False, 1)
-            return
-        batcher.add(self.encoder.record(time_ns, observed_ns, severity, severity_text, body, attributes))
+    def emit(
+        self, time_ns: int, observed_ns: int, severity: int, severity_text: str, body: str, attributes: Any, event_name: str | None = None
+    ) -> None:
+        encoded: dict[Any, Any] = {}
+        for encoder, batcher in self.targets:
+            if severity < _ERROR and len(batcher._queue) >= batcher.max_queue * (3 if severity >= _WARN else 2) // 4:
+                batcher.refuse()
+                continue
+            record = encoded.get(encoder.format)
+            if record is None:
+                record = encoded[encoder.format] = encoder.record(time_ns, observed_ns, severity, severity_text, body, attributes, event_name)
+            batcher.add(record)
 
     def force_flush(self, timeout_s: float = 30.0) -> bool:
-        return self.batcher.force_flush(timeout_s)
+        return all([batcher.force_flush(timeout_s) for _, batcher in self.targets])
 
     def abort(self) -> None:
-        self.batcher.abort()
+        for _, batcher in self.targets:
+            batcher.abort()
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        self.batcher.shutdown(timeout_s)
+        for _, batcher in self.targets:
+            batcher.shutdown(timeout_s)

@@ -1,37 +1,40 @@
-"""Where batches of pre-encoded line records go: the same OTLP exporters the SDK path uses.
+"""Where batches of pre-encoded line records go: the same exporters the SDK path would use.
 
-The upstream OTLP exporters own everything about the next hop (endpoint, headers,
-timeout, compression, TLS, retries with backoff, all read from the standard `OTEL_*`
-variables). They are only asked to skip their own encoding step, because the batch
-arrives as an encoded `ExportLogsServiceRequest` (`emit.otlp_encode`):
+`exporter_config.resolve_log_exporters` says where logs go (the one answer for every log
+path). For the exporters that speak standard OTLP, the upstream exporter is built exactly
+as the SDK path builds it, owning everything about the next hop (endpoint, headers,
+timeout, compression, TLS, retries with backoff); it is only asked to skip its own
+encoding step, because the batch arrives as an encoded `ExportLogsServiceRequest`
+(`emit.otlp_encode`):
 
-- gRPC: `OTLPLogExporter._translate_data` parses the request bytes back into the message
-  its stub sends (C speed, the retry loop untouched);
-- HTTP protobuf: the exporter's client posts the bytes as they are;
-- the embedded default and `console`: OTLP/JSON lines appended to a file or stdout, the
-  format the Collector's file exporter and the upstream JSON file exporter write.
+- OTLP/gRPC: `OTLPLogExporter._translate_data` parses the request bytes back into the
+  message its stub sends (C speed; the retry loop untouched);
+- OTLP/HTTP protobuf and JSON: the exporter's HTTP client posts the bytes as they are;
+- the embedded default (`otlp_json_file`) and `console`: OTLP/JSON lines appended to the
+  file or stdout, the format the upstream JSON file exporter writes.
 
-Both gRPC and HTTP hooks are private methods of opentelemetry-exporter-otlp-proto-*,
-pinned in pyproject.toml; `tests/test_log_senders.py` sends through each to a real
-receiver, so an upstream change shows there.
+Any other exporter (a third-party entry point) gets line records through the SDK's
+LoggerProvider. The gRPC and HTTP hooks are private methods of the upstream exporters,
+whose versions pyproject.toml pins; `tests/test_log_senders.py` sends through each to a
+real receiver, so an upstream change shows there.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from ..emit.otlp_encode import WireFormat
+from ..emit.otlp_encode import LogEncoder, WireFormat
+from .exporter_config import FILE, PROTOCOLS, ExporterConfig, otlp_arguments
+from .log_batches import LineLogs, LogBatcher
 
-# send(request, records) -> True when the next hop accepted the batch; close()
+# (wire format, send(request, records) -> True when the next hop accepted it, close())
 Sender = tuple[WireFormat, Callable[[Any, int], bool], Callable[[], None]]
 
 
-def grpc_sender() -> Sender:
+def _grpc(config: ExporterConfig) -> Sender:
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.sdk._logs.export import LogRecordExportResult
@@ -43,7 +46,7 @@ def grpc_sender() -> Sender:
         def _count_data(self, data: tuple[bytes, int]) -> int:  # type: ignore[override]
             return data[1]
 
-    exporter = EncodedGrpcExporter()
+    exporter = EncodedGrpcExporter(**otlp_arguments(config.otlp))
 
     def send(request: bytes, count: int) -> bool:
         return exporter._export((request, count)) is LogRecordExportResult.SUCCESS
@@ -51,18 +54,17 @@ def grpc_sender() -> Sender:
     return WireFormat.PROTOBUF, send, exporter.shutdown
 
 
-def http_sender() -> Sender:
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+def _http(config: ExporterConfig, wire: WireFormat) -> Sender:
+    exporter = config.create()
 
-    exporter = OTLPLogExporter()
+    def send(request: bytes | str, count: int) -> bool:
+        body = request.encode("utf-8") if isinstance(request, str) else request
+        return bool(exporter._client.export(body).success)
 
-    def send(request: bytes, count: int) -> bool:
-        return bool(exporter._client.export(request).success)
-
-    return WireFormat.PROTOBUF, send, exporter.shutdown
+    return wire, send, exporter.shutdown
 
 
-def stream_sender(stream: IO[str], owned: bool) -> Sender:
+def _stream(stream: IO[str], owned: bool) -> Sender:
     lock = threading.Lock()
 
     def send(request: str, count: int) -> bool:
@@ -79,22 +81,42 @@ def stream_sender(stream: IO[str], owned: bool) -> Sender:
     return WireFormat.JSON, send, close
 
 
-def file_sender(path: Path) -> Sender:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return stream_sender(open(path, "a", encoding="utf-8"), owned=True)  # noqa: SIM115 - closed by the sender
+def sender(config: ExporterConfig) -> Sender | None:
+    """The fast path's sender for one configured log exporter, or None where only the SDK path can serve it."""
+    if config.name == PROTOCOLS["grpc"]:
+        return _grpc(config)
+    if config.name == PROTOCOLS["http/protobuf"]:
+        return _http(config, WireFormat.PROTOBUF)
+    if config.name == PROTOCOLS["http/json"]:
+        return _http(config, WireFormat.JSON)
+    if config.name == FILE and config.path is not None:
+        config.path.parent.mkdir(parents=True, exist_ok=True)
+        return _stream(open(config.path, "a", encoding="utf-8"), owned=True)  # noqa: SIM115 - closed by the sender
+    if config.name == "console":
+        return _stream(sys.stdout, owned=False)
+    return None
 
 
-def console_sender() -> Sender:
-    return stream_sender(sys.stdout, owned=False)
+def line_logs_for(
+    configs: Sequence[ExporterConfig], resource: Any, scope: str, stats: Any, settings: Mapping[str, Any]
+) -> tuple[LineLogs | None, list[ExporterConfig]]:
+    """Line records' fast path to every configured exporter that can take it, and the
+    configurations left to the SDK's LoggerProvider. Only the first exporter of all is
+    counted in `stats`, as the SDK path counts one (a record sent twice is one record)."""
+    targets, rest = [], []
+    attributes = dict(resource.attributes)
+    for config in configs:
+        found = sender(config)
+        if found is None:
+            rest.append(config)
+            continue
+        wire, send, close = found
+        encoder = LogEncoder(wire, attributes, scope, schema_url=resource.schema_url or "")
+        batcher = LogBatcher(
+            encoder.request, send, stats, counted=not targets,
+            max_queue=settings["max_queue_size"], max_batch=settings["max_export_batch_size"],
+            delay_s=settings["schedule_delay_millis"] / 1000, close_send=close,
+        )  # fmt: skip
+        targets.append((encoder, batcher))
+    return (LineLogs(targets) if targets else None), rest
 
-
-def otlp_sender(protocol: str) -> Sender:
-    """The sender for `OTEL_EXPORTER_OTLP_[LOGS_]PROTOCOL`'s value (grpc or http/protobuf)."""
-    return grpc_sender() if protocol == "grpc" else http_sender()
-
-
-def sender_for(environ: os._Environ | dict, protocol: str, directory: Path | None) -> Sender:
-    """The line records' sender where the SDK path's log exporter would send."""
-    if directory is not None:
-        return file_sender(directory / "logs.jsonl")
-    return otlp_sender(protocol)

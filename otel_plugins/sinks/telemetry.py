@@ -1,15 +1,18 @@
 """Providers for traces, metrics and logs, configured by the standard OTEL_* variables.
 
-With no OTLP endpoint configured, the embedded default writes OTLP JSON files
-(`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`) under the output directory. Export runs
-in the SDK's batch processors with bounded queues, so a slow or absent backend costs
-dropped telemetry, never a blocked caller; what each exporter delivered or lost is counted.
+Which exporters each signal goes to is `exporter_config.resolve_exporters`' answer; with no
+exporter variable and no OTLP endpoint set, the embedded default writes OTLP JSON lines
+(`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`) under the output directory with
+opentelemetry-exporter-otlp-json-file. Export runs in the SDK's batch processors with
+bounded queues, so a slow or absent backend costs dropped telemetry, never a blocked
+caller; what each signal's first exporter delivered or lost is counted (`ExportStats`).
+The processors, the metric reader, the id generator and the resource take their
+OTEL_* variables through `sdk_settings`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import time
@@ -23,90 +26,19 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from .otlp_json import FileLogExporter, FileMetricExporter, FileSpanExporter
+from .export_stats import ExportStats
+from .exporter_config import FILE, ExporterConfig, resolve_exporters
+from .log_senders import line_logs_for
+from .sdk_settings import METRIC_INTERVAL_S, QUEUE_SIZE, batch_settings, id_generator, metric_reader_settings, resource_for
 
-_ENDPOINT_VARS = (
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-)
-QUEUE_SIZE = 4096
 SCOPE_NAME = "otel_plugins"
 # How long the wrapper may spend flushing telemetry once its server has exited: within
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
 _METRICS_SHARE = 0.4
-
-
-@dataclass
-class ExportStats:
-    """Telemetry records by signal: emitted, exported, failed in export. Thread-safe.
-
-    The SDK's batch processors drop records silently when their queue is full, and drop
-    what is still queued when shutdown times out. So until shutdown, `dropped()` counts
-    failed exports; once the log pipeline is shut down (`settle()`), every log record
-    emitted and not exported is dropped, and `emitted == exported + dropped` exactly.
-    """
-
-    emitted: Counter = field(default_factory=Counter)
-    exported: Counter = field(default_factory=Counter)
-    failed: Counter = field(default_factory=Counter)
-    settled: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, signal: str, ok: bool, count: int) -> None:
-        with self._lock:
-            (self.exported if ok else self.failed)[signal] += count
-
-    def count_emitted(self, signal: str, count: int = 1) -> None:
-        with self._lock:
-            self.emitted[signal] += count
-
-    def settle(self) -> None:
-        self.settled = True
-
-    def dropped(self) -> Counter:
-        with self._lock:
-            dropped = Counter(self.failed)
-            if self.settled:
-                for signal, emitted in self.emitted.items():
-                    dropped[signal] = max(0, emitted - self.exported[signal])
-            return dropped
-
-
-class _RateLimited(logging.Filter):
-    """The SDK warns on every dropped record and failed export; say each thing once a minute."""
-
-    def __init__(self, interval_s: float = 60.0) -> None:
-        super().__init__()
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        key = f"{record.name}:{record.msg}"
-        if now - self._last.get(key, -self.interval_s) < self.interval_s:
-            return False
-        self._last[key] = now
-        return True
-
-
-def quiet_sdk_logging() -> None:
-    """SDK and exporter warnings go to stderr once a minute each, prefixed, not per record."""
-    logger = logging.getLogger("opentelemetry")
-    if any(isinstance(f, _RateLimited) for f in logger.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("otel-plugins: %(name)s: %(message)s"))
-    handler.addFilter(_RateLimited())
-    logger.addHandler(handler)
-    logger.addFilter(_RateLimited())
-    logger.propagate = False
 
 
 class _CountingExporter:
@@ -117,7 +49,8 @@ class _CountingExporter:
     exporters retry each batch for up to 10 s: with the backend down, the wrapper would
     outlive its server by most of a minute, past any supervisor's grace period. After
     `abort()`, a retry in progress stops and the batches still queued are not sent; they
-    count as dropped once the stats are settled.
+    count as dropped once the stats are settled. Only a signal's first exporter is
+    counted (`counted`), so that a record sent to two exporters is one record.
     """
 
     signal: str
@@ -126,8 +59,8 @@ class _CountingExporter:
     aborted = False
     _inner_closed = False
 
-    def __init__(self, inner: Any, stats: ExportStats) -> None:
-        self.inner, self.stats = inner, stats
+    def __init__(self, inner: Any, stats: ExportStats, counted: bool = True) -> None:
+        self.inner, self.stats, self.counted = inner, stats, counted
 
     def export(self, batch: Sequence[Any]) -> Any:
         if self.aborted:
@@ -136,7 +69,8 @@ class _CountingExporter:
             result = self.inner.export(batch)
         except Exception:  # an exporter fault is a failed export, not a crash
             result = self.failure
-        self.stats.add(self.signal, result is self.success, len(batch))
+        if self.counted:
+            self.stats.add(self.signal, result is self.success, len(batch))
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -165,51 +99,20 @@ class _CountingLogExporter(_CountingExporter, LogRecordExporter):
     signal, success, failure = "logs", LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
 
 
-def otlp_configured(environ: Mapping[str, str] | None = None) -> bool:
-    environ = os.environ if environ is None else environ
-    return any(environ.get(v) for v in _ENDPOINT_VARS)
-
-
-def _enabled(environ: Mapping[str, str], signal: str) -> bool:
-    return environ.get(f"OTEL_{signal.upper()}_EXPORTER", "").strip().lower() != "none"
-
-
-def _protocol(environ: Mapping[str, str], signal: str) -> str:
-    return (
-        environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _otlp_exporters(environ: Mapping[str, str]) -> tuple[SpanExporter, Any, LogRecordExporter]:
-    # The exporters read endpoint, headers, timeout, compression and certificates from the
-    # environment themselves; only the protocol choice is ours to make.
-    if _protocol(environ, "traces") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Spans
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Spans
-    if _protocol(environ, "metrics") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Metrics
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Metrics
-    if _protocol(environ, "logs") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Logs
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Logs
-    return Spans(), Metrics(), Logs()
-
-
 @dataclass
 class Telemetry:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
     stats: ExportStats
-    output_dir: Path | None
+    output_dir: Path | None  # where the OTLP JSON files go, when a signal goes to them
+    log_queue_size: int = QUEUE_SIZE
     # The server's lines as log records: encoded and sent without the SDK's per-record
-    # objects (see sinks/log_batches.py); None when logs are turned off.
+    # objects (sinks/log_batches.py) to every log exporter that takes them so, and through
+    # `line_log_provider` (an SDK LoggerProvider) to the others. Host applications' own
+    # records use `logger_provider`, which exports to every log exporter.
     line_logs: Any = None
+    line_log_provider: Any = None
     _closed: bool = False
     _exporters: list[Any] = field(default_factory=list)
 
@@ -249,53 +152,52 @@ def setup_telemetry(
     output_dir: str | Path | None = "otel-out",
     *,
     resource_attributes: Mapping[str, Any] | None = None,
-    metric_interval_s: float = 5.0,
+    metric_interval_s: float = METRIC_INTERVAL_S,
     extra_metric_readers: Sequence[MetricReader] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
+    """Providers for one service, their exporters chosen by the OTEL_* variables in `environ`
+    (default `os.environ`). Leaves global state alone: nothing is set as the global
+    provider, and logging is not configured. Raises `exporter_config.ConfigError` naming a bad variable."""
     environ = os.environ if environ is None else environ
-    quiet_sdk_logging()
-    attributes = dict(resource_attributes or {})
-    if not environ.get("OTEL_SERVICE_NAME") and "service.name=" not in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
-        attributes["service.name"] = service_name
-    resource = Resource.create(attributes)
-    stats = ExportStats()
-    if otlp_configured(environ):
-        spans, metrics, logs = _otlp_exporters(environ)
-        directory = None
-    else:
-        directory = Path(output_dir or "otel-out")
-        spans = FileSpanExporter(directory / "traces.jsonl")
-        metrics = FileMetricExporter(directory / "metrics.jsonl")
-        logs = FileLogExporter(directory / "logs.jsonl")
-    # OTEL_<SIGNAL>_EXPORTER=none turns a signal off, e.g. for a backend that takes traces only.
-    tracer_provider = TracerProvider(resource=resource)
-    counting_spans, counting_logs = _CountingSpanExporter(spans, stats), _CountingLogExporter(logs, stats)
-    if _enabled(environ, "traces"):
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(counting_spans, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
-        )
-    readers = list(extra_metric_readers)
-    if _enabled(environ, "metrics"):
-        readers.append(PeriodicExportingMetricReader(metrics, export_interval_millis=int(metric_interval_s * 1000)))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    resource = resource_for(service_name, resource_attributes, environ)
+    chosen = {signal: resolve_exporters(signal, environ, output_dir) for signal in ("traces", "metrics", "logs")}
+    stats = ExportStats(off=frozenset(s for s, configs in chosen.items() if not configs))
+    span_settings, log_settings = batch_settings(environ, "BSP"), batch_settings(environ, "BLRP")
+    reader_settings = metric_reader_settings(environ, metric_interval_s)
+    exporters: list[_CountingExporter] = []
+
+    def wrapped(config: ExporterConfig, counting: type[_CountingExporter], first: bool) -> _CountingExporter:
+        exporter = counting(config.create(), stats, counted=first)
+        exporters.append(exporter)
+        return exporter
+
+    tracer_provider = TracerProvider(resource=resource, id_generator=id_generator(environ))
+    for i, config in enumerate(chosen["traces"]):
+        tracer_provider.add_span_processor(BatchSpanProcessor(wrapped(config, _CountingSpanExporter, i == 0), **span_settings))
     logger_provider = LoggerProvider(resource=resource)
-    line_logs = None
-    if _enabled(environ, "logs"):
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(counting_logs, max_queue_size=QUEUE_SIZE, schedule_delay_millis=1000)
-        )
-        line_logs = _line_logs(environ, resource, directory, stats)
-    exporters = [counting_spans, counting_logs] + ([line_logs] if line_logs is not None else [])
-    return Telemetry(tracer_provider, meter_provider, logger_provider, stats, directory, line_logs, _exporters=exporters)
-
-
-def _line_logs(environ: Mapping[str, str], resource: Resource, directory: Path | None, stats: ExportStats) -> Any:
-    from ..emit.otlp_encode import LogEncoder
-    from .log_batches import LineLogs, LogBatcher
-    from .log_senders import sender_for
-
-    wire, send, close = sender_for(environ, _protocol(environ, "logs"), directory)
-    encoder = LogEncoder(wire, dict(resource.attributes), SCOPE_NAME, schema_url=resource.schema_url or "")
-    batcher = LogBatcher(encoder.request, send, stats, max_queue=QUEUE_SIZE, max_batch=512, delay_s=1.0, close_send=close)
-    return LineLogs(encoder, batcher)
+    for i, config in enumerate(chosen["logs"]):
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(wrapped(config, _CountingLogExporter, i == 0), **log_settings))
+    line_logs, rest = line_logs_for(chosen["logs"], resource, SCOPE_NAME, stats, log_settings)
+    line_log_provider = None if line_logs is not None else logger_provider
+    if line_logs is not None:
+        exporters.append(line_logs)
+        if rest:  # a third-party exporter: the SDK path, to it alone
+            line_log_provider = LoggerProvider(resource=resource)
+            for config in rest:
+                line_log_provider.add_log_record_processor(BatchLogRecordProcessor(wrapped(config, _CountingLogExporter, False), **log_settings))
+    readers = list(extra_metric_readers)
+    for config in chosen["metrics"]:
+        exporter = config.create()
+        # A pull exporter (OTEL_METRICS_EXPORTER=prometheus) is a reader of its own.
+        readers.append(exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(exporter, **reader_settings))
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    files = [c.path for configs in chosen.values() for c in configs if c.name == FILE and c.path is not None]
+    return Telemetry(
+        tracer_provider, meter_provider, logger_provider, stats,
+        output_dir=files[0].parent if files else None,
+        log_queue_size=log_settings["max_queue_size"],
+        line_logs=line_logs,
+        line_log_provider=line_log_provider,
+        _exporters=exporters,
+    )  # fmt: skip

@@ -6,6 +6,8 @@ MODE:
     reraise  (default) on SIGINT, SIGTERM or SIGHUP, note it, then die of that signal
              (default action), as a server that cleans up and re-raises does
     exit3    on SIGTERM, note it and exit with code 3
+    abort_on_stop  on SIGTERM, note it, print what llama-server 0.3.8 prints when it aborts
+             while stopping, and abort (SIGABRT)
     abort    crash with SIGABRT (os.abort) after the lines
     segv     crash with SIGSEGV (reads address 0) after the lines
     wait     ignore nothing, handle nothing: just wait to be killed
@@ -46,6 +48,11 @@ def main() -> int:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
+    def abort_on_stop(signum: int, _frame: object) -> None:
+        note(events, f"got {signal.Signals(signum).name}")
+        print("terminate called without an active exception", file=sys.stderr, flush=True)
+        os.abort()
+
     def exit3(signum: int, _frame: object) -> None:
         note(events, f"got {signal.Signals(signum).name}")
         print("0.00.100.000 I cleaning up before exit...", flush=True)
@@ -56,6 +63,8 @@ def main() -> int:
             signal.signal(sig, reraise)
     elif mode == "exit3":
         signal.signal(signal.SIGTERM, exit3)
+    elif mode == "abort_on_stop":
+        signal.signal(signal.SIGTERM, abort_on_stop)
     for line in LINES:
         print(line, file=sys.stderr, flush=True)
     print(f"chatty pid {os.getpid()}", flush=True)

@@ -85,7 +85,11 @@ def main() -> int:
             while done < len(chunk):
                 done += os.write(out, chunk[done:])
             written += len(chunk)
-            count += block_lines if len(chunk) == len(data) else bytes(chunk).count(b"\n")
+            if len(chunk) == len(data):
+                count += block_lines
+            else:  # the last chunk: a line cut at its end is a line too (the reader sees it at EOF)
+                tail = bytes(chunk)
+                count += tail.count(b"\n") + (not tail.endswith(b"\n"))
     else:
         pending, size = [], 0
         for line in stream:

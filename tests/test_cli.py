@@ -1,0 +1,78 @@
+"""The command line as a user meets it: --version, a description for every command, and
+the same placeholders in `--help` as in the README's CLI reference."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from otel_plugins.cli import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """Every command and subcommand parser, by its full name ("collector render")."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found[f"{prefix}{name}"] = sub
+                    walk(sub, f"{prefix}{name} ")
+
+    walk(build_parser(), "")
+    return found
+
+
+def test_version():
+    done = subprocess.run([sys.executable, "-m", "otel_plugins", "--version"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0 and re.fullmatch(r"otel-plugins \S+\n", done.stdout), done.stdout
+
+
+def test_every_command_has_a_description():
+    for name, parser in commands().items():
+        assert parser.description and len(parser.description) > 40, name
+
+
+def option_metavars(parser: argparse.ArgumentParser) -> dict[str, str | None]:
+    """--option -> its placeholder as --help prints it (None: a flag)."""
+    out = {}
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option.startswith("--") and option not in ("--help", "--version"):
+                out[option] = None if action.nargs == 0 else (action.metavar or action.dest.upper())
+    return out
+
+
+def test_readme_placeholders_are_the_commands():
+    """Every `--option PLACEHOLDER` the README's CLI reference shows is the command's own
+    option with the placeholder its --help prints, and every command's options appear there."""
+    reference = README.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+    for name, parser in commands().items():
+        if name == "collector":
+            continue
+        options = option_metavars(parser)
+        usage = next((line for line in reference.splitlines() if f"`otel-plugins {name} " in line or f"`otel-plugins {name}`" in line), None)
+        assert usage is not None, f"the README's CLI reference has no row for {name}"
+        for option, placeholder in re.findall(r"(--[a-z][a-z-]*)(?:[ =]([A-Z][A-Z0-9:,.\[\]|-]*))?", usage.split("|")[1]):
+            assert option in options, f"{name}: the README shows {option}, the command has no such option"
+            while placeholder.count("]") > placeholder.count("["):  # the optional group's bracket
+                placeholder = placeholder[:-1]
+            if placeholder:
+                assert options[option] == placeholder, f"{name} {option}: README {placeholder}, --help {options[option]}"
+        documented = set(re.findall(r"--[a-z][a-z-]*", reference.split(f"`otel-plugins {name}", 1)[1].split("\n| `otel-plugins", 1)[0]))
+        assert set(options) <= documented | _documented_elsewhere(name), f"{name}: {sorted(set(options) - documented)} not in the README"
+
+
+def _documented_elsewhere(name: str) -> set[str]:
+    """`run`'s options are described in the paragraph after the table."""
+    if name != "run":
+        return set()
+    paragraph = README.split("`run` options:", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"--[a-z][a-z-]*", paragraph))
