@@ -109,6 +109,7 @@ def independent(run, path: Path) -> dict:
         "after": {"lines": len(after), "probes": sum(r["kind"] == "probe" for r in after)},
         "noise_share": {"before": share(before), "after": share(after)},
         "probe_requests": Counter((r["http"] or {}).get("path") for r in probes),
+        "http_kept": Counter((r["http"] or {}).get("path") for r in after if r["kind"] == "http"),
         "errors": sum(r["verdict"] != "drop" and RANK[r["severity"]] >= RANK["ERROR"] for r in rows),
     }
 
@@ -128,6 +129,8 @@ def assert_agrees(report: dict, expected: dict) -> None:
     sources = report["probe_sources"]
     assert sources["more"] == 0
     assert _sum_by(sources["shown"], "path") == expected["probe_requests"]
+    assert report["http_kept"]["more"] == 0
+    assert _sum_by(report["http_kept"]["shown"], "path") == expected["http_kept"]
     errors = report["errors"]["shown"]
     assert sum(e["crash"] for e in errors) == report["records"]["crash_dumps"]
     if report["records"]["crash_dumps"] == 0:  # folded crash lines are one entry each dump, not one per line

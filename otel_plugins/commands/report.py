@@ -17,6 +17,8 @@ Every line goes through the same pipeline as `classify`, `replay`, `run` and `ta
     families[]              family (dialect), lines, probes, info_plus_before, info_plus_after
     probe_sources           shown[]: client, method, path, status, lines, info_plus_after, intervals,
                             span_s, per_minute (null without times); more: sources not shown
+    http_kept               the same for the other HTTP requests the policy keeps at INFO+ (where a
+                            probe it does not recognise shows up)
     errors                  shown[]: input, line, message, count (identical messages folded), crash,
                             frames, stacktrace (first lines); more: entries not shown
     streams[]               input, lines, cut, records, crash_dumps, final_phase, timeline (null when

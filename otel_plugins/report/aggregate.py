@@ -21,12 +21,12 @@ from ..dialects import decode
 from ..pipeline import LinePipeline
 from ..policy import Policy, SampleSummary
 from ..record import Kind, Severity
-from .model import ErrorEntry, FamilyRow, InfoPlus, ProbeSource, Report, Shown, StreamReport
+from .model import ErrorEntry, FamilyRow, InfoPlus, Report, RequestSource, Shown, StreamReport
 from .timeline import TimelineBuilder
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut here before parsing; the rest is skipped
 _SKIP_CHUNK = 1 << 16
-_MAX_PROBE_SOURCES = 10_000  # distinct (client, method, path, status) kept while reading
+_MAX_SOURCES = 10_000  # distinct (client, method, path, status) kept while reading, per table
 _MAX_ERRORS = 1_000  # distinct error messages kept while reading
 _STACK_LINES = 12
 
@@ -66,6 +66,40 @@ class _Sink:
         self.summaries += 1
 
 
+class _Sources:
+    """Requests counted by (client, method, path, status), with a rate from the lines that
+    carry their own time (first to last such line, per stream)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[SourceKey, RequestSource] = {}
+        self.more = 0
+        self._timing: dict[SourceKey, list[float]] = {}  # this stream: [first, last, timed lines]
+
+    def add(self, f: dict, loud: bool, at: float | None) -> None:
+        key = (f.get(names.CLIENT_ADDRESS), f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= _MAX_SOURCES:
+                self.more += 1
+                return
+            row = self.rows[key] = RequestSource(*key)
+        row.lines += 1
+        row.info_plus_after += loud
+        if at is not None:
+            seen = self._timing.setdefault(key, [at, at, 0])
+            seen[1] = at
+            seen[2] += 1
+
+    def end_stream(self) -> None:
+        for key, (first, last, timed) in self._timing.items():
+            self.rows[key].intervals += int(timed) - 1
+            self.rows[key].span_s += last - first
+        self._timing.clear()
+
+    def ranked(self) -> list[RequestSource]:
+        return sorted(self.rows.values(), key=lambda s: (-s.lines, str(s.client), str(s.path), str(s.status)))
+
+
 class ReportBuilder:
     def __init__(self, policy: Policy, *, bandwidth: float, limit: int = 10, policy_name: str | None = None) -> None:
         self.policy = policy
@@ -77,8 +111,8 @@ class ReportBuilder:
         self.kinds: dict[str, Counter] = {}
         self.before = InfoPlus()
         self.after = InfoPlus()
-        self.sources: dict[SourceKey, ProbeSource] = {}
-        self.sources_more = 0
+        self.probes = _Sources()
+        self.requests = _Sources()  # HTTP requests the policy keeps at INFO+: where a missed probe shows
         self.errors: dict[tuple[str, str], ErrorEntry] = {}
         self.errors_more = 0
 
@@ -87,7 +121,6 @@ class ReportBuilder:
         pipeline = LinePipeline(self.policy, sink, line_time=True)
         timeline = TimelineBuilder(pipeline.phase)
         pipeline.on_phase_change(timeline.phase_changed)
-        timing: dict[SourceKey, list[float]] = {}  # source -> [first, last, timed lines] in this stream
         crash_line: int | None = None
         number = 0
         for number, (raw, cut) in enumerate(lines, 1):
@@ -95,20 +128,19 @@ class ReportBuilder:
             classified = pipeline.feed_text(decode(raw))
             if classified.folded and crash_line is None:
                 crash_line = number
-            self._count(name, number, classified, timing, timeline)
+            self._count(name, number, classified, timeline)
             crash_line = self._crashes(name, sink, crash_line, number, timeline)
         pipeline.close()
         self._crashes(name, sink, crash_line, number, timeline)
-        for key, (first, last, timed) in timing.items():
-            self.sources[key].intervals += int(timed) - 1
-            self.sources[key].span_s += last - first
+        self.probes.end_stream()
+        self.requests.end_stream()
         counts = pipeline.counts
         self.streams.append(
             StreamReport(name, counts.lines, counts.cut, counts.records, counts.crashes, sink.summaries,
                          pipeline.phase.value, timeline.build(self.bandwidth))
         )  # fmt: skip
 
-    def _count(self, name: str, number: int, c: Classified, timing: dict, timeline: TimelineBuilder) -> None:
+    def _count(self, name: str, number: int, c: Classified, timeline: TimelineBuilder) -> None:
         record, decision = c.record, c.decision
         probe = decision.kind is Kind.PROBE
         stated = Severity.INFO if record.severity is None else record.severity
@@ -129,29 +161,16 @@ class ReportBuilder:
         if not decision.emit:
             verdicts["not_emitted"] += 1
         at = timeline.at(c)
+        # Only lines that carry their own time measure a rate.
+        timed = at if record.time_unix is not None or record.uptime is not None else None
         if probe:
-            # Only lines that carry their own time measure a rate.
-            timed = record.time_unix is not None or record.uptime is not None
-            self._probe(record.fields, after, at if timed else None, timing)
+            self.probes.add(record.fields, after, timed)
+        elif decision.kind is Kind.HTTP and after:
+            self.requests.add(record.fields, True, timed)
         error = decision.emit and decision.severity >= Severity.ERROR and not c.folded
         if error:
             self._error(name, number, record.message or record.text)
         timeline.observe(number, c, at, error)
-
-    def _probe(self, f: dict, loud: bool, at: float | None, timing: dict) -> None:
-        key = (f.get(names.CLIENT_ADDRESS), f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
-        source = self.sources.get(key)
-        if source is None:
-            if len(self.sources) >= _MAX_PROBE_SOURCES:
-                self.sources_more += 1
-                return
-            source = self.sources[key] = ProbeSource(*key)
-        source.lines += 1
-        source.info_plus_after += loud
-        if at is not None:
-            seen = timing.setdefault(key, [at, at, 0])
-            seen[1] = at
-            seen[2] += 1
 
     def _error(self, name: str, number: int, message: str, dump: CrashDump | None = None) -> None:
         key = (name, message if dump is None else f"{number}\0{message}")
@@ -179,7 +198,6 @@ class ReportBuilder:
         return None
 
     def build(self, inputs: list[str]) -> Report:
-        sources = sorted(self.sources.values(), key=lambda s: (-s.lines, str(s.client), str(s.path)))
         errors = list(self.errors.values())
         return Report(
             inputs=inputs,
@@ -189,7 +207,8 @@ class ReportBuilder:
             kinds=self.kinds,
             before=self.before,
             after=self.after,
-            probe_sources=self._shown(sources, self.sources_more),
+            probe_sources=self._shown(self.probes.ranked(), self.probes.more),
+            http_kept=self._shown(self.requests.ranked(), self.requests.more),
             errors=self._shown(errors, self.errors_more),
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..estimate import format_bytes, format_rate
-from .model import ProbeSource, Timeline, TransferEstimate
+from .model import RequestSource, Timeline, TransferEstimate
 
 __all__ = ["at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share", "verdict_columns"]
 
@@ -34,12 +34,12 @@ def at(value: float | None, line: int) -> str:
     return f"line {line}" if value is None else f"+{seconds(value)} (line {line})"
 
 
-def rate(source: ProbeSource) -> str:
+def rate(source: RequestSource) -> str:
     per_minute = source.per_minute
     return "-" if per_minute is None else f"{per_minute:.3g}/min"
 
 
-def request(source: ProbeSource) -> str:
+def request(source: RequestSource) -> str:
     return f"{source.method or '-'} {source.path or '-'}"
 
 

@@ -41,7 +41,9 @@ class FamilyRow:
 
 
 @dataclass
-class ProbeSource:
+class RequestSource:
+    """Requests of one client for one method, path and status."""
+
     client: str | None
     method: str | None
     path: str | None
@@ -178,7 +180,8 @@ class Report:
     kinds: dict[str, Counter]  # kind -> verdict (and "not_emitted") -> lines
     before: InfoPlus
     after: InfoPlus
-    probe_sources: Shown[ProbeSource]
+    probe_sources: Shown[RequestSource]
+    http_kept: Shown[RequestSource]  # other HTTP requests left at INFO+: a probe the policy missed shows here
     errors: Shown[ErrorEntry]
 
     @property
@@ -188,6 +191,11 @@ class Report:
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _sources(shown: Shown[RequestSource]) -> dict[str, Any]:
+    rows = [asdict(s) | {"span_s": _round(s.span_s), "per_minute": _round(s.per_minute, 2)} for s in shown.items]
+    return {"shown": rows, "more": shown.more}
 
 
 def _timeline_dict(t: Timeline) -> dict[str, Any]:
@@ -234,10 +242,8 @@ def as_dict(report: Report) -> dict[str, Any]:
              "info_plus_before": f.before.lines, "info_plus_after": f.after.lines}
             for f in report.families
         ],  # fmt: skip
-        "probe_sources": {
-            "shown": [asdict(p) | {"span_s": _round(p.span_s), "per_minute": _round(p.per_minute, 2)} for p in report.probe_sources.items],
-            "more": report.probe_sources.more,
-        },
+        "probe_sources": _sources(report.probe_sources),
+        "http_kept": _sources(report.http_kept),
         "errors": {"shown": [asdict(e) for e in report.errors.items], "more": report.errors.more},
         "streams": [
             {"input": s.input, "lines": s.lines, "cut": s.cut, "records": s.records, "crash_dumps": s.crash_dumps,

@@ -11,7 +11,8 @@ from html import escape
 
 from . import format as fmt
 from .chart import PHASE_COLOURS, svg
-from .model import Report, StreamReport, Timeline
+from .model import Report, RequestSource, Shown, StreamReport, Timeline
+from .render_text import HTTP_KEPT
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
@@ -52,6 +53,12 @@ def _summary(report: Report) -> str:
         f'<p class="share">probe noise in INFO+: {escape(fmt.share(b.share))} before, {escape(fmt.share(a.share))} after the policy</p>'
         + _table(("", "before", "after"), rows, numeric=2)
     )
+
+
+def _sources(shown: Shown[RequestSource]) -> str:
+    rows = ((s.client or "-", fmt.request(s), "-" if s.status is None else s.status, s.lines, s.info_plus_after, fmt.rate(s))
+            for s in shown.items)  # fmt: skip
+    return _table(("client", "request", "status", "lines", "INFO+ after", "rate"), rows, numeric=3, more=shown.more)
 
 
 def _errors(report: Report) -> str:
@@ -106,10 +113,9 @@ def render(report: Report, limit: int) -> str:
         "<h2>Lines by kind and verdict</h2>",
         _table(("kind", "lines", *(c.replace("_", " ") for c in kinds)), kind_rows, numeric=len(kinds) + 1),
         "<h2>Top probe sources</h2>",
-        _table(("client", "request", "status", "lines", "INFO+ after", "rate"),
-               ((s.client or "-", fmt.request(s), "-" if s.status is None else s.status, s.lines, s.info_plus_after,
-                 fmt.rate(s)) for s in report.probe_sources.items),
-               numeric=3, more=report.probe_sources.more),
+        _sources(report.probe_sources),
+        f"<h2>{escape(HTTP_KEPT)}</h2>",
+        _sources(report.http_kept),
         "<h2>ERROR records kept (crash dumps folded)</h2>",
         _errors(report),
     ]  # fmt: skip

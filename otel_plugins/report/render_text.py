@@ -8,7 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from . import format as fmt
-from .model import Report, StreamReport, Timeline
+from .model import Report, RequestSource, Shown, StreamReport, Timeline
+
+HTTP_KEPT = "Other HTTP requests kept at INFO+ (where a probe the policy missed shows)"
 
 
 def _table(title: str, *columns: str, numeric: int = 0) -> Table:
@@ -51,12 +53,12 @@ def kinds(report: Report) -> Table:
     return table
 
 
-def probes(report: Report) -> Table:
-    table = _table("Top probe sources", "client", "request", "status", "lines", "INFO+ after", "rate", numeric=3)
-    for s in report.probe_sources.items:
+def sources(title: str, shown: Shown[RequestSource]) -> Table:
+    table = _table(title, "client", "request", "status", "lines", "INFO+ after", "rate", numeric=3)
+    for s in shown.items:
         status = "-" if s.status is None else str(s.status)
         table.add_row(s.client or "-", fmt.request(s), status, str(s.lines), str(s.info_plus_after), fmt.rate(s))
-    return _more(table, report.probe_sources.more)
+    return _more(table, shown.more)
 
 
 def errors(report: Report) -> Table:
@@ -106,7 +108,9 @@ def render(report: Report, console: Console, limit: int) -> None:
     console.print(families(report, limit))
     console.print(kinds(report))
     if report.probe_sources.items:
-        console.print(probes(report))
+        console.print(sources("Top probe sources", report.probe_sources))
+    if report.http_kept.items:
+        console.print(sources(HTTP_KEPT, report.http_kept))
     if report.errors.items:
         console.print(errors(report))
     for stream in report.streams:
