@@ -23,7 +23,7 @@ Every line goes through the same pipeline as `classify`, `replay`, `run` and `ta
                             frames, stacktrace (first lines); more: entries not shown
     streams[]               input, lines, cut, records, crash_dumps, final_phase, timeline (null when
                             the stream has no load and no phase change): axis (seconds | lines),
-                            start_unix, phases[] {phase, line, at_s}, load_s, buffers[], rpc_endpoints[],
+                            start_unix, end_s, phases[] {phase, line, at_s}, load_s, buffers[], rpc_endpoints[],
                             progress {points[], seen, dots}, events {shown[], more}, estimate
                             (estimate.estimate_load over the buffers at --bandwidth, or null)
 """
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..report import render_html, render_text
     from ..report.aggregate import ReportBuilder, bounded_lines
-    from ..report.model import as_dict
+    from ..report.render_json import as_dict
 
     policy = load_policy(args.policy)
     try:

@@ -21,7 +21,7 @@ from ..dialects import decode
 from ..pipeline import LinePipeline
 from ..policy import Policy, SampleSummary
 from ..record import Kind, Severity
-from .model import ErrorEntry, FamilyRow, InfoPlus, Report, RequestSource, Shown, StreamReport
+from .model import NOT_EMITTED, ErrorEntry, FamilyRow, InfoPlus, Report, RequestSource, Shown, StreamReport
 from .timeline import TimelineBuilder
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut here before parsing; the rest is skipped
@@ -159,7 +159,7 @@ class ReportBuilder:
         verdicts = self.kinds.setdefault(decision.kind.value, Counter())
         verdicts[decision.verdict.value] += 1
         if not decision.emit:
-            verdicts["not_emitted"] += 1
+            verdicts[NOT_EMITTED] += 1
         at = timeline.at(c)
         # Only lines that carry their own time measure a rate.
         timed = at if record.time_unix is not None or record.uptime is not None else None

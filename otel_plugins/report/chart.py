@@ -35,7 +35,7 @@ class _Scale:
     def __init__(self, timeline: Timeline, lines: int) -> None:
         self.seconds = timeline.axis == "seconds"
         positions = [p.at_s for p in timeline.phases.items] + [p.at_s for p in timeline.progress]
-        positions += [e.at_s for e in timeline.events.items]
+        positions += [e.at_s for e in timeline.events.items] + [timeline.end_s]
         if self.seconds:
             self.high = max((p for p in positions if p is not None), default=0.0) or 1.0
         else:
@@ -52,7 +52,11 @@ class _Scale:
         return HEIGHT - _BOTTOM - percent / 100.0 * (HEIGHT - _TOP - _BOTTOM)
 
     def label(self, value: float) -> str:
-        return fmt.seconds(value) if self.seconds else f"{value:.0f}"
+        if not self.seconds:
+            return f"{value:.0f}"
+        if self.high < 1:  # a burst of lines within a second: ticks in milliseconds
+            return f"{value * 1000:.0f} ms"
+        return f"{value:.2f} s" if self.high < 10 else fmt.seconds(value)
 
 
 def _axes(scale: _Scale) -> list[str]:
@@ -62,17 +66,24 @@ def _axes(scale: _Scale) -> list[str]:
     for percent in (0, 25, 50, 75, 100):
         y = scale.y(percent)
         out.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{percent}%</text>')
+    labels: set[str] = set()
     for i in range(6):
         value = scale.low + (scale.high - scale.low) * i / 5
-        x = _LEFT + (WIDTH - _LEFT - _RIGHT) * i / 5
+        if not scale.seconds:
+            value = round(value)  # line numbers are whole
+        label = scale.label(value)
+        if label in labels:  # a short axis rounds several ticks to one label
+            continue
+        labels.add(label)
+        x = scale.x(value, int(value))
         out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{escape(scale.label(value))}</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{escape(label)}</text>')
     what = "seconds since the first line with a time" if scale.seconds else "line number (the log carries no times)"
     out.append(f'<text x="{(WIDTH + _LEFT) / 2:.0f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="12">{what}</text>')
     return out
 
 
-def _phases(timeline: Timeline, scale: _Scale, lines: int) -> list[str]:
+def _phases(timeline: Timeline, scale: _Scale) -> list[str]:
     out = []
     marks = timeline.phases.items
     labelled_at = -_LABEL_GAP
@@ -146,7 +157,7 @@ def svg(timeline: Timeline, lines: int, chart_id: str) -> str:
     parts = [
         f'<svg id="{_attr(chart_id)}" class="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}"'
         f' viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="load timeline" data-axis="{timeline.axis}">',
-        *_phases(timeline, scale, lines),
+        *_phases(timeline, scale),
         *_axes(scale),
         *_events(timeline, scale),
         *_deadline(timeline, scale),

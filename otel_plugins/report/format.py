@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from ..estimate import format_bytes, format_rate
-from .model import RequestSource, Timeline, TransferEstimate
+from ..policy import Verdict
+from .model import NOT_EMITTED, RequestSource, Timeline, TransferEstimate
 
-__all__ = ["at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share", "verdict_columns"]
+__all__ = ["VERDICT_COLUMNS", "at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share"]
 
-# Verdicts in the order a reader expects them, then the lines the policy does not emit.
-VERDICTS = ("keep", "downgrade", "drop", "sample")
-
-
-def verdict_columns() -> tuple[str, ...]:
-    return (*VERDICTS, "not_emitted")
+# The verdicts, then the lines the policy does not emit (dropped, or sampled away).
+VERDICT_COLUMNS = (*(v.value for v in Verdict), NOT_EMITTED)
 
 
 def share(value: float | None) -> str:

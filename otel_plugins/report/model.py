@@ -1,4 +1,4 @@
-"""What `otel-plugins report` found, as plain data: the renderers read it, `as_dict` is the JSON.
+"""What `otel-plugins report` found, as plain data, read by the three renderers.
 
 Every list a person reads is bounded: at most `limit` entries are shown and the rest are
 counted (`Shown.more`), and every collection the aggregation keeps while reading is capped
@@ -8,10 +8,11 @@ too (`Capped`), so an endless log costs bounded memory.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
+NOT_EMITTED = "not_emitted"  # beside the verdicts: lines dropped or sampled away
 
 
 @dataclass
@@ -142,6 +143,7 @@ class TransferEstimate:
 class Timeline:
     axis: str  # "seconds" when the stream carries times, else "lines"
     start_unix: float | None  # the first line's wall-clock time, when it states one
+    end_s: float | None  # offset of the stream's last line
     phases: Capped[PhaseMark]
     buffers: list[Buffer]
     endpoints: dict[str, Counter]  # RPC endpoint -> events seen for it ("buffer" counts its buffer lines)
@@ -177,7 +179,7 @@ class Report:
     policy: str | None
     streams: list[StreamReport]
     families: list[FamilyRow]
-    kinds: dict[str, Counter]  # kind -> verdict (and "not_emitted") -> lines
+    kinds: dict[str, Counter]  # kind -> verdict (and NOT_EMITTED) -> lines
     before: InfoPlus
     after: InfoPlus
     probe_sources: Shown[RequestSource]
@@ -188,66 +190,8 @@ class Report:
     def lines(self) -> int:
         return sum(s.lines for s in self.streams)
 
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _sources(shown: Shown[RequestSource]) -> dict[str, Any]:
-    rows = [asdict(s) | {"span_s": _round(s.span_s), "per_minute": _round(s.per_minute, 2)} for s in shown.items]
-    return {"shown": rows, "more": shown.more}
-
-
-def _timeline_dict(t: Timeline) -> dict[str, Any]:
-    return {
-        "axis": t.axis,
-        "start_unix": t.start_unix,
-        "phases": [asdict(p) | {"at_s": _round(p.at_s)} for p in t.phases.items],
-        "phases_more": t.phases.more,
-        "load_s": _round(t.load_s),
-        "buffers": [asdict(b) for b in t.buffers],
-        "rpc_endpoints": [{"endpoint": ep, "events": dict(sorted(events.items()))} for ep, events in t.endpoints.items()],
-        "progress": {
-            "points": [asdict(p) | {"at_s": _round(p.at_s)} for p in t.progress],
-            "seen": t.progress_seen,
-            "dots": t.dots,
-        },
-        "events": {"shown": [asdict(e) | {"at_s": _round(e.at_s)} for e in t.events.items], "more": t.events.more},
-        "estimate": None if t.estimate is None else asdict(t.estimate),
-    }
-
-
-def as_dict(report: Report) -> dict[str, Any]:
-    """The `--json` document."""
-    kinds = {kind: dict(sorted(verdicts.items())) for kind, verdicts in sorted(report.kinds.items())}
-    return {
-        "inputs": report.inputs,
-        "policy": report.policy,
-        "lines": {
-            "total": report.lines,
-            "cut": sum(s.cut for s in report.streams),
-            "by_family": {f.family: f.lines for f in report.families},
-            "by_kind": {kind: sum(v for k, v in verdicts.items() if k != "not_emitted") for kind, verdicts in kinds.items()},
-            "by_kind_verdict": kinds,
-        },
-        "records": {
-            "total": sum(s.records for s in report.streams),
-            "crash_dumps": sum(s.crash_dumps for s in report.streams),
-            "sample_summaries": sum(s.sample_summaries for s in report.streams),
-        },
-        "info_plus": {"before": asdict(report.before), "after": asdict(report.after)},
-        "noise_share": {"before": report.before.share, "after": report.after.share},
-        "families": [
-            {"family": f.family, "lines": f.lines, "probes": f.probes,
-             "info_plus_before": f.before.lines, "info_plus_after": f.after.lines}
-            for f in report.families
-        ],  # fmt: skip
-        "probe_sources": _sources(report.probe_sources),
-        "http_kept": _sources(report.http_kept),
-        "errors": {"shown": [asdict(e) for e in report.errors.items], "more": report.errors.more},
-        "streams": [
-            {"input": s.input, "lines": s.lines, "cut": s.cut, "records": s.records, "crash_dumps": s.crash_dumps,
-             "final_phase": s.final_phase, "timeline": None if s.timeline is None else _timeline_dict(s.timeline)}
-            for s in report.streams
-        ],  # fmt: skip
-    }
+    def kind_rows(self) -> list[tuple[str, int, Counter]]:
+        """(kind, lines, verdicts) by lines, most first; a line has one verdict, and is also
+        counted under NOT_EMITTED when the policy does not emit it."""
+        rows = [(kind, sum(n for v, n in verdicts.items() if v != NOT_EMITTED), verdicts) for kind, verdicts in self.kinds.items()]
+        return sorted(rows, key=lambda row: (-row[1], row[0]))

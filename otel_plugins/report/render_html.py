@@ -95,11 +95,8 @@ def _timeline(index: int, stream: StreamReport, t: Timeline) -> str:
 
 
 def render(report: Report, limit: int) -> str:
-    kinds = fmt.verdict_columns()
-    kind_rows = (
-        (kind, sum(n for v, n in verdicts.items() if v != "not_emitted"), *(verdicts.get(c, 0) for c in kinds))
-        for kind, verdicts in sorted(report.kinds.items(), key=lambda kv: -sum(kv[1].values()))
-    )
+    kinds = fmt.VERDICT_COLUMNS
+    kind_rows = ((kind, lines, *(verdicts.get(c, 0) for c in kinds)) for kind, lines, verdicts in report.kind_rows())
     families = report.families[:limit]
     sections = [
         "<h1>otel-plugins report</h1>",

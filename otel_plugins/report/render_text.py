@@ -45,10 +45,9 @@ def families(report: Report, limit: int) -> Table:
 
 
 def kinds(report: Report) -> Table:
-    columns = fmt.verdict_columns()
+    columns = fmt.VERDICT_COLUMNS
     table = _table("Lines by kind and verdict", "kind", "lines", *(c.replace("_", " ") for c in columns), numeric=len(columns) + 1)
-    for kind, verdicts in sorted(report.kinds.items(), key=lambda kv: -sum(kv[1].values())):
-        lines = sum(n for v, n in verdicts.items() if v != "not_emitted")
+    for kind, lines, verdicts in report.kind_rows():
         table.add_row(kind, str(lines), *(str(verdicts.get(c, 0) or "") for c in columns))
     return table
 

@@ -38,11 +38,12 @@ class TimelineBuilder:
         self.load = False  # a load or progress line was seen
         self.first_time: float | None = None
         self.start_unix: float | None = None
+        self.load_s: float | None = None
+        self.end_s: float | None = None
         self._max_points = max_points
         self._stride = 1
         self._pending: list[Phase] = []
         self._load_started: float | None = None
-        self.load_s: float | None = None
 
     def phase_changed(self, previous: Phase, current: Phase, now: float) -> None:
         """The pipeline's lifecycle listener: stamped with the line's place in `observe`."""
@@ -60,7 +61,9 @@ class TimelineBuilder:
         return classified.time - self.first_time
 
     def observe(self, number: int, classified: Classified, at: float | None, error: bool) -> None:
-        """One decided line, `at` its offset (from `at`); `error`: an ERROR record the policy keeps."""
+        """One decided line at offset `at` (see `at`); `error`: an ERROR record the policy keeps on its own."""
+        if at is not None:
+            self.end_s = at if self.end_s is None else max(self.end_s, at)
         if number == 1:
             self.phases.add(PhaseMark(self.phase.value, 1, at))
         for phase in self._pending:
@@ -84,7 +87,7 @@ class TimelineBuilder:
             self.events.add(Event(number, at, event.value, endpoint))
         elif event in _MILESTONES:
             self.events.add(Event(number, at, event.value))
-        elif error and not classified.folded:
+        elif error:
             self.events.add(Event(number, at, "error", endpoint))
 
     def crashed(self, line: int, when: float) -> None:
@@ -129,11 +132,15 @@ class TimelineBuilder:
             self._stride *= 2
 
     def build(self, bandwidth: float) -> Timeline | None:
-        if not self.load and len(self.phases.items) + self.phases.more <= 1:
+        """The timeline, if the stream shows a load: a load or progress line, or a phase of one.
+        (A server seen only answering probes moves to ready too, but that is no load to draw.)"""
+        loaded = any(mark.phase in (Phase.LOADING.value, Phase.FAILED.value) for mark in self.phases.items)
+        if not (self.load or loaded):
             return None
         return Timeline(
             axis="seconds" if self.first_time is not None else "lines",
             start_unix=self.start_unix,
+            end_s=self.end_s,
             phases=self.phases,
             buffers=list(self.buffers.values()),
             endpoints=self.endpoints,
