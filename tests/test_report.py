@@ -484,3 +484,15 @@ def test_real_llama_server_load_log(run, chromium, tmp_path):
     page = tmp_path / "bed.html"
     assert run("report", "--html", str(page), str(log))[0] == 0
     assert_rendered(chromium, page, report, tmp_path)
+
+
+def test_log_text_is_never_read_as_markup(run, tmp_path):
+    """Paths and messages from the log reach the terminal as they are, brackets and all."""
+    path = tmp_path / "brackets.log"
+    path.write_text(
+        "srv  log_server_r: request: GET /v1/[/oops] 10.0.0.7 200\n"
+        "0.00.002.000 E srv  main: failed [/bold] to [red]load[/red]\n"
+    )
+    code, text, err = run("report", str(path))
+    assert code == 0, err
+    assert "/v1/[/oops]" in text and "failed [/bold] to [red]load[/red]" in text

@@ -6,8 +6,9 @@ from ..estimate import format_bytes, format_rate
 from ..policy import Verdict
 from .model import NOT_EMITTED, RequestSource, Timeline, TransferEstimate
 
-__all__ = ["VERDICT_COLUMNS", "at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share"]
+__all__ = ["HTTP_KEPT", "VERDICT_COLUMNS", "at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share"]
 
+HTTP_KEPT = "Other HTTP requests kept at INFO+ (where a probe the policy missed shows)"
 # The verdicts, then the lines the policy does not emit (dropped, or sampled away).
 VERDICT_COLUMNS = (*(v.value for v in Verdict), NOT_EMITTED)
 

@@ -12,7 +12,6 @@ from html import escape
 from . import format as fmt
 from .chart import PHASE_COLOURS, svg
 from .model import Report, RequestSource, Shown, StreamReport, Timeline
-from .render_text import HTTP_KEPT
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
@@ -111,7 +110,7 @@ def render(report: Report, limit: int) -> str:
         _table(("kind", "lines", *(c.replace("_", " ") for c in kinds)), kind_rows, numeric=len(kinds) + 1),
         "<h2>Top probe sources</h2>",
         _sources(report.probe_sources),
-        f"<h2>{escape(HTTP_KEPT)}</h2>",
+        f"<h2>{escape(fmt.HTTP_KEPT)}</h2>",
         _sources(report.http_kept),
         "<h2>ERROR records kept (crash dumps folded)</h2>",
         _errors(report),

@@ -10,15 +10,17 @@ from rich.text import Text
 from . import format as fmt
 from .model import Report, RequestSource, Shown, StreamReport, Timeline
 
-HTTP_KEPT = "Other HTTP requests kept at INFO+ (where a probe the policy missed shows)"
-
-
 def _table(title: str, *columns: str, numeric: int = 0) -> Table:
     """A table whose last `numeric` columns are right-aligned."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i >= len(columns) - numeric else "left")
     return table
+
+
+def _row(table: Table, *cells: object) -> None:
+    """Cells as plain text: log content is never read as rich markup (`[/x]` would raise)."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells))
 
 
 def _more(table: Table, more: int) -> Table:
@@ -31,16 +33,16 @@ def _more(table: Table, more: int) -> Table:
 def noise(report: Report) -> Table:
     table = _table("INFO+ lines, before and after the policy", "", "before", "after", numeric=2)
     b, a = report.before, report.after
-    table.add_row("INFO+ lines", str(b.lines), str(a.lines))
-    table.add_row("probe noise among them", str(b.probes), str(a.probes))
-    table.add_row(Text("noise share", style="bold"), fmt.share(b.share), Text(fmt.share(a.share), style="bold"))
+    _row(table, "INFO+ lines", str(b.lines), str(a.lines))
+    _row(table, "probe noise among them", str(b.probes), str(a.probes))
+    _row(table, Text("noise share", style="bold"), fmt.share(b.share), Text(fmt.share(a.share), style="bold"))
     return table
 
 
 def families(report: Report, limit: int) -> Table:
     table = _table("Lines by family", "family", "lines", "probes", "INFO+ before", "INFO+ after", numeric=4)
     for f in report.families[:limit]:
-        table.add_row(f.family, str(f.lines), str(f.probes), str(f.before.lines), str(f.after.lines))
+        _row(table, f.family, str(f.lines), str(f.probes), str(f.before.lines), str(f.after.lines))
     return _more(table, max(0, len(report.families) - limit))
 
 
@@ -48,7 +50,7 @@ def kinds(report: Report) -> Table:
     columns = fmt.VERDICT_COLUMNS
     table = _table("Lines by kind and verdict", "kind", "lines", *(c.replace("_", " ") for c in columns), numeric=len(columns) + 1)
     for kind, lines, verdicts in report.kind_rows():
-        table.add_row(kind, str(lines), *(str(verdicts.get(c, 0) or "") for c in columns))
+        _row(table, kind, str(lines), *(str(verdicts.get(c, 0) or "") for c in columns))
     return table
 
 
@@ -56,7 +58,7 @@ def sources(title: str, shown: Shown[RequestSource]) -> Table:
     table = _table(title, "client", "request", "status", "lines", "INFO+ after", "rate", numeric=3)
     for s in shown.items:
         status = "-" if s.status is None else str(s.status)
-        table.add_row(s.client or "-", fmt.request(s), status, str(s.lines), str(s.info_plus_after), fmt.rate(s))
+        _row(table, s.client or "-", fmt.request(s), status, str(s.lines), str(s.info_plus_after), fmt.rate(s))
     return _more(table, shown.more)
 
 
@@ -68,24 +70,24 @@ def errors(report: Report) -> Table:
             message.append(f"\n  crash dump, {e.frames} more lines", style="dim")
             for frame in e.stacktrace[:3]:
                 message.append(f"\n  {frame[:160]}", style="dim")
-        table.add_row(f"{e.input}:{e.line}", str(e.count), message)
+        _row(table, f"{e.input}:{e.line}", str(e.count), message)
     return _more(table, report.errors.more)
 
 
 def timeline(stream: StreamReport, t: Timeline) -> list[Table | Text]:
     table = _table("Phases", "phase", "from", numeric=0)
     for mark in t.phases.items:
-        table.add_row(mark.phase, fmt.at(mark.at_s, mark.line))
+        _row(table, mark.phase, fmt.at(mark.at_s, mark.line))
     parts: list[Table | Text] = [Text(f"Load timeline: {stream.input}", style="bold"), _more(table, t.phases.more)]
     if t.buffers:
         buffers = _table("Buffers", "buffer", "device", "RPC endpoint", "size", numeric=1)
         for b in t.buffers:
-            buffers.add_row(b.name, b.device or "-", b.endpoint or "-", fmt.format_bytes(b.bytes))
+            _row(buffers, b.name, b.device or "-", b.endpoint or "-", fmt.format_bytes(b.bytes))
         parts.append(buffers)
     if t.endpoints:
         endpoints = _table("RPC endpoints", "endpoint", "lines about it", numeric=0)
         for endpoint, events in t.endpoints.items():
-            endpoints.add_row(endpoint, ", ".join(f"{name} {n}" for name, n in sorted(events.items())))
+            _row(endpoints, endpoint, ", ".join(f"{name} {n}" for name, n in sorted(events.items())))
         parts.append(endpoints)
     notes = []
     if t.progress:
@@ -109,7 +111,7 @@ def render(report: Report, console: Console, limit: int) -> None:
     if report.probe_sources.items:
         console.print(sources("Top probe sources", report.probe_sources))
     if report.http_kept.items:
-        console.print(sources(HTTP_KEPT, report.http_kept))
+        console.print(sources(fmt.HTTP_KEPT, report.http_kept))
     if report.errors.items:
         console.print(errors(report))
     for stream in report.streams:
