@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (virtualenv, the real llama.cpp servers, the
-# Collector, Jaeger, Prometheus; heavy builds cached in ~/.cache/otel-plugins) and runs them.
+# Collector, Jaeger, Prometheus, chromium; heavy builds cached in ~/.cache/otel-plugins) and runs them.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -10,5 +10,6 @@ scripts/build_llama.sh
 scripts/build_collector.sh
 scripts/build_jaeger.sh
 scripts/install_prometheus.sh
+scripts/install_chromium.sh
 echo "set-up took $((SECONDS - t0))s"
 exec .venv/bin/python -m pytest "$@"
