@@ -24,7 +24,9 @@ from .progress import LoadProgress, ProgressThrottle
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 from .sinks.telemetry import Telemetry
+from .sources.child_health import OwnPolls
 from .state import InstanceState, PeerHealth
+from .transfer_plan import EndpointPlan
 
 _RPC_EVENTS = {
     Event.RPC_ACCEPTED: names.EVENT_RPC_ACCEPTED,
@@ -82,6 +84,8 @@ class InstanceObserver:
         self.stop_requested = False
         self.last_rpc_event: str | None = None
         self.last_crash: str | None = None
+        self.own_polls = OwnPolls(None)  # [issue-15] set by child_sources when it polls the child's /health
+        self.router_models = None  # [issue-15] a router's models, from its first event on
         lifecycle.on_change(self._phase_changed)
         if spec.kind.is_rpc_server:
             # An rpc-server has no load of its own: it serves from the start.
@@ -105,6 +109,8 @@ class InstanceObserver:
             classified = self.classifier.classify_bytes(raw)
             record, decision = classified.record, classified.decision
             self.tally["lines"] += 1
+            if self.own_polls.take(record.fields):  # [issue-15 hook] our own /health polls are no probes
+                return None
             if self.crashes.take(classified):
                 if record.event is Event.CRASH:
                     self.last_crash = record.text[:512]
@@ -175,11 +181,44 @@ class InstanceObserver:
             overall[names.ATTR_ETA] = round(eta, 2)
         overall[names.ATTR_BYTES_DONE] = sum(e.bytes_done for e in endpoints)
         overall[names.ATTR_BYTES_TOTAL] = sum(e.bytes_total or 0 for e in endpoints)
+        cached = sum(e.bytes_cached for e in endpoints)
+        if cached:
+            overall[names.ATTR_BYTES_CACHED] = cached
         rates = [e.rate_bps for e in endpoints if e.rate_bps is not None]
         if rates:
             overall[names.ATTR_RATE] = round(sum(rates), 1)
         per_endpoint = {e.endpoint: progress_attributes(e, e.ratio, e.source) for e in endpoints}
         self.spans.progress(overall, per_endpoint)
+
+    # ---- [issue-15 hooks] verbosity-proof sources, wired by child_sources.py
+    def on_child_health(self, status: int | None) -> None:
+        """The child's own `/health` answered `status` (None: no answer); moves the lifecycle."""
+        if status is None:
+            return
+        with self.lock:
+            self.classifier.lifecycle.health_answered(status, self.clock())
+
+    def plan_transfers(self, plans: dict[str, EndpointPlan]) -> None:
+        """Each RPC endpoint's weights, from the GGUF (`transfer_plan`): totals where no
+        buffer line is printed, and the wire layout that accounts for the tensor cache."""
+        with self.lock:
+            if self.phase not in (Phase.STARTING, Phase.LOADING):
+                return
+            for plan in plans.values():
+                tensors = [(t.nbytes, t.hashed, t.cached) for t in plan.tensors]
+                self.progress.plan(plan.endpoint, tensors, cache_known=plan.cache_known)
+                if plan.total_bytes:
+                    self.spans.transfer_started(plan.endpoint, plan.total_bytes)
+            self._publish_progress()
+
+    def on_router_event(self, model: str, event: str, data: dict[str, Any]) -> None:
+        """One event of a llama-server router's stream (`sources.router_events`)."""
+        with self.lock:
+            if self.router_models is None:
+                from .router_models import RouterModels
+
+                self.router_models = RouterModels(self.spans.tracer, self.spans.instance, self.state)
+            self.router_models.on_event(model, event, data)
 
     def on_peer(self, health: PeerHealth, previous: str | None) -> None:
         with self.lock:
@@ -222,6 +261,8 @@ class InstanceObserver:
             for summary in self.classifier.flush():
                 self.logs.emit_summary(summary)
             self._emit_crash(now, force=True)
+            if self.router_models is not None:  # [issue-15 hook]
+                self.router_models.close()
             for endpoint in self.progress.snapshot():
                 self.spans.finish_transfer(endpoint.endpoint, endpoint.bytes_done, endpoint.source)
             if phase_before in (Phase.STARTING, Phase.LOADING):

@@ -62,6 +62,17 @@ class Lifecycle:
             return None
         return self._move(target, now)
 
+    # [issue-15 hook] readiness from the child's own /health (sources/child_health.py)
+    def health_answered(self, status: int, now: float) -> Phase | None:
+        """The child's `/health` answered: 2xx means it serves; 503 means it is up and loading."""
+        if self.phase not in _NOT_READY:
+            return None
+        if 200 <= status < 300:
+            return self._move(Phase.READY, now)
+        if status == 503 and self.phase is Phase.STARTING:
+            return self._move(Phase.LOADING, now)
+        return None
+
     def exited(self, code: int | None, now: float) -> Phase | None:
         self.exit_code = code
         if self.phase is Phase.EXITED:

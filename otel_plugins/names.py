@@ -53,6 +53,7 @@ ATTR_PHASE = "llama.phase"
 ATTR_PROGRESS_RATIO = "llama.load.progress.ratio"
 ATTR_BYTES_DONE = "llama.load.bytes.done"
 ATTR_BYTES_TOTAL = "llama.load.bytes.total"
+ATTR_BYTES_CACHED = "llama.load.bytes.cached"  # of bytes.done: taken from the RPC server's tensor cache
 ATTR_RATE = "llama.load.rate"
 ATTR_ETA = "llama.load.eta_s"
 ATTR_SOURCE = "llama.load.progress.source"  # tcp | percent | dots | buffer
