@@ -9,8 +9,9 @@ load, a chat request, a 404 and SIGTERM, and writes `<out>/<name>/input.log` (st
 stderr interleaved as the terminal shows them). Captures (default: all):
 
     default    llama-server at its default verbosity
-    trace      -lv 4 with an rpc-server: buffer lines, memory breakdown, `done request:`
-    jsonl      --log-jsonl -lv 4
+    trace      -lv 4 with an rpc-server: buffer lines, memory breakdown (no request line:
+               this build leaves its `done request:` logger commented out)
+    jsonl      --log-jsonl -lv 4 with an rpc-server
     rpc        the rpc-server of `trace` (no cache)
     rpc_cache  rpc-server -c: a cold then a warm load of the same model (`saved to` lines)
     router     llama-server router mode (--models-dir): its log, plus the /models/sse
@@ -102,12 +103,13 @@ def run(names: list[str], version: str, out: Path) -> None:
     small = bed.ensure_model(256, 2)
     big = bed.ensure_model(1024, 4)  # its output tensor (62.5 MiB) goes by hash to a -c rpc-server
     tmp = tempfile.mkdtemp(prefix="capture-")
-    tmp_dirs = [tmp, tempfile.gettempdir() + "/"]
+    tmp_dirs = [tmp]
     written: list[Path] = []
 
     def trace_like(name: str, *extra: str) -> None:
         rpc_port, port = bed.free_port(), bed.free_port()
-        rpc_cap = Capture(rpc_argv(rpc, rpc_port), out / "rpc" / "input.log")
+        rpc_log = out / "rpc" / "input.log" if name == "trace" else Path(tmp) / f"rpc-{name}.log"
+        rpc_cap = Capture(rpc_argv(rpc, rpc_port), rpc_log)
         bed.wait_tcp("127.0.0.1", rpc_port, proc=rpc_cap.proc)
         cap = Capture(server_argv(server, small, port, "--rpc", f"127.0.0.1:{rpc_port}", "-ngl", "99", *extra),
                       out / name / "input.log")
@@ -131,13 +133,7 @@ def run(names: list[str], version: str, out: Path) -> None:
     if "trace" in names or "rpc" in names:
         trace_like("trace", "-lv", "4")
     if "jsonl" in names:
-        port = bed.free_port()
-        cap = Capture(server_argv(server, small, port, "--log-jsonl", "-lv", "4"), out / "jsonl" / "input.log")
-        try:
-            drive(port, cap.proc)
-        finally:
-            cap.stop()
-        written.append(cap.path)
+        trace_like("jsonl", "--log-jsonl", "-lv", "4")
     if "rpc_cache" in names:
         rpc_port = bed.free_port()
         env = dict(os.environ, LLAMA_CACHE=os.path.join(tmp, "llama-cache"))
