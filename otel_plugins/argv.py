@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -85,9 +86,11 @@ def server_kind(executable: str, argv: Sequence[str]) -> ServerKind:
         if any(a.split("=", 1)[0] in ("--rpc-server-host", "--rpc-server-port") for a in argv):
             return ServerKind.LLAMA_BOX_RPC
         return ServerKind.LLAMA_BOX
-    if name in ("llama-server", "server"):
+    # versioned builds are named like llama-server-0.3.36, rpc-server-b5200
+    base = re.sub(r"-v?\d[\w.]*$|-b\d+$", "", name)
+    if base in ("llama-server", "server"):
         return ServerKind.LLAMA_SERVER
-    if name in ("rpc-server", "llama-rpc-server"):
+    if base in ("rpc-server", "llama-rpc-server", "ggml-rpc-server"):
         return ServerKind.RPC_SERVER
     return ServerKind.GENERIC
 

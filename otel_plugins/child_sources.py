@@ -63,7 +63,7 @@ class ChildSources:
             self.observer.own_polls = OwnPolls(source)
             self.health = ChildHealthPoller(
                 *target, lambda status, _body: self.observer.on_child_health(status),
-                should_poll=self._loading, source_address=source,
+                should_poll=self._loading, imminent=self._transferred, source_address=source,
             ).start()
         if self.spec.rpc_endpoints and self.spec.model:
             threading.Thread(target=self._plan, name="otel-plugins-transfer-plan", daemon=True).start()
@@ -83,6 +83,10 @@ class ChildSources:
 
     def _loading(self) -> bool:
         return self._running() and self.observer.phase in _LOADING
+
+    def _transferred(self) -> bool:
+        progress = self.observer.state.snapshot().progress
+        return progress is not None and progress >= 0.99
 
     def _plan(self) -> None:
         from .estimate import parse_tensor_split

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .state import EndpointProgress
-from .upload_track import UploadTrack
+from .upload_track import UploadTiming, UploadTrack
 
 __all__ = ["LoadProgress", "ProgressThrottle", "buffer_endpoint"]
 
@@ -98,6 +98,8 @@ class _Buffer:
     cache_known: bool = False  # the plan knows which tensors the server has cached
     cached: float = 0.0  # load bytes the server took from its cache
     sampled_at: float = 0.0  # clock of the last tcp sample
+    wire: float = 0.0  # upload bytes acknowledged (with a track)
+    timing: UploadTiming | None = None  # per wire byte and per cached byte, when the cache is known
 
     @property
     def acked(self) -> int:
@@ -151,8 +153,10 @@ class LoadProgress:
             b = self._get(endpoint)
             b.track = UploadTrack(tensors)
             b.cache_known = cache_known
+            b.timing = UploadTiming() if cache_known else None
             if b.total is None and b.track.load_bytes > 0:
-                b.acked_before = b.acked
+                # the track lays out the endpoint's whole conversation: count from its first byte
+                b.acked_before = 0
                 b.rate.start(self._clock(), 0.0)
                 self._overall.start(self._clock(), 0.0)
                 b.total, b.planned = b.track.load_bytes, True
@@ -210,7 +214,9 @@ class LoadProgress:
                 wire = max(0, b.acked - b.acked_before)
                 if b.track is not None:
                     at = b.track.position(wire)
-                    b.done, b.cached = float(min(b.total, at.done)), at.cached
+                    b.done, b.cached, b.wire = float(min(b.total, at.done)), at.cached, float(wire)
+                    if b.timing is not None:
+                        b.timing.observe(now, b.wire, b.cached)
                 else:
                     b.done = float(min(b.total, wire))
                 b.source = "tcp"
@@ -235,18 +241,25 @@ class LoadProgress:
                 if b.total is None:
                     continue  # a tcp sample for an endpoint whose buffer line has not come yet
                 rate = b.rate.value if b.source in ("tcp", "percent") else None
+                eta = self._timed_eta(b) if b.timing is not None and b.tcp else _eta(b.total - b.done, rate)
                 out.append(
                     EndpointProgress(
                         endpoint=b.name,
                         bytes_total=b.total,
                         bytes_done=int(b.done),
                         rate_bps=rate,
-                        eta_s=_eta(b.total - b.done, rate),
+                        eta_s=eta,
                         source=b.source,
                         bytes_cached=int(b.cached),
                     )
                 )
         return tuple(out)
+
+    def _timed_eta(self, b: _Buffer) -> float | None:
+        if b.done >= (b.total or 0):
+            return 0.0
+        track = b.track
+        return b.timing.eta(track.wire_bytes - b.wire, track.cached_bytes - b.cached)
 
     def _ratio(self) -> tuple[float | None, str]:
         counted = [b for b in self._buffers.values() if b.total and b.source in ("tcp", "percent")]
@@ -267,6 +280,10 @@ class LoadProgress:
             ratio, source = self._ratio()
             if ratio is None:
                 return None, None, source
+            timed = [b for b in self._buffers.values() if b.timing is not None and b.tcp and b.total]
+            if timed:  # the cache is known: the slowest endpoint's fitted time is the load's
+                etas = [self._timed_eta(b) for b in timed]
+                return ratio, None if None in etas else max(etas), source
             return ratio, _eta(1.0 - ratio, self._overall.value), source
 
 

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
+import mmap
 import os
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -96,14 +99,85 @@ class EndpointPlan:
         return tuple(t for t in self.tensors if t.hashed)
 
 
-def _field(reader, key: str):
-    field = reader.get_field(key)
-    if field is None:
-        return None
-    value = field.parts[field.data[0]]
-    if hasattr(value, "tobytes") and value.dtype.kind == "u" and value.dtype.itemsize == 1:
-        return bytes(value).decode("utf-8", "replace")
-    return value[0].item() if hasattr(value[0], "item") else value[0]
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+_MAX_COUNT = 1 << 32  # bounds every count read from the file
+
+
+class _Cursor:
+    """Little-endian reads over a memory map; raises PlanError past the end."""
+
+    def __init__(self, data: mmap.mmap, path: str) -> None:
+        self.data, self.path, self.pos = data, path, 0
+
+    def unpack(self, fmt: str):
+        try:
+            values = struct.unpack_from("<" + fmt, self.data, self.pos)
+        except struct.error:
+            raise PlanError(f"{self.path}: truncated GGUF header") from None
+        self.pos += struct.calcsize("<" + fmt)
+        return values[0] if len(values) == 1 else values
+
+    def count(self) -> int:
+        n = self.unpack("Q")
+        if n > _MAX_COUNT:
+            raise PlanError(f"{self.path}: implausible count {n} in the GGUF header")
+        return n
+
+    def string(self) -> str:
+        n = self.count()
+        text = bytes(self.data[self.pos : self.pos + n])
+        self.pos += n
+        return text.decode("utf-8", "replace")
+
+    def value(self, kind: int):
+        if kind == _STRING:
+            return self.string()
+        if kind == _ARRAY:
+            inner, n = self.unpack("I"), self.count()
+            if inner in _SCALARS and inner != _STRING:
+                self.pos += n * struct.calcsize(_SCALARS[inner])  # skipped: no array is needed here
+            else:
+                for _ in range(n):
+                    self.value(inner)
+            return None
+        if kind not in _SCALARS:
+            raise PlanError(f"{self.path}: unknown GGUF value type {kind}")
+        return self.unpack(_SCALARS[kind])
+
+
+def _read_gguf(path: str) -> tuple[dict[str, object], list[ModelTensor]]:
+    """Scalar metadata and tensors of one GGUF file, read straight from its header (the
+    `gguf` package's reader builds every vocabulary array first: seconds per model)."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType  # sizes of every ggml type
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        cur = _Cursor(data, path)
+        if bytes(data[:4]) != b"GGUF":
+            raise PlanError(f"{path}: not a GGUF file")
+        cur.pos = 4
+        version = cur.unpack("I")
+        if version < 2:
+            raise PlanError(f"{path}: GGUF version {version} is too old")
+        n_tensors, n_kv = cur.count(), cur.count()
+        meta: dict[str, object] = {}
+        for _ in range(n_kv):
+            key = cur.string()
+            meta[key] = cur.value(cur.unpack("I"))
+        infos = []
+        for _ in range(n_tensors):
+            name = cur.string()
+            dims = [cur.unpack("Q") for _ in range(cur.unpack("I"))]
+            kind, offset = cur.unpack("I"), cur.unpack("Q")
+            try:
+                block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+            except (ValueError, KeyError):
+                raise PlanError(f"{path}: tensor {name} has unknown ggml type {kind}") from None
+            elements = math.prod(dims)
+            infos.append((name, elements // block * size, offset))
+        alignment = int(meta.get("general.alignment") or 32)
+        start = cur.pos + (-cur.pos % alignment)
+    return meta, [ModelTensor(name, nbytes, path, start + offset) for name, nbytes, offset in infos]
 
 
 def _shards(path: str) -> list[str]:
@@ -116,8 +190,6 @@ def _shards(path: str) -> list[str]:
 
 def model_tensors(path: str | os.PathLike[str]) -> tuple[int, list[ModelTensor]]:
     """(block count, tensors in file order) of a GGUF model, every shard of a split one."""
-    from gguf import GGUFReader  # only this path needs numpy and gguf
-
     path = os.fspath(path)
     tensors: list[ModelTensor] = []
     n_layer = None
@@ -125,18 +197,15 @@ def model_tensors(path: str | os.PathLike[str]) -> tuple[int, list[ModelTensor]]
         if not os.path.isfile(shard):
             raise PlanError(f"{path}: shard {os.path.basename(shard)} of the split model is missing")
         try:
-            reader = GGUFReader(shard)
-        except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise PlanError(f"{shard}: not a readable GGUF file ({first})") from None
-        try:
-            if n_layer is None:
-                arch = _field(reader, "general.architecture")
-                count = _field(reader, f"{arch}.block_count") if arch else None
-                n_layer = int(count) if count is not None else None
-            tensors.extend(ModelTensor(t.name, int(t.n_bytes), shard, int(t.data_offset)) for t in reader.tensors)
-        finally:
-            del reader
+            meta, found = _read_gguf(shard)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, PlanError):
+                raise
+            raise PlanError(f"{shard}: not a readable GGUF file ({exc})") from None
+        if n_layer is None:
+            count = meta.get(f"{meta.get('general.architecture')}.block_count")
+            n_layer = int(count) if isinstance(count, int) else None
+        tensors.extend(found)
     if n_layer is None:
         raise PlanError(f"{path}: no block_count in the GGUF metadata")
     return n_layer, tensors

@@ -24,7 +24,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["HASH_MESSAGE", "SET_TENSOR_OVERHEAD", "UploadTrack", "Position"]
+__all__ = ["HASH_MESSAGE", "SET_TENSOR_OVERHEAD", "Position", "UploadTiming", "UploadTrack"]
 
 RPC_TENSOR = 296  # sizeof(struct rpc_tensor), packed (ggml-rpc.cpp, protocol v7)
 SET_TENSOR_OVERHEAD = 1 + 8 + RPC_TENSOR + 1 + 8  # command, size, tensor, cache flag, offset
@@ -94,3 +94,51 @@ class UploadTrack:
         if not self._is_cached[i]:
             done += min(self._sizes[i], max(0.0, wire_bytes - self._starts[i]))
         return Position(done, cached)
+
+
+class UploadTiming:
+    """Seconds per wire byte and per cached byte, fitted over the upload's sampling intervals.
+
+    A cached tensor costs time (the client hashes it, the server reads its cache file) but
+    almost no wire bytes, so one rate over load bytes mispredicts a load that mixes cached
+    and uncached tensors. Each interval with progress is one equation
+    `dt = wire_bytes * a + cached_bytes * b`; least squares over them (weights decaying by
+    `forget` per interval, so a link that changes speed is followed) gives a and b >= 0.
+    """
+
+    def __init__(self, forget: float = 0.9) -> None:
+        self.forget = forget
+        self._sums = [0.0] * 5  # ww, wc, cc, wt, ct
+        self._last: tuple[float, float, float] | None = None
+
+    def observe(self, now: float, wire: float, cached: float) -> None:
+        if self._last is None:
+            self._last = (now, wire, cached)
+            return
+        t0, w0, c0 = self._last
+        dt, dw, dc = now - t0, max(0.0, wire - w0), max(0.0, cached - c0)
+        if dt <= 0 or (dw <= 0 and dc <= 0):
+            if dt > 0 and dw <= 0 and dc <= 0:
+                self._last = (now, wire, cached)  # an idle interval says nothing about either rate
+            return
+        s = self._sums
+        f = self.forget
+        s[:] = [s[0] * f + dw * dw, s[1] * f + dw * dc, s[2] * f + dc * dc, s[3] * f + dw * dt, s[4] * f + dc * dt]
+        self._last = (now, wire, cached)
+
+    def seconds_per_byte(self) -> tuple[float | None, float | None]:
+        ww, wc, cc, wt, ct = self._sums
+        det = ww * cc - wc * wc
+        if ww > 0 and cc > 0 and det > 1e-12 * ww * cc:
+            a, b = (wt * cc - ct * wc) / det, (ct * ww - wt * wc) / det
+            if a >= 0 and b >= 0:
+                return a, b
+        # one kind of progress only, or a fit outside the physical range: fit each alone
+        return (wt / ww if ww > 0 else None), (ct / cc if cc > 0 else None)
+
+    def eta(self, wire_left: float, cached_left: float) -> float | None:
+        a, b = self.seconds_per_byte()
+        if (wire_left > 0 and a is None) or (cached_left > 0 and b is None and a is None):
+            return None
+        # no cached byte seen yet: price them like wire bytes, an upper bound
+        return max(0.0, wire_left) * (a or 0.0) + max(0.0, cached_left) * (b if b is not None else a or 0.0)

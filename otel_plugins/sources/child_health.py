@@ -5,8 +5,8 @@ verbosity, so the wrapper asks the server itself, on the address its argv gives
 (`--host`, `--port`; llama-server's defaults 127.0.0.1:8080). The poll:
 
 - waits `min_interval_s` (at least 1 s) before the first request and between requests,
-  the interval growing by `backoff` up to `max_interval_s`: never faster than an
-  orchestrator's probes;
+  the interval growing by `backoff` up to `max_interval_s` (back to `min_interval_s` once
+  `imminent()`, e.g. the weights are all across): never faster than an orchestrator's probes;
 - runs only while `should_poll()` says so (the log has not already proved readiness and
   the child runs), and stops for good after a 200;
 - comes from its own loopback address when the server listens on loopback (any address of
@@ -96,6 +96,7 @@ class ChildHealthPoller:
         on_answer: OnAnswer,
         *,
         should_poll: Callable[[], bool] = lambda: True,
+        imminent: Callable[[], bool] = lambda: False,
         source_address: str | None = None,
         min_interval_s: float = 1.0,
         max_interval_s: float = 4.0,
@@ -112,6 +113,7 @@ class ChildHealthPoller:
         self.last_status: int | None = None
         self._on_answer = on_answer
         self._should_poll = should_poll
+        self._imminent = imminent
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -138,7 +140,8 @@ class ChildHealthPoller:
                 _log.debug("child health: callback failed", exc_info=True)
             if status == 200:
                 return
-            interval = min(self.max_interval_s, interval * self.backoff)
+            # back off, unless readiness is imminent (the weights are all across)
+            interval = self.min_interval_s if self._imminent() else min(self.max_interval_s, interval * self.backoff)
 
     def poll_once(self) -> tuple[int | None, Any]:
         """One GET /health; (status or None, parsed JSON or None)."""
