@@ -96,49 +96,66 @@ class UploadTrack:
         return Position(done, cached)
 
 
+_STARTED_BYTES = 64 * 1024  # more than the device and memory queries that precede an upload
+
+
 class UploadTiming:
     """Seconds per wire byte and per cached byte, fitted over the upload's sampling intervals.
 
     A cached tensor costs time (the client hashes it, the server reads its cache file) but
     almost no wire bytes, so one rate over load bytes mispredicts a load that mixes cached
-    and uncached tensors. Each interval with progress is one equation
-    `dt = wire_bytes * a + cached_bytes * b`; least squares over them (weights decaying by
-    `forget` per interval, so a link that changes speed is followed) gives a and b >= 0.
+    and uncached tensors. Each sampling interval is one equation
+    `dt = wire_bytes * a + cached_bytes * b`, solved by least squares weighted by
+    1 / (bytes in the interval): with one kind of bytes only this is total time over total
+    bytes, so stalls (the server writing its cache file, a slow patch of the link) count at
+    their weight. Once bytes have moved, intervals with none add their time to the next
+    one; weights decay by `forget` per interval, so a link that changes speed is followed.
+    The connection is only seen once it exists: bytes already there at the first sample
+    moved since the previous sampling, `first_interval_s` earlier at most.
     """
 
-    def __init__(self, forget: float = 0.9) -> None:
+    def __init__(self, forget: float = 0.97, first_interval_s: float = 0.25) -> None:
         self.forget = forget
-        self._sums = [0.0] * 5  # ww, wc, cc, wt, ct
+        self.first_interval_s = first_interval_s
+        self._sums = [0.0] * 5  # ww, wc, cc, wt, ct (each / bytes in the interval)
         self._last: tuple[float, float, float] | None = None
+        self._moving = False
 
     def observe(self, now: float, wire: float, cached: float) -> None:
         if self._last is None:
-            self._last = (now, wire, cached)
-            return
+            started = wire + cached >= _STARTED_BYTES
+            self._last = (now - self.first_interval_s, 0.0, 0.0) if started else (now, wire, cached)
         t0, w0, c0 = self._last
         dt, dw, dc = now - t0, max(0.0, wire - w0), max(0.0, cached - c0)
-        if dt <= 0 or (dw <= 0 and dc <= 0):
-            if dt > 0 and dw <= 0 and dc <= 0:
-                self._last = (now, wire, cached)  # an idle interval says nothing about either rate
+        if dt <= 0:
             return
-        s = self._sums
-        f = self.forget
-        s[:] = [s[0] * f + dw * dw, s[1] * f + dw * dc, s[2] * f + dc * dc, s[3] * f + dw * dt, s[4] * f + dc * dt]
+        if not self._moving and dw + dc < _STARTED_BYTES:
+            self._last = (now, wire, cached)  # device queries before the upload: their wait is not the upload's
+            return
+        if dw <= 0 and dc <= 0:
+            return
+        self._moving = True
+        n, f, s = dw + dc, self.forget, self._sums
+        s[:] = [s[0] * f + dw * dw / n, s[1] * f + dw * dc / n, s[2] * f + dc * dc / n,
+                s[3] * f + dw * dt / n, s[4] * f + dc * dt / n]
         self._last = (now, wire, cached)
 
     def seconds_per_byte(self) -> tuple[float | None, float | None]:
         ww, wc, cc, wt, ct = self._sums
         det = ww * cc - wc * wc
-        if ww > 0 and cc > 0 and det > 1e-12 * ww * cc:
+        if ww > 0 and cc > 0 and det > 1e-9 * ww * cc:
             a, b = (wt * cc - ct * wc) / det, (ct * ww - wt * wc) / det
             if a >= 0 and b >= 0:
                 return a, b
-        # one kind of progress only, or a fit outside the physical range: fit each alone
+        # one kind of bytes only, or a fit outside the physical range: each kind alone
         return (wt / ww if ww > 0 else None), (ct / cc if cc > 0 else None)
 
     def eta(self, wire_left: float, cached_left: float) -> float | None:
         a, b = self.seconds_per_byte()
-        if (wire_left > 0 and a is None) or (cached_left > 0 and b is None and a is None):
+        if wire_left > 0 and a is None:
             return None
-        # no cached byte seen yet: price them like wire bytes, an upper bound
-        return max(0.0, wire_left) * (a or 0.0) + max(0.0, cached_left) * (b if b is not None else a or 0.0)
+        if cached_left > 0 and b is None:
+            b = a  # no cached byte seen yet: priced like wire bytes, an upper bound
+            if b is None:
+                return None
+        return max(0.0, wire_left) * (a or 0.0) + max(0.0, cached_left) * (b or 0.0)
