@@ -307,6 +307,7 @@ class InstanceObserver:
         lines.append(
             f"lines {self.tally['lines']}, probes {self.tally['probes']}, suppressed {self.tally['suppressed']}"
             + (f", passed through unparsed under overload {self.tally['shed']}" if self.tally["shed"] else "")
+            + (f", own /health polls dropped {self.own_polls.seen}" if self.own_polls.seen else "")  # [issue-15]
         )
         stats = self.stats
         state = "" if stats.settled else " so far"

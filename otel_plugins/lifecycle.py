@@ -21,6 +21,7 @@ _EVENT_PHASE = {
     Event.NOT_READY: Phase.FAILED,
 }
 _NOT_READY = (Phase.STARTING, Phase.LOADING)
+_ENVELOPE = "llama.log.envelope"  # dialects' envelope field; "router": a line of a router's model process
 
 
 class Lifecycle:
@@ -47,6 +48,8 @@ class Lifecycle:
         """Take one decided line into account; returns the new phase if it changed."""
         if self.started_at is None:
             self.started_at = now
+        if record.fields.get(_ENVELOPE) == "router":  # [issue-15 hook] a router's model process speaks for itself
+            return None
         target = _EVENT_PHASE.get(record.event) if record.event is not None else None
         if target is None:
             if self.phase is Phase.STARTING and (record.kind in (Kind.LOAD, Kind.PROGRESS) or record.event is Event.LOADED):

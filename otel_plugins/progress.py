@@ -136,9 +136,8 @@ class LoadProgress:
             return
         with self._lock:
             b = self._get(endpoint_or_device)
-            if b.planned:  # the server's own figure replaces the plan's
+            if b.planned:  # the server's own figure replaces the plan's; the count goes on from the same start
                 b.planned, b.total = False, 0
-                b.acked_before = b.acked
             if b.total is None:
                 b.acked_before = b.acked
                 b.rate.start(self._clock(), 0.0)
@@ -212,13 +211,14 @@ class LoadProgress:
                 b.source = "tcp" if b.tcp else "percent" if self._percent is not None else b.source
             elif b.tcp:
                 wire = max(0, b.acked - b.acked_before)
+                # never backwards: a plan arriving after the buffer line changes how bytes map
                 if b.track is not None:
                     at = b.track.position(wire)
-                    b.done, b.cached, b.wire = float(min(b.total, at.done)), at.cached, float(wire)
+                    b.done, b.cached, b.wire = max(b.done, float(min(b.total, at.done))), at.cached, float(wire)
                     if b.timing is not None:
                         b.timing.observe(now, b.wire, b.cached)
                 else:
-                    b.done = float(min(b.total, wire))
+                    b.done = max(b.done, float(min(b.total, wire)))
                 b.source = "tcp"
             elif self._percent is not None:
                 b.done = b.total * self._percent / 100.0
