@@ -4,7 +4,8 @@ Started by `launch.InstrumentedProcess` once the child runs, stopped when it exi
 
 - `sources.child_health.ChildHealthPoller` for a model server: readiness from the
   server's own `/health`, polled gently from our own loopback address (the log lines
-  of those polls, where the server prints them, are dropped by `InstanceObserver`);
+  of those polls, where the server prints them, are dropped by `InstanceObserver`); a 200
+  moves the lifecycle once the log has caught up with it;
 - a transfer plan per `--rpc` endpoint (`transfer_plan`), computed on a thread because
   it reads the GGUF (and compares the tensors with an rpc-server's cache directory when
   one is given), then handed to `InstanceObserver.plan_transfers`;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 
 from .argv import LaunchSpec
@@ -62,8 +64,7 @@ class ChildSources:
             source = own_source_address(target[0])
             self.observer.own_polls = OwnPolls(source)
             self.health = ChildHealthPoller(
-                *target, lambda status, _body: self.observer.on_child_health(status),
-                should_poll=self._loading, imminent=self._transferred, source_address=source,
+                *target, self._answered, should_poll=self._loading, imminent=self._transferred, source_address=source,
             ).start()
         if self.spec.rpc_endpoints and self.spec.model:
             threading.Thread(target=self._plan, name="otel-plugins-transfer-plan", daemon=True).start()
@@ -83,6 +84,25 @@ class ChildSources:
 
     def _loading(self) -> bool:
         return self._running() and self.observer.phase in _LOADING
+
+    def _answered(self, status: int | None, _body: object) -> None:
+        if status == 200:
+            self._settle()
+        self.observer.on_child_health(status)
+
+    def _settle(self, quiet_s: float = 0.3, cap_s: float = 10.0) -> None:
+        """Lets the log catch up before an out-of-band "ready": the lines the server printed
+        before it answered (a probe's 503, say) must still be judged while loading. Returns
+        once no line came for `quiet_s`, the log proved readiness itself, or `cap_s` passed."""
+        deadline = time.monotonic() + cap_s
+        seen, quiet_since = self.observer.tally["lines"], time.monotonic()
+        while time.monotonic() < deadline and self._loading():
+            time.sleep(0.05)
+            lines = self.observer.tally["lines"]
+            if lines != seen:
+                seen, quiet_since = lines, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
 
     def _transferred(self) -> bool:
         progress = self.observer.state.snapshot().progress
