@@ -1,12 +1,13 @@
 """Cold and warm loads through the RPC tensor cache, and how good the ETA was.
 
-    .venv/bin/python bench/cache_eta.py [--dim 2048] [--blocks 2] [--rate 200mbit] [--no-cache-dir] [--check]
+    .venv/bin/python bench/cache_eta.py [--dim 2048] [--blocks 2] [--rate 200mbit] [--no-cache-dir | --plain] [--check]
 
 The same random-weight model (scripts/make_model.py) is loaded twice by the real
 llama-server 0.3.36 into a real `ggml-rpc-server -c` inside a network namespace whose link
 is shaped to `--rate`, each load under `otel-plugins run --rpc-cache <its cache dir>`
-(unless `--no-cache-dir`). The wrapper's /health is sampled every 0.2 s. Printed per load:
-load time (the wrapper's llama.load span), transfer window (first progress > 0 to 1.0),
+(unless `--no-cache-dir`). The wrapper's /health is sampled every 0.1 s. Printed per load:
+load time (the wrapper's llama.load span), transfer window (first progress > 0 to 1.0, the
+end taken at the middle of the sampling interval in which progress reached 1.0),
 cached bytes, and the ETA error at a quarter of the transfer window: |eta - actual
 remaining| / actual remaining at the first sample after 25 % of the window.
 `--check` exits 1 when an error exceeds 15 %. Needs root (namespaces) and the 0.3.36 bed.
@@ -35,7 +36,7 @@ VERSION = "0.3.36"
 VERBOSE = False
 
 
-def sample(url: str, stop: threading.Event, out: list, interval: float = 0.2) -> None:
+def sample(url: str, stop: threading.Event, out: list, interval: float = 0.1) -> None:
     start = time.monotonic()
     while not stop.is_set():
         try:
@@ -91,7 +92,9 @@ def summarize(samples: list, out: Path) -> dict:
     total = finals[-1].get("llama.load.bytes.total") if finals else None
     moving = [(t, b) for t, b in samples if (b.get("progress") or 0) > 0 or b.get("status") == "ok"]
     start = moving[0][0] if moving else None
-    end = next((t for t, b in moving if b.get("status") == "ok" or (b.get("progress") or 0) >= 1.0), None)
+    done_at = next((i for i, (t, b) in enumerate(moving) if b.get("status") == "ok" or (b.get("progress") or 0) >= 1.0), None)
+    # the transfer ended within the sampling interval in which progress reached 1.0: its midpoint
+    end = None if done_at is None else (moving[done_at][0] + moving[max(0, done_at - 1)][0]) / 2
     error = eta = remaining = None
     if start is not None and end is not None and end > start:
         quarter = start + 0.25 * (end - start)
@@ -112,6 +115,7 @@ def main() -> int:
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--rate", default="200mbit")
     parser.add_argument("--no-cache-dir", action="store_true", help="run without --rpc-cache (the wrapper learns nothing up front)")
+    parser.add_argument("--plain", action="store_true", help="rpc-server without -c: both loads cross the link whole")
     parser.add_argument("--check", action="store_true", help="exit 1 if an ETA error at 25 %% exceeds 15 %%")
     parser.add_argument("--samples", action="store_true", help="print every /health sample")
     args = parser.parse_args()
@@ -128,15 +132,17 @@ def main() -> int:
     try:
         with bed.NetNS(rate=args.rate) as ns:
             llama_cache = work / "llama-cache"
-            rpc = bed.start_process(["stdbuf", "-oL", bed.versioned_bin("rpc-server", VERSION), "-H", ns.ns_ip, "-p", "50052", "-c"],
+            cache_flag = [] if args.plain else ["-c"]
+            rpc = bed.start_process(["stdbuf", "-oL", bed.versioned_bin("rpc-server", VERSION), "-H", ns.ns_ip, "-p", "50052", *cache_flag],
                                     "rpc-server", netns=ns, env=dict(os.environ, LLAMA_CACHE=str(llama_cache)))
             bed.wait_tcp(ns.ns_ip, 50052, proc=rpc)
-            cache_dir = None if args.no_cache_dir else str(llama_cache / "rpc")
+            cache_dir = None if args.no_cache_dir or args.plain else str(llama_cache / "rpc")
             for name in ("cold", "warm"):
                 results[name] = one_load(model, f"{ns.ns_ip}:50052", work / name, cache_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"model {model.name}, link {args.rate}, --rpc-cache {'no' if args.no_cache_dir else 'yes'}")
+    print(f"model {model.name}, link {args.rate}, rpc-server {'without' if args.plain else 'with'} -c,"
+          f" --rpc-cache {'no' if args.no_cache_dir or args.plain else 'yes'}")
     print(f"{'load':<6}{'load s':>8}{'window s':>10}{'MiB':>8}{'cached MiB':>12}{'eta@25%':>9}{'actual':>8}{'error':>8}")
     worst = 0.0
     for name, r in results.items():
