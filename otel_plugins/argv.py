@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,6 +40,13 @@ _VALUE_FLAGS = {
     "--tensor-split": "tensor_split",
     "--rpc-server-host": "rpc_host",
     "--rpc-server-port": "rpc_port",
+    "-ngl": "n_gpu_layers",
+    "--gpu-layers": "n_gpu_layers",
+    "--n-gpu-layers": "n_gpu_layers",
+    "-hf": "hf_repo",
+    "--hf-repo": "hf_repo",
+    "-mu": "model_url",
+    "--model-url": "model_url",
 }
 _LAUNCHERS = frozenset({"stdbuf", "env", "nice", "ionice"})
 # rpc-server's own short flags.
@@ -57,6 +65,8 @@ class LaunchSpec:
     rpc_endpoints: tuple[str, ...] = ()
     tensor_split: str | None = None
     listen: str | None = None  # rpc-server's own host:port
+    n_gpu_layers: str | None = None  # as given: a number, "auto" or "all"
+    router: bool = False  # llama-server managing model processes (no model of its own)
     redacted_argv: tuple[str, ...] = field(default=())
 
     @property
@@ -76,9 +86,11 @@ def server_kind(executable: str, argv: Sequence[str]) -> ServerKind:
         if any(a.split("=", 1)[0] in ("--rpc-server-host", "--rpc-server-port") for a in argv):
             return ServerKind.LLAMA_BOX_RPC
         return ServerKind.LLAMA_BOX
-    if name in ("llama-server", "server"):
+    # versioned builds are named like llama-server-0.3.36, rpc-server-b5200
+    base = re.sub(r"-v?\d[\w.]*$|-b\d+$", "", name)
+    if base in ("llama-server", "server"):
         return ServerKind.LLAMA_SERVER
-    if name in ("rpc-server", "llama-rpc-server"):
+    if base in ("rpc-server", "llama-rpc-server", "ggml-rpc-server"):
         return ServerKind.RPC_SERVER
     return ServerKind.GENERIC
 
@@ -133,5 +145,9 @@ def parse_launch(argv: Sequence[str]) -> LaunchSpec:
         rpc_endpoints=rpc,
         tensor_split=values.get("tensor_split"),
         listen=listen,
+        n_gpu_layers=values.get("n_gpu_layers"),
+        # llama.cpp since late 2025: without a model, llama-server starts as a router
+        # (`sources.router_events` confirms it on the server before relying on it)
+        router=kind is ServerKind.LLAMA_SERVER and not any(values.get(k) for k in ("model", "hf_repo", "model_url")),
         redacted_argv=tuple(redact_argv(argv)),
     )

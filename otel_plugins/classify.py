@@ -14,7 +14,7 @@ from . import names
 from .dialects import decode, parse_line
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
-from .policy.decide import REASON_SAMPLED
+from .policy.decide import OWN_POLL, REASON_SAMPLED
 from .record import Kind, Record
 
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
@@ -51,6 +51,7 @@ class Classifier:
         clock: Callable[[], float] = time.time,
         lifecycle: Lifecycle | None = None,
         trust_line_time: bool = True,
+        own_line: Callable[[Record], bool] | None = None,
     ) -> None:
         self.policy = policy if isinstance(policy, ProbePolicy) else ProbePolicy(policy)
         config = self.policy.policy
@@ -59,6 +60,7 @@ class Classifier:
         self.sampler = Sampler(config.sample_window_s)
         self.pollers = PollerTracker(config.probes) if config.probes.repeat_hint else None
         self.trust_line_time = trust_line_time
+        self.own_line = own_line
         self._probe_paths = self.policy.matcher.probe_paths
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
@@ -70,6 +72,8 @@ class Classifier:
     def classify(self, text: str, observed: float | None = None) -> Classified:
         record = parse_line(text)
         now = self._line_time(record, observed)
+        if self.own_line is not None and self.own_line(record):
+            return Classified(record, OWN_POLL, now)
         polling = False
         if self.pollers is not None and record.kind is Kind.HTTP:
             f = record.fields

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,8 @@ __all__ = [
     "gguf_tensor_bytes",
     "load_deadline_s",
     "parse_bandwidth",
+    "parse_cache_dirs",
+    "cached_bytes_for",
     "parse_endpoints",
     "parse_size",
     "parse_tensor_split",
@@ -83,6 +85,7 @@ class Link:
     bytes: float
     bandwidth: float  # bytes per second
     seconds: float  # transfer time before redundancy
+    cached: float = 0.0  # bytes the RPC server holds in its tensor cache: left out of `bytes`
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +243,7 @@ def estimate_load(
     endpoints: Sequence[str] = (),
     tensor_split: Sequence[float] | None = None,
     redundancy: float = DEFAULT_REDUNDANCY,
+    cached: Mapping[str, float] | None = None,
 ) -> Estimate:
     """Transfer time per RPC endpoint and for the load.
 
@@ -247,7 +251,9 @@ def estimate_load(
     `tensor_split` lists the RPC endpoints' shares first, then local devices' (which
     transfer nothing); shares are proportions of the model (GPUStack passes MiB). Without
     it the split is unknown and each endpoint is budgeted the whole model, an upper
-    bound. Without `endpoints` the whole model crosses one link named "model".
+    bound. Without `endpoints` the whole model crosses one link named "model". `cached`
+    maps endpoints to bytes their server already holds (`cached_bytes_for_launch`), which
+    do not cross the link.
     """
     if model_bytes <= 0:
         raise EstimateError(f"model size {model_bytes} bytes must be greater than 0")
@@ -282,8 +288,9 @@ def estimate_load(
     links = []
     for i, (name, share) in enumerate(zip(names, shares)):
         bandwidth = bandwidths[0] if len(bandwidths) == 1 else bandwidths[i]
-        size = model_bytes * share
-        links.append(Link(name, share, size, bandwidth, size / bandwidth))
+        held = min(float((cached or {}).get(name, 0.0)), model_bytes * share)
+        size = model_bytes * share - held
+        links.append(Link(name, share, size, bandwidth, size / bandwidth, held))
     return Estimate(model_bytes, tuple(links), redundancy, tensor_split is not None)
 
 
@@ -314,15 +321,58 @@ def format_rate(bytes_per_s: float) -> str:
     return f"{bits:g} bit/s"
 
 
-def deadline_for_launch(spec: LaunchSpec, bandwidths: Sequence[str], redundancy: float = DEFAULT_REDUNDANCY) -> float:
-    """The expected-load deadline of a launch, from its own --model, --rpc and --tensor-split."""
+def parse_cache_dirs(values: Sequence[str]) -> dict[str, str]:
+    """`--rpc-cache [HOST:PORT=]DIR` values -> {endpoint or "*": directory}; the directory must exist."""
+    dirs: dict[str, str] = {}
+    for value in values:
+        endpoint, eq, directory = value.rpartition("=")
+        key = endpoint if eq else "*"
+        if eq:
+            parse_endpoints(endpoint)
+        if not os.path.isdir(directory):
+            raise EstimateError(f"--rpc-cache {value!r}: {directory!r} is not a directory")
+        dirs[key] = directory
+    return dirs
+
+
+def cached_bytes_for(
+    model: str, endpoints: Sequence[str], tensor_split: Sequence[float] | None, cache_dirs: Mapping[str, str],
+    n_gpu_layers: int | None = None,
+) -> dict[str, int]:
+    """Per endpoint, the bytes of its share that its rpc-server's cache directory holds."""
+    from .transfer_plan import PlanError, plan_transfers
+
+    dirs = {ep: cache_dirs.get(ep) or cache_dirs.get("*") for ep in endpoints}
+    try:
+        plans = plan_transfers(
+            model, endpoints, tensor_split=tensor_split, n_gpu_layers=n_gpu_layers,
+            cache_dirs={ep: d for ep, d in dirs.items() if d},
+        )
+    except PlanError as exc:
+        raise EstimateError(str(exc)) from None
+    return {ep: plan.cached_bytes for ep, plan in plans.items()}
+
+
+def deadline_for_launch(
+    spec: LaunchSpec, bandwidths: Sequence[str], redundancy: float = DEFAULT_REDUNDANCY,
+    cache_dirs: Mapping[str, str] | None = None,
+) -> float:
+    """The expected-load deadline of a launch, from its own --model, --rpc and --tensor-split
+    (less what the RPC servers' cache directories already hold)."""
     if not spec.model:
         raise EstimateError("--bandwidth needs the server's --model (-m) to size the transfer")
+    split = parse_tensor_split(spec.tensor_split) if spec.tensor_split and spec.rpc_endpoints else None
+    cached = None
+    if cache_dirs and spec.rpc_endpoints:
+        from .child_sources import gpu_layers
+
+        cached = cached_bytes_for(spec.model, spec.rpc_endpoints, split, cache_dirs, gpu_layers(spec.n_gpu_layers))
     estimate = estimate_load(
         gguf_tensor_bytes(spec.model),
         [parse_bandwidth(b) for b in bandwidths],
         endpoints=spec.rpc_endpoints,
-        tensor_split=parse_tensor_split(spec.tensor_split) if spec.tensor_split and spec.rpc_endpoints else None,
+        tensor_split=split,
         redundancy=redundancy,
+        cached=cached,
     )
     return load_deadline_s(estimate)

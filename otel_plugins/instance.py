@@ -23,7 +23,9 @@ from .policy import Policy
 from .progress import LoadProgress, ProgressThrottle
 from .record import Event, Kind, Phase, Severity
 from .sinks.telemetry import Telemetry
+from .sources.child_health import OwnPolls
 from .state import InstanceState, PeerHealth
+from .transfer_plan import EndpointPlan
 
 _RPC_EVENTS = {
     Event.RPC_ACCEPTED: names.EVENT_RPC_ACCEPTED,
@@ -84,10 +86,13 @@ class InstanceObserver:
         )
         self.progress = LoadProgress(clock=time.monotonic)
         self.throttle = ProgressThrottle()
+        self.own_polls = OwnPolls(None)  # [issue-15] set by child_sources when it polls the child's /health
+        self.router_models = None  # [issue-15] a router's models, from its first event on
         # An rpc-server has no load of its own: it serves from the start.
         initial = Phase.READY if spec.kind.is_rpc_server else Phase.STARTING
         self.pipeline = LinePipeline(
-            policy, self.logs, metrics=self.metrics, follower=self, started_at=self.started_at, initial_phase=initial, clock=clock
+            policy, self.logs, metrics=self.metrics, follower=self, started_at=self.started_at, initial_phase=initial, clock=clock,
+            own_line=lambda record: self.own_polls.take(record.fields),
         )
         self.pipeline.on_phase_change(self._phase_changed)
         self.phase_times: dict[Phase, float] = {initial: self.started_at}
@@ -127,6 +132,10 @@ class InstanceObserver:
     @property
     def last_crash(self) -> str | None:
         return self.pipeline.last_crash
+
+    @property
+    def lines_seen(self) -> int:
+        return self.pipeline.counts.lines
 
     def spawned(self, pid: int) -> None:
         with self.lock:
@@ -186,11 +195,44 @@ class InstanceObserver:
             overall[names.ATTR_ETA] = round(eta, 2)
         overall[names.ATTR_BYTES_DONE] = sum(e.bytes_done for e in endpoints)
         overall[names.ATTR_BYTES_TOTAL] = sum(e.bytes_total or 0 for e in endpoints)
+        cached = sum(e.bytes_cached for e in endpoints)
+        if cached:
+            overall[names.ATTR_BYTES_CACHED] = cached
         rates = [e.rate_bps for e in endpoints if e.rate_bps is not None]
         if rates:
             overall[names.ATTR_RATE] = round(sum(rates), 1)
         per_endpoint = {e.endpoint: progress_attributes(e, e.ratio, e.source) for e in endpoints}
         self.spans.progress(overall, per_endpoint)
+
+    # ---- [issue-15 hooks] verbosity-proof sources, wired by child_sources.py
+    def on_child_health(self, status: int | None) -> None:
+        """The child's own `/health` answered `status` (None: no answer); moves the lifecycle."""
+        if status is None:
+            return
+        with self.lock:
+            self.pipeline.lifecycle.health_answered(status, self.clock())
+
+    def plan_transfers(self, plans: dict[str, EndpointPlan]) -> None:
+        """Each RPC endpoint's weights, from the GGUF (`transfer_plan`): totals where no
+        buffer line is printed, and the wire layout that accounts for the tensor cache."""
+        with self.lock:
+            if self.phase not in (Phase.STARTING, Phase.LOADING):
+                return
+            for plan in plans.values():
+                tensors = [(t.nbytes, t.hashed, t.cached) for t in plan.tensors]
+                self.progress.plan(plan.endpoint, tensors, cache_known=plan.cache_known)
+                if plan.total_bytes:
+                    self.spans.transfer_started(plan.endpoint, plan.total_bytes)
+            self._publish_progress()
+
+    def on_router_event(self, model: str, event: str, data: dict[str, Any]) -> None:
+        """One event of a llama-server router's stream (`sources.router_events`)."""
+        with self.lock:
+            if self.router_models is None:
+                from .router_models import RouterModels
+
+                self.router_models = RouterModels(self.spans.tracer, self.spans.instance, self.state)
+            self.router_models.on_event(model, event, data)
 
     def on_peer(self, health: PeerHealth, previous: str | None) -> None:
         with self.lock:
@@ -229,6 +271,8 @@ class InstanceObserver:
                 if self.last_crash and self.last_rpc_event:
                     cause = f"{self.last_crash} (last RPC event: {self.last_rpc_event})"
             self.pipeline.close(now)
+            if self.router_models is not None:  # [issue-15 hook]
+                self.router_models.close()
             if self.exit_kind is ExitKind.ABORTED_ON_STOP and not self.pipeline.counts.crashes:
                 # The abort stays on record even when the server printed nothing about it.
                 self.spans.crash(signal_name or "SIGABRT", f"{self.spec.executable} aborted while stopping", "")

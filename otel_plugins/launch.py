@@ -51,6 +51,7 @@ class InstrumentedProcess:
         stderr: IO[bytes] | None = None,
         instance_key: str | None = None,
         tie_to_parent: bool = True,
+        rpc_cache: dict[str, str] | None = None,
         **popen_kwargs: Any,
     ) -> None:
         self.spec: LaunchSpec = parse_launch(argv)
@@ -81,6 +82,8 @@ class InstrumentedProcess:
         self.exit_code: int | None = None
         self._done = threading.Event()
         self._peer_watcher = None
+        self._rpc_cache = rpc_cache  # [issue-15] endpoint (or "*") -> rpc-server cache directory
+        self._child_sources = None
 
     # -- public state -------------------------------------------------------------
     @property
@@ -127,7 +130,17 @@ class InstrumentedProcess:
         waiter.start()
         if self.spec.rpc_endpoints:
             self._watch_rpc_peers()
+        self._start_child_sources()
         return self
+
+    def _start_child_sources(self) -> None:
+        """[issue-15 hook] the child's /health, the GGUF's transfer plan, a router's events."""
+        try:
+            from .child_sources import ChildSources
+
+            self._child_sources = ChildSources(self.spec, self.observer, self.process, rpc_cache=self._rpc_cache).start()
+        except Exception:  # an extra, like peer watching: the launch goes on without it
+            _log.warning("child state sources are unavailable", exc_info=True)
 
     def _watch_rpc_peers(self) -> None:
         """One poll of the kernel's TCP table feeds both transfer progress and peer health."""
@@ -163,6 +176,8 @@ class InstrumentedProcess:
             pump.join(timeout=10)
         if self._peer_watcher is not None:
             self._peer_watcher.stop()
+        if self._child_sources is not None:  # [issue-15 hook]
+            self._child_sources.stop()
         self.exit_code = self.observer.on_exit(returncode, shed_lines=sum(pump.shed_lines for pump in pumps))
         self._done.set()
 

@@ -21,6 +21,7 @@ _EVENT_PHASE = {
     Event.NOT_READY: Phase.FAILED,
 }
 _NOT_READY = (Phase.STARTING, Phase.LOADING)
+_ENVELOPE = "llama.log.envelope"  # dialects' envelope field; "router": a line of a router's model process
 
 
 class Lifecycle:
@@ -50,6 +51,8 @@ class Lifecycle:
         """Take one decided line into account; returns the new phase if it changed."""
         if self.started_at is None:
             self.started_at = now
+        if record.fields.get(_ENVELOPE) == "router":  # [issue-15 hook] a router's model process speaks for itself
+            return None
         target = _EVENT_PHASE.get(record.event) if record.event is not None else None
         if target is None:
             if self.phase is Phase.STARTING and (record.kind in (Kind.LOAD, Kind.PROGRESS) or record.event is Event.LOADED):
@@ -64,6 +67,17 @@ class Lifecycle:
         if target is None or target is self.phase:
             return None
         return self._move(target, now)
+
+    # [issue-15 hook] readiness from the child's own /health (sources/child_health.py)
+    def health_answered(self, status: int, now: float) -> Phase | None:
+        """The child's `/health` answered: 2xx means it serves; 503 means it is up and loading."""
+        if self.phase not in _NOT_READY:
+            return None
+        if 200 <= status < 300:
+            return self._move(Phase.READY, now)
+        if status == 503 and self.phase is Phase.STARTING:
+            return self._move(Phase.LOADING, now)
+        return None
 
     def exited(self, code: int | None, now: float) -> Phase | None:
         self.exit_code = code

@@ -26,7 +26,8 @@ from .crash import CrashDump, CrashFolder
 from .dialects import decode
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
-from .record import Event, Kind, Phase, Severity
+from .policy.decide import OWN_POLL
+from .record import Event, Kind, Phase, Record, Severity
 from .sinks.passthrough import render
 
 Attributes = Mapping[str, Any]
@@ -69,6 +70,7 @@ class LineCounts:
     crashes: int = 0
     shed: int = 0  # passed through unparsed under overload (run)
     cut: int = 0  # longer than the line limit: cut before parsing
+    own: int = 0  # about the wrapper's own requests to its server: dropped before the policy
 
     def add(self, other: LineCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -80,6 +82,8 @@ class LineCounts:
             parts.append(f"passed through unparsed under overload {self.shed}")
         if self.crashes:
             parts.append(f"crash dumps folded {self.crashes}")
+        if self.own:
+            parts.append(f"own /health polls dropped {self.own}")
         if self.cut:
             parts.append(f"cut at the line limit {self.cut}")
         return ", ".join(parts)
@@ -117,10 +121,13 @@ class LinePipeline:
         started_at: float | None = None,
         initial_phase: Phase = Phase.STARTING,
         clock: Callable[[], float] = time.time,
+        own_line: Callable[[Record], bool] | None = None,
     ) -> None:
         probe_policy = policy if isinstance(policy, ProbePolicy) else ProbePolicy(policy)
         self.lifecycle = Lifecycle(started_at, probe_policy.policy.load_deadline_s, initial=initial_phase)
-        self.classifier = Classifier(probe_policy, clock=clock, lifecycle=self.lifecycle, trust_line_time=line_time)
+        self.classifier = Classifier(
+            probe_policy, clock=clock, lifecycle=self.lifecycle, trust_line_time=line_time, own_line=own_line
+        )
         self.logs = logs
         self.metrics = metrics
         self.follower = follower
@@ -149,6 +156,9 @@ class LinePipeline:
         classified = self.classifier.classify(text, arrival)
         counts = self.counts
         counts.lines += 1
+        if classified.decision is OWN_POLL:
+            counts.own += 1
+            return classified
         if self.crashes.take(classified):
             classified.folded = True
             if classified.record.event is Event.CRASH:

@@ -14,6 +14,12 @@ Sources, best first (`EndpointProgress.source`):
   heartbeat only: they never give a ratio.
 - ``buffer``: only the size is known (`load_tensors: RPC[ep] model buffer size = X MiB`).
 
+Where no buffer line is printed (llama.cpp's default verbosity since late 2025), `plan`
+gives each endpoint's total from the GGUF and the split (`transfer_plan`); a buffer line
+still wins. The plan also lays the upload out on the wire (`upload_track`), so tcp bytes
+map to load bytes even when the RPC server serves tensors from its cache (`-c`): those
+count as done, and as `bytes_cached`, once the server has answered their hash.
+
 Rates are exponentially weighted (time constant `rate_tau_s`, so irregular sample
 intervals weigh correctly; a plain average until `rate_tau_s` of samples exist); an ETA
 is remaining / rate. Pure logic on an injected clock; `LoadProgress` takes a lock, so a
@@ -27,10 +33,11 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .state import EndpointProgress
+from .upload_track import UploadTiming, UploadTrack
 
 __all__ = ["LoadProgress", "ProgressThrottle", "buffer_endpoint"]
 
@@ -86,6 +93,13 @@ class _Buffer:
     acked_last: int = 0  # last raw sample (to spot a new connection)
     acked_carry: int = 0  # bytes of earlier connections
     tcp: bool = False
+    planned: bool = False  # total from the GGUF plan, until a buffer line gives one
+    track: UploadTrack | None = None
+    cache_known: bool = False  # the plan knows which tensors the server has cached
+    cached: float = 0.0  # load bytes the server took from its cache
+    sampled_at: float = 0.0  # clock of the last tcp sample
+    wire: float = 0.0  # upload bytes acknowledged (with a track)
+    timing: UploadTiming | None = None  # per wire byte and per cached byte, when the cache is known
 
     @property
     def acked(self) -> int:
@@ -122,11 +136,29 @@ class LoadProgress:
             return
         with self._lock:
             b = self._get(endpoint_or_device)
+            if b.planned:  # the server's own figure replaces the plan's; the count goes on from the same start
+                b.planned, b.total = False, 0
             if b.total is None:
                 b.acked_before = b.acked
                 b.rate.start(self._clock(), 0.0)
                 self._overall.start(self._clock(), 0.0)  # the transfer starts at the first buffer line
             b.total = (b.total or 0) + int(size_bytes)
+            self._refresh(b)
+
+    def plan(self, endpoint: str, tensors: Sequence[tuple[int, bool, bool]], *, cache_known: bool = False) -> None:
+        """The GGUF's plan for an RPC endpoint: (bytes, offered by hash, cached) per tensor in
+        upload order. Gives the total until a buffer line does, and the wire layout always."""
+        with self._lock:
+            b = self._get(endpoint)
+            b.track = UploadTrack(tensors)
+            b.cache_known = cache_known
+            b.timing = UploadTiming() if cache_known else None
+            if b.total is None and b.track.load_bytes > 0:
+                # the track lays out the endpoint's whole conversation: count from its first byte
+                b.acked_before = 0
+                b.rate.start(self._clock(), 0.0)
+                self._overall.start(self._clock(), 0.0)
+                b.total, b.planned = b.track.load_bytes, True
             self._refresh(b)
 
     def tcp_sample(self, endpoint: str, bytes_acked: int) -> None:
@@ -136,6 +168,7 @@ class LoadProgress:
             if bytes_acked < b.acked_last:
                 b.acked_carry += b.acked_last  # a new connection started from zero
             b.acked_last = int(bytes_acked)
+            b.sampled_at = self._clock()
             if b.total is not None:
                 b.tcp = True
             self._refresh(b)
@@ -166,10 +199,26 @@ class LoadProgress:
             if b.total is None:
                 continue
             if self._finished:
+                if b.tcp and b.track is not None and b.cache_known:
+                    b.cached = float(b.track.cached_bytes)
+                elif b.tcp and b.track is not None:
+                    # The load completed: what the wire never carried came from the server's cache,
+                    # less what it may have carried since the last sample.
+                    carried = b.track.position(max(0, b.acked - b.acked_before)).done
+                    lag = (b.rate.value or 0.0) * max(0.0, now - b.sampled_at)
+                    b.cached = max(0.0, min(b.total - carried - lag, b.track.hashed_bytes))
                 b.done = float(b.total)
                 b.source = "tcp" if b.tcp else "percent" if self._percent is not None else b.source
             elif b.tcp:
-                b.done = float(min(b.total, max(0, b.acked - b.acked_before)))
+                wire = max(0, b.acked - b.acked_before)
+                # never backwards: a plan arriving after the buffer line changes how bytes map
+                if b.track is not None:
+                    at = b.track.position(wire)
+                    b.done, b.cached, b.wire = max(b.done, float(min(b.total, at.done))), at.cached, float(wire)
+                    if b.timing is not None:
+                        b.timing.observe(now, b.wire, b.cached)
+                else:
+                    b.done = max(b.done, float(min(b.total, wire)))
                 b.source = "tcp"
             elif self._percent is not None:
                 b.done = b.total * self._percent / 100.0
@@ -192,17 +241,25 @@ class LoadProgress:
                 if b.total is None:
                     continue  # a tcp sample for an endpoint whose buffer line has not come yet
                 rate = b.rate.value if b.source in ("tcp", "percent") else None
+                eta = self._timed_eta(b) if b.timing is not None and b.tcp else _eta(b.total - b.done, rate)
                 out.append(
                     EndpointProgress(
                         endpoint=b.name,
                         bytes_total=b.total,
                         bytes_done=int(b.done),
                         rate_bps=rate,
-                        eta_s=_eta(b.total - b.done, rate),
+                        eta_s=eta,
                         source=b.source,
+                        bytes_cached=int(b.cached),
                     )
                 )
         return tuple(out)
+
+    def _timed_eta(self, b: _Buffer) -> float | None:
+        if b.done >= (b.total or 0):
+            return 0.0
+        track = b.track
+        return b.timing.eta(track.wire_bytes - b.wire, track.cached_bytes - b.cached)
 
     def _ratio(self) -> tuple[float | None, str]:
         counted = [b for b in self._buffers.values() if b.total and b.source in ("tcp", "percent")]
@@ -223,6 +280,10 @@ class LoadProgress:
             ratio, source = self._ratio()
             if ratio is None:
                 return None, None, source
+            timed = [b for b in self._buffers.values() if b.timing is not None and b.tcp and b.total]
+            if timed:  # the cache is known: the slowest endpoint's fitted time is the load's
+                etas = [self._timed_eta(b) for b in timed]
+                return ratio, None if None in etas else max(etas), source
             return ratio, _eta(1.0 - ratio, self._overall.value), source
 
 

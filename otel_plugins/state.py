@@ -20,6 +20,7 @@ class EndpointProgress:
     rate_bps: float | None = None
     eta_s: float | None = None
     source: str = "buffer"  # tcp | percent | dots | buffer
+    bytes_cached: int = 0  # of bytes_done, taken from the RPC server's tensor cache (never crossed the link)
 
     @property
     def ratio(self) -> float | None:
@@ -37,6 +38,17 @@ class PeerHealth:
 
 
 @dataclass(frozen=True)
+class ModelStatus:
+    """One model of a llama-server router (`router_models`)."""
+
+    name: str
+    status: str  # downloading | downloaded | loading | loaded | sleeping | unloaded | failed
+    progress: float | None = None
+    eta_s: float | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     phase: Phase = Phase.STARTING
     progress: float | None = None
@@ -45,6 +57,10 @@ class Snapshot:
     peers: tuple[PeerHealth, ...] = ()
     exit_code: int | None = None
     deadline_unix: float | None = None  # when a load still running becomes overdue
+    models: tuple[ModelStatus, ...] = ()  # a router's models
+
+    def model(self, name: str) -> ModelStatus | None:
+        return next((m for m in self.models if m.name == name), None)
 
     @property
     def lost_peer(self) -> PeerHealth | None:
@@ -70,6 +86,17 @@ class InstanceState:
         with self._lock:
             others = tuple(e for e in self._snapshot.endpoints if e.endpoint != progress.endpoint)
             self._snapshot = replace(self._snapshot, endpoints=(*others, progress))
+            return self._snapshot
+
+    def set_model(self, model: ModelStatus) -> Snapshot:
+        with self._lock:
+            others = tuple(m for m in self._snapshot.models if m.name != model.name)
+            self._snapshot = replace(self._snapshot, models=(*others, model))
+            return self._snapshot
+
+    def drop_model(self, name: str) -> Snapshot:
+        with self._lock:
+            self._snapshot = replace(self._snapshot, models=tuple(m for m in self._snapshot.models if m.name != name))
             return self._snapshot
 
     def set_peer(self, peer: PeerHealth) -> Snapshot:

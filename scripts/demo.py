@@ -40,7 +40,9 @@ def get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
 
 
 def binary(name: str, env: str) -> str:
-    path = os.environ.get(env) or str(REPO / ".testbed" / "bin" / name)
+    """`$LLAMA_SERVER_BIN`/`$RPC_SERVER_BIN`, else the bed `OTEL_PLUGINS_LLAMA_VERSION` names, else 0.3.8."""
+    version = os.environ.get("OTEL_PLUGINS_LLAMA_VERSION")
+    path = os.environ.get(env) or str(REPO / ".testbed" / "bin" / (f"{name}-{version}" if version else name))
     if not os.path.exists(path):
         sys.exit(f"demo: {path} is missing; run scripts/build_llama.sh")
     return path

@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 VOCAB_NAME = "ggml-vocab-llama-spm.gguf"
-LLAMA_CPP_DIR = "llama-cpp-0.3.8"
+LLAMA_CPP_DIRS = ("llama-cpp-0.3.8", "llama-cpp-0.3.36")  # either build brings the vocab
 HEAD_DIM = 64
 SEED = 1234
 
@@ -52,9 +52,10 @@ def find_vocab(explicit: str | os.PathLike | None = None) -> pathlib.Path:
         candidates.append(pathlib.Path(explicit))
     if os.environ.get("LLAMA_VOCAB_GGUF"):
         candidates.append(pathlib.Path(os.environ["LLAMA_VOCAB_GGUF"]))
-    base = cache_root() / LLAMA_CPP_DIR
-    candidates.append(base / VOCAB_NAME)
-    candidates.append(base / "src" / "vendor" / "llama.cpp" / "models" / VOCAB_NAME)
+    for name in LLAMA_CPP_DIRS:
+        base = cache_root() / name
+        candidates.append(base / VOCAB_NAME)
+        candidates.append(base / "src" / "vendor" / "llama.cpp" / "models" / VOCAB_NAME)
     for c in candidates:
         if c.is_file():
             return c

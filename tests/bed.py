@@ -7,7 +7,11 @@ processes, namespaces or veth links are left behind.
 
 Binaries are resolved by :func:`bin_path` from ``LLAMA_SERVER_BIN`` /
 ``RPC_SERVER_BIN`` / ``LLAMA_BOX_BIN`` or ``<repo>/.testbed/bin/<name>``
-(created by ``scripts/build_llama.sh``).  Models come from
+(created by ``scripts/build_llama.sh``).  Two llama.cpp beds are built:
+``llama-server-0.3.8`` / ``rpc-server-0.3.8`` and ``llama-server-0.3.36`` /
+``rpc-server-0.3.36``; ``OTEL_PLUGINS_LLAMA_VERSION=0.3.36`` points every test that
+asks for ``llama-server`` / ``rpc-server`` at the second (default: the unsuffixed
+links, 0.3.8).  :func:`versioned_bin` names one bed explicitly.  Models come from
 ``scripts/make_model.py`` (see :func:`ensure_model`).
 
 Observed behaviour of the llama.cpp build used here (llama-cpp-python 0.3.8
@@ -73,11 +77,21 @@ def bin_path(name: str) -> pathlib.Path | None:
     candidates = []
     if env and os.environ.get(env):
         candidates.append(pathlib.Path(os.environ[env]))
-    candidates.append(TESTBED_BIN / name)
+    version = os.environ.get("OTEL_PLUGINS_LLAMA_VERSION")
+    if version and name in ("llama-server", "rpc-server"):
+        candidates.append(TESTBED_BIN / f"{name}-{version}")
+    else:
+        candidates.append(TESTBED_BIN / name)
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return c
     return None
+
+
+def versioned_bin(name: str, version: str) -> pathlib.Path | None:
+    """``.testbed/bin/<name>-<version>`` (e.g. ``rpc-server-0.3.36``) if built, else None."""
+    path = TESTBED_BIN / f"{name}-{version}"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def cache_root() -> pathlib.Path:

@@ -11,7 +11,8 @@
     redundancy              the factor applied to the transfer time
     split_known             false without --tensor-split: each endpoint is budgeted the whole model
     links[]                 one per --rpc endpoint (or one named "model" without --rpc):
-        endpoint, share (0..1 of the model), bytes, bandwidth_bytes_per_s,
+        endpoint, share (0..1 of the model), bytes (to transfer), cached_bytes (with
+        --rpc-cache: held by the server's cache, left out of bytes), bandwidth_bytes_per_s,
         transfer_s (before redundancy), expected_s (with redundancy)
     transfer_s              slowest link's transfer time: links transfer in parallel
     expected_s              transfer_s x redundancy
@@ -56,6 +57,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--probe-period", metavar="SECONDS", default=str(est.DEFAULT_PROBE_PERIOD_S),
         help=f"startupProbe periodSeconds (default {est.DEFAULT_PROBE_PERIOD_S})",
     )  # fmt: skip
+    parser.add_argument(
+        "--rpc-cache", metavar="[HOST:PORT=]DIR", action="append", default=[],
+        help="an rpc-server's tensor cache directory (its `-c`, $LLAMA_CACHE/rpc): tensors found there do not cross the link",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object (keys: see the module docstring)")
     parser.set_defaults(handler=run)
 
@@ -75,12 +80,19 @@ def build_estimate(args: argparse.Namespace) -> est.Estimate:
         endpoints = est.parse_endpoints(args.rpc) if args.rpc else ()
         split = est.parse_tensor_split(args.tensor_split) if args.tensor_split else None
         redundancy = _number("--redundancy", args.redundancy)
-        return est.estimate_load(model_bytes, bandwidths, endpoints=endpoints, tensor_split=split, redundancy=redundancy)
+        cached = None
+        if args.rpc_cache:
+            if not (args.model and endpoints):
+                raise UsageError("--rpc-cache needs --model and --rpc (the cache is matched tensor by tensor)")
+            cached = est.cached_bytes_for(args.model, endpoints, split, est.parse_cache_dirs(args.rpc_cache))
+        return est.estimate_load(
+            model_bytes, bandwidths, endpoints=endpoints, tensor_split=split, redundancy=redundancy, cached=cached
+        )
     except est.EstimateError as exc:
         raise UsageError(str(exc)) from None
 
 
-def as_dict(estimate: est.Estimate, probe: est.StartupProbe) -> dict:
+def as_dict(estimate: est.Estimate, probe: est.StartupProbe, cached_known: bool = False) -> dict:
     return {
         "model_bytes": estimate.model_bytes,
         "redundancy": estimate.redundancy,
@@ -90,6 +102,7 @@ def as_dict(estimate: est.Estimate, probe: est.StartupProbe) -> dict:
                 "endpoint": link.endpoint,
                 "share": round(link.share, 6),
                 "bytes": round(link.bytes),
+                **({"cached_bytes": round(link.cached)} if cached_known else {}),
                 "bandwidth_bytes_per_s": link.bandwidth,
                 "transfer_s": round(link.seconds, 3),
                 "expected_s": round(link.seconds * estimate.redundancy, 3),
@@ -125,6 +138,8 @@ def as_table(estimate: est.Estimate, probe: est.StartupProbe) -> str:
             f"{link.endpoint:<24} {link.share:>6.1%}  {est.format_bytes(link.bytes):>11}  {est.format_rate(link.bandwidth):>13}"
             f"  {link.seconds:>8.2f} s  {link.seconds * r:>8.2f} s"
         )
+        if link.cached:
+            lines.append(f"{'':<24} {'':>6}  {est.format_bytes(link.cached):>11}  held by the rpc-server's tensor cache")
     deadline = int(est.load_deadline_s(estimate))
     lines += [
         f"{'total (parallel: the slowest link)':<60}  {estimate.transfer_s:>8.2f} s  {estimate.expected_s:>8.2f} s",
@@ -147,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     except est.EstimateError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        sys.stdout.write(json.dumps(as_dict(estimate, probe), indent=2) + "\n")
+        sys.stdout.write(json.dumps(as_dict(estimate, probe, bool(args.rpc_cache)), indent=2) + "\n")
     else:
         sys.stdout.write(as_table(estimate, probe))
     return 0

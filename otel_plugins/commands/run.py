@@ -32,6 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--bandwidth", action="append", metavar="RATE",
         help="link bandwidth to the RPC servers (repeat per --rpc endpoint): the load deadline becomes the estimate's",
     )
+    parser.add_argument(
+        "--rpc-cache", metavar="[HOST:PORT=]DIR", action="append", default=[],
+        help="an rpc-server's tensor cache directory (its -c): progress and --bandwidth count its tensors as cached",
+    )
     parser.add_argument("--redundancy", metavar="FACTOR", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
     parser.add_argument("--quiet", action="store_true", help="no summary at exit")
     parser.add_argument(
@@ -59,12 +63,21 @@ def run(args: argparse.Namespace) -> int:
         if args.load_deadline <= 0:
             raise UsageError("--load-deadline: must be greater than 0")
         policy = policy.with_deadline(args.load_deadline)
+    rpc_cache = None
+    if args.rpc_cache:
+        from ..estimate import EstimateError, parse_cache_dirs
+
+        try:
+            rpc_cache = parse_cache_dirs(args.rpc_cache)
+        except EstimateError as exc:
+            raise UsageError(str(exc)) from None
     if args.bandwidth and args.load_deadline is None:
         from ..argv import parse_launch
         from ..estimate import EstimateError, deadline_for_launch
 
         try:
-            policy = policy.with_deadline(deadline_for_launch(parse_launch(argv), args.bandwidth, args.redundancy))
+            deadline = deadline_for_launch(parse_launch(argv), args.bandwidth, args.redundancy, rpc_cache)
+            policy = policy.with_deadline(deadline)
         except (EstimateError, OSError) as exc:
             raise UsageError(f"--bandwidth: {exc}") from None
     log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
@@ -90,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             stdout=out,
             stderr=err,
             instance_key=args.instance_key,
+            rpc_cache=rpc_cache,
         )
         # Handlers first: a stop that arrives while the child is being started is forwarded
         # once it exists, instead of interrupting the start (KeyboardInterrupt on SIGINT).

@@ -63,6 +63,8 @@ def progress_attributes(progress: EndpointProgress | None, ratio: float | None, 
             attributes[names.ATTR_RATE] = round(progress.rate_bps, 1)
         if progress.eta_s is not None:
             attributes[names.ATTR_ETA] = round(progress.eta_s, 2)
+        if progress.bytes_cached:
+            attributes[names.ATTR_BYTES_CACHED] = progress.bytes_cached
         attributes[names.RPC_ENDPOINT] = progress.endpoint
     return attributes
 

@@ -22,6 +22,7 @@ REASON_OVERDUE = "probe_failed_load_overdue"
 REASON_CLIENT_ERROR = "client_error"
 REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
+REASON_OWN_POLL = "own_poll"
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
 _CACHE_SIZE = 4096
@@ -37,6 +38,11 @@ class Decision:
     severity: Severity
     reason: str | None = None
     emit: bool = True
+
+
+# A line about the wrapper's own request to its server (see sources.child_health): never
+# the server's business, never a probe of anyone else's; dropped before the policy looks.
+OWN_POLL = Decision(Verdict.DROP, Kind.PROBE, Severity.DEBUG, REASON_OWN_POLL, emit=False)
 
 
 class ProbeMatcher:

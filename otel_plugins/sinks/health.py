@@ -33,6 +33,7 @@ __all__ = [
     "HealthServer",
     "create_health_app",
     "health_status",
+    "model_health_status",
     "prometheus_reader",
 ]
 
@@ -61,6 +62,20 @@ def health_status(snap: Snapshot) -> tuple[int, dict[str, Any]]:
     return 503, {"status": "exited", "exit_code": snap.exit_code}
 
 
+def model_health_status(snap: Snapshot, name: str) -> tuple[int, dict[str, Any]] | None:
+    """`/health/models/<name>` of a router: the model's own answer, None if it is unknown."""
+    model = snap.model(name)
+    if model is None:
+        return None
+    if model.status in ("loaded", "sleeping"):  # a sleeping model wakes up on the next request
+        return 200, {"status": "ok"}
+    if model.status in ("loading", "downloading", "downloaded"):
+        return 503, {"status": "loading", "progress": model.progress, "eta_seconds": model.eta_s}
+    if model.status == "failed":
+        return 503, {"status": "failed"}
+    return 503, {"status": "exited", "exit_code": model.exit_code}
+
+
 # `/metrics`: (the request's Accept header) -> (body, content type), e.g. from `prometheus_reader`.
 Exposition = Callable[[str], tuple[bytes, str]]
 
@@ -79,6 +94,14 @@ def create_health_app(state: InstanceState, metrics_text: Exposition | None = No
             code, body = health_status(snap)
             cache[:] = [snap, code, json.dumps(body, separators=(",", ":")).encode()]
         return Response(cache[2], status_code=cache[1], media_type=_JSON, headers=_NO_STORE)
+
+    @app.api_route("/health/models/{name:path}", methods=["GET", "HEAD"])
+    async def model_health(name: str) -> Response:
+        answer = model_health_status(state.snapshot(), name)
+        if answer is None:
+            return Response(b'{"detail":"Not Found"}', status_code=404, media_type=_JSON)
+        return Response(json.dumps(answer[1], separators=(",", ":")).encode(), status_code=answer[0],
+                        media_type=_JSON, headers=_NO_STORE)
 
     @app.api_route("/metrics", methods=["GET", "HEAD"])
     def metrics(request: Request) -> Response:  # sync: a collection runs callbacks, so it runs off the event loop
