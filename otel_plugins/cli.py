@@ -11,7 +11,7 @@ from .commands.common import UsageError, fail
 
 # Each command lives in otel_plugins.commands.<name>; importing them lazily keeps
 # `classify` from paying for the OTLP exporters it never uses.
-COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector")
+COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector", "processor")
 
 
 def build_parser() -> argparse.ArgumentParser:
