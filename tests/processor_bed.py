@@ -19,13 +19,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import otlp_files
-from services import Collector
+from services import Collector, http_request
 
 from otel_plugins.collector import to_yaml
 from otel_plugins.collector.agent_processor import agent_processor_config
@@ -100,19 +101,9 @@ class Gateway(Collector):
         return out
 
     def wait_records(self, at_least: int, timeout: float = 120.0, settle_s: float = 1.5) -> list[dict]:
-        """The records once there are `at_least` and the file stopped growing for `settle_s`."""
-        path = self.out / "logs.jsonl"
-        deadline = time.monotonic() + timeout
-        size, since = -1, time.monotonic()
-        while True:
-            current = path.stat().st_size if path.exists() else 0
-            if current != size:
-                size, since = current, time.monotonic()
-            if time.monotonic() - since >= settle_s and len(self.records()) >= at_least:
-                return self.records()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gateway has {len(self.records())} records, waited for {at_least}")
-            time.sleep(0.2)
+        """The records once there are `at_least` and no more came for `settle_s`."""
+        wait_stable(lambda: len(self.records()), at_least, timeout, settle_s)
+        return self.records()
 
 
 class ProcessorProcess:
@@ -191,6 +182,40 @@ class Agent(Collector):
             "AGENT_STORAGE_DIR": str(storage),
         }
         super().__init__(to_yaml(agent_processor_config(processors, health_check=False)), env=env)
+
+
+def wait_stable(count, at_least: int, timeout: float = 120.0, settle_s: float = 1.5) -> int:
+    """Polls `count()` until it is at least `at_least` and unchanged for `settle_s`; returns it."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while True:
+        current = count()
+        if current != last:
+            last, since = current, time.monotonic()
+        if current >= at_least and time.monotonic() - since >= settle_s:
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{current} seen, waited for {at_least}")
+        time.sleep(0.2)
+
+
+class Prober(threading.Thread):
+    """GETs probe paths every `interval` s, as an orchestrator does, until `stopping` is set."""
+
+    def __init__(self, base: str, paths: tuple[str, ...], interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.base, self.paths, self.interval = base, paths, interval
+        self.stopping = threading.Event()
+        self.statuses: Counter = Counter()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for path in self.paths:
+                try:
+                    self.statuses[(path, http_request(self.base + path, timeout=2)[0])] += 1
+                except OSError:
+                    self.statuses[(path, 0)] += 1
+            self.stopping.wait(self.interval)
 
 
 Normalized = tuple[str, str, tuple[tuple[str, Any], ...]]

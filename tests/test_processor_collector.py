@@ -26,7 +26,7 @@ import pytest
 
 import bed
 from conftest import CORPUS_DIR
-from processor_bed import CLI, Agent, Gateway, ProcessorProcess, by_stream, diff, python_env
+from processor_bed import CLI, Agent, Gateway, ProcessorProcess, Prober, by_stream, diff, python_env, wait_stable
 from services import missing_reason
 
 pytestmark = pytest.mark.collector
@@ -63,10 +63,8 @@ def tail_records(glob: Path, out: Path, expected_lines: int, timeout: float = 12
         [*CLI, "tail", "--from-start", "--output-dir", str(out), "--poll-interval", "0.05", str(glob)],
         env=python_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-    deadline = time.monotonic() + timeout
-    # Every line is decided once it is read; records reach the file within the batch delay.
-    while time.monotonic() < deadline and len(otlp_files.logs(out)) < expected_lines:
-        time.sleep(0.3)
+    # Records a stream makes when it closes come after the SIGTERM.
+    wait_stable(lambda: len(otlp_files.logs(out)), expected_lines, timeout, settle_s=3.0)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -109,25 +107,6 @@ def test_corpus_through_agent_processor_gateway_equals_tail(tmp_path, capsys):
         print(f"\n[corpus] {len(got)} records at the gateway, {len(files)} streams, identical to tail; "
               f"{len(loading)} failing probes while loading at DEBUG\n{summary.strip().splitlines()[-2]}")
     assert loading and all(r["severity"] == "DEBUG" for r in loading)
-
-
-class Prober(threading.Thread):
-    """GETs probe paths every `interval` s, as an orchestrator does, until stopped."""
-
-    def __init__(self, base: str, paths: tuple[str, ...], interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.base, self.paths, self.interval = base, paths, interval
-        self.stopping = threading.Event()
-        self.statuses: Counter = Counter()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            for path in self.paths:
-                try:
-                    self.statuses[(path, bed.http_request(self.base + path, timeout=2)[0])] += 1
-                except OSError:
-                    self.statuses[(path, 0)] += 1
-            self.stopping.wait(self.interval)
 
 
 needs_bed = pytest.mark.skipif(bed.bin_path("llama-server") is None, reason="llama-server not built: run scripts/build_llama.sh")
