@@ -15,6 +15,7 @@ Binaries: scripts/build_collector.sh (otelcol), scripts/build_llama.sh (llama-se
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -75,19 +76,28 @@ def gateway_streams(gateway: Gateway) -> list[tuple[str, dict]]:
     return [(resource["log.file.path"], record) for resource, record in gateway.resource_records()]
 
 
-def run_agent_processor(tmp: Path, directory: Path, expected: int, processor_args: tuple[str, ...] = ()) -> tuple[list, str]:
-    """The files through agent -> processor -> gateway; the processor stopped (SIGTERM) at the end."""
+def run_agent_processor(tmp: Path, directory: Path, expected: int, replicas: int = 1) -> tuple[list, list[str]]:
+    """The files through agent -> processor(s) -> gateway; the processors stopped (SIGTERM) at the end.
+    Returns the gateway's (stream, record) pairs and each processor's stderr."""
     with Gateway(tmp / "gateway") as gateway:
-        processor = ProcessorProcess(gateway.forward_url, processor_args, log=tmp / "processor.err").start()
+        processors = [ProcessorProcess(gateway.forward_url, log=tmp / f"processor-{n}.err").start() for n in range(replicas)]
+        endpoints = [f"127.0.0.1:{p.grpc_port}" for p in processors] if replicas > 1 else None
         try:
-            with Agent(directory / "*.log", processor.grpc_port, tmp / "storage"):
+            with Agent(directory / "*.log", processors[0].grpc_port, tmp / "storage", endpoints):
                 # Records the streams make when they close (a crash dump without gdb's end) come at the stop.
                 gateway.wait_records(expected * 9 // 10, settle_s=3.0)
         finally:
-            code = processor.stop()
-        assert code == 0, processor.stderr()
+            codes = [p.stop() for p in processors]
+        assert codes == [0] * replicas, [p.stderr() for p in processors]
         gateway.wait_records(expected, timeout=30.0, settle_s=1.0)
-        return gateway_streams(gateway), processor.stderr()
+        return gateway_streams(gateway), [p.stderr() for p in processors]
+
+
+def assert_same_records(python: list, got: list) -> None:
+    expected, actual = by_stream(python), by_stream(got)
+    assert set(actual) == set(expected)
+    problems = {stream: diff(expected[stream], actual[stream]) for stream in expected if expected[stream] != actual[stream]}
+    assert not problems, "\n".join(f"{s}:\n{p}" for s, p in list(problems.items())[:5])
 
 
 def test_corpus_through_agent_processor_gateway_equals_tail(tmp_path, capsys):
@@ -97,16 +107,28 @@ def test_corpus_through_agent_processor_gateway_equals_tail(tmp_path, capsys):
     python = tail_records(tmp_path / "serve" / "*.log", tmp_path / "tail", sum(len(v) for v in files.values()) // 2)
     # The filelog receiver emits no empty lines; the Python side makes each one a record.
     python = [(s, r) for s, r in python if r["body"].strip()]
-    got, summary = run_agent_processor(tmp_path, tmp_path / "serve", len(python))
-    expected, actual = by_stream(python), by_stream(got)
-    assert set(actual) == set(expected)
-    problems = {stream: diff(expected[stream], actual[stream]) for stream in expected if expected[stream] != actual[stream]}
-    assert not problems, "\n".join(f"{s}:\n{p}" for s, p in list(problems.items())[:5])
+    got, (summary,) = run_agent_processor(tmp_path, tmp_path / "serve", len(python))
+    assert_same_records(python, got)
     loading = [r for _s, r in got if r["attrs"].get("llama.policy.reason") == "probe_while_loading"]
     with capsys.disabled():
         print(f"\n[corpus] {len(got)} records at the gateway, {len(files)} streams, identical to tail; "
               f"{len(loading)} failing probes while loading at DEBUG\n{summary.strip().splitlines()[-2]}")
     assert loading and all(r["severity"] == "DEBUG" for r in loading)
+
+
+def test_two_replicas_keep_each_stream_on_one(tmp_path, capsys):
+    """load_balancing by resource over two processors: each stream opened by exactly one replica, records still tail's."""
+    need_otelcol()
+    files = write_excerpts(tmp_path / "serve")
+    python = [(s, r) for s, r in tail_records(tmp_path / "serve" / "*.log", tmp_path / "tail", sum(len(v) for v in files.values()) // 2)
+              if r["body"].strip()]
+    got, summaries = run_agent_processor(tmp_path, tmp_path / "serve", len(python), replicas=2)
+    opened = [int(re.search(r"processor: (\d+) streams", text).group(1)) for text in summaries]
+    # A stream split over both replicas would be opened twice: the sum would pass the file count.
+    assert sum(opened) == len(files) and min(opened) > 0, opened
+    assert_same_records(python, got)
+    with capsys.disabled():
+        print(f"\n[2 replicas] {len(files)} streams split {opened[0]} + {opened[1]}; {len(got)} records identical to tail")
 
 
 needs_bed = pytest.mark.skipif(bed.bin_path("llama-server") is None, reason="llama-server not built: run scripts/build_llama.sh")
