@@ -62,6 +62,14 @@ service:
 """
 
 
+def complete_lines(path: Path) -> list[str]:
+    """The lines of a file another process is writing: a last line without its newline is not done yet."""
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace")
+    return [line for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
+
+
 def python_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_PLUGINS_"))}
     env["PYTHONPATH"] = str(REPO)
@@ -82,19 +90,19 @@ class Gateway(Collector):
         return f"grpc://127.0.0.1:{self.ports['grpc']}"
 
     def records(self) -> list[dict]:
-        return otlp_files.logs(self.out)
+        return [record for _resource, record in self.resource_records()]
 
     def resource_records(self) -> list[tuple[dict, dict]]:
         """(resource attributes, record) for every record, the record as `otlp_files.logs` gives it."""
         out = []
-        path = self.out / "logs.jsonl"
-        for line in path.read_text().splitlines() if path.exists() else ():
+        for line in complete_lines(self.out / "logs.jsonl"):
             for resource_logs in json.loads(line).get("resourceLogs", []):
                 resource = otlp_files.attrs(resource_logs.get("resource", {}).get("attributes"))
                 for scope in resource_logs.get("scopeLogs", []):
                     for record in scope.get("logRecords", []):
+                        body = record.get("body", {})
                         out.append((resource, {
-                            "body": otlp_files.value(record.get("body", {})),
+                            "body": body["stringValue"] if "stringValue" in body else body,
                             "severity": record.get("severityText"),
                             "attrs": otlp_files.attrs(record.get("attributes")),
                         }))
@@ -240,7 +248,7 @@ def metric_totals(directory: Path) -> dict[tuple[str, tuple], int]:
     Cumulative points: the last point of each series is its total; series of several
     senders (resources) are summed."""
     last: dict[tuple, int] = {}
-    for request_line in ((directory / "metrics.jsonl").read_text().splitlines() if (directory / "metrics.jsonl").exists() else ()):
+    for request_line in complete_lines(directory / "metrics.jsonl"):
         for resource_metrics in json.loads(request_line).get("resourceMetrics", []):
             resource = json.dumps(resource_metrics.get("resource", {}), sort_keys=True)
             for scope in resource_metrics.get("scopeMetrics", []):

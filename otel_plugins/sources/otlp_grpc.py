@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -47,6 +48,16 @@ class _LogsService(LogsServiceServicer):
         context.abort(code, reply.message)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raises OSError when something listens there already: gRPC would say so only in its own log format."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
 class GrpcReceiver:
     """`address` is host:port ([v6]:port); port 0 takes a free one (see `port`)."""
 
@@ -58,7 +69,8 @@ class GrpcReceiver:
         ]
         self.server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"), options=options)
         add_LogsServiceServicer_to_server(_LogsService(processor), self.server)
-        host = address.rsplit(":", 1)[0]
+        host, port = address.rsplit(":", 1)
+        _check_free(host.strip("[]"), int(port))
         try:
             self.port = self.server.add_insecure_port(address)
         except RuntimeError:
