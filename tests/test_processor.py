@@ -273,3 +273,17 @@ def test_a_taken_port_is_one_line_and_exit_2():
         taken.close()
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and f"--grpc {address}: cannot listen" in lines[0], done.stderr
+
+
+def test_a_batch_grown_past_the_gateway_limit_goes_in_parts(tmp_path):
+    """10000 probe lines in one request (0.76 MB) grow to 4.5 MB when decided, past the gateway's 4 MiB: forwarded in parts, each record once."""
+    lines = [probe_503(0).replace("127.0.0.1 503", f"127.0.0.{n % 250 + 1} 503").replace("0.00.007.180", f"0.{n // 1000:02d}.{n % 1000:03d}.180")
+             for n in range(10_000)]
+    body = request([line(text) for text in lines], {"service.instance.id": "a"}).SerializeToString()
+    with Gateway(tmp_path / "gw") as gateway, ProcessorProcess(gateway.forward_url, log=tmp_path / "p.err") as processor:
+        answer = requests.post(processor.http_url, data=body, headers=PROTOBUF, timeout=60)
+        assert answer.status_code == 200, answer.content
+        wait_stable(lambda: len(gateway.records()), len(lines))
+        records = gateway.records()
+    assert Counter(r["body"] for r in records) == Counter(lines)
+    assert {r["severity"] for r in records} == {"DEBUG"}

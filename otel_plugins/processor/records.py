@@ -46,25 +46,38 @@ class AttributeBytes:
     Most records get the same few attributes (dialect, kind, verdict, method, path...):
     each is encoded once and a record takes them all in one `MergeFromString`, which
     appends to a repeated field. Values seen once (ports, request ids) fill the cache
-    up to `limit`, then it starts over.
+    up to `limit` entries, then it starts over.
     """
 
     def __init__(self, limit: int = 1 << 16) -> None:
         self.limit = limit
-        self._cache: dict[tuple[str, Any, type], bytes] = {}
+        self.size = 0
+        # key -> value -> bytes; non-text values are keyed with their type (1, 1.0 and True are equal keys).
+        self._cache: dict[str, dict[Any, bytes]] = {}
 
-    def __call__(self, key: str, value: Any) -> bytes:
-        cache_key = (key, value, type(value))  # 1, 1.0 and True are equal keys, not equal encodings
-        encoded = self._cache.get(cache_key)
-        if encoded is None:
-            encoded = LogRecord(attributes=[KeyValue(key=key, value=any_value(value))]).SerializeToString()
-            if len(self._cache) >= self.limit:
-                self._cache.clear()
-            self._cache[cache_key] = encoded
+    def _encode(self, key: str, value: Any, by_key: dict[Any, bytes], cache_key: Any) -> bytes:
+        encoded = LogRecord(attributes=[KeyValue(key=key, value=any_value(value))]).SerializeToString()
+        if self.size >= self.limit:
+            self._cache.clear()
+            self.size = 0
+            by_key = self._cache[key] = {}
+        by_key[cache_key] = encoded
+        self.size += 1
         return encoded
 
     def encode(self, attributes: Mapping[str, Any], present: frozenset[str] | set[str] = frozenset()) -> bytes:
-        return b"".join([self(key, value) for key, value in attributes.items() if key not in present])
+        cache = self._cache
+        parts = []
+        for key, value in attributes.items():
+            if key in present:
+                continue
+            by_key = cache.get(key)
+            if by_key is None:
+                by_key = cache[key] = {}
+            cache_key = value if type(value) is str else (type(value), value)
+            encoded = by_key.get(cache_key)
+            parts.append(encoded if encoded is not None else self._encode(key, value, by_key, cache_key))
+        return b"".join(parts)
 
 
 class _MadeRecords:

@@ -21,12 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from ..dialects import parse_line
 from ..pipeline import LineCounts, LineMetrics, LinePipeline
 from ..policy import Policy, ProbePolicy
+from ..sinks.otlp_forward import split_request
 from ..sinks.telemetry import ExportStats
 from .records import RecordSink
 from .reply import Outcome, Reply
@@ -45,15 +46,16 @@ class Forwarder(Protocol):
 
 
 class RefusedBatches:
-    """Decided batches the next hop refused, by digest of what the sender sent; bounded in bytes and age."""
+    """Decided batches (their parts not yet taken) the next hop refused, by digest of what the sender
+    sent; bounded in bytes and age."""
 
     def __init__(self, max_bytes: int, ttl_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes, self.ttl_s, self.clock = max_bytes, ttl_s, clock
         self.bytes = 0
-        self._batches: OrderedDict[bytes, tuple[ExportLogsServiceRequest, int, float]] = OrderedDict()
+        self._batches: OrderedDict[bytes, tuple[list[ExportLogsServiceRequest], int, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, digest: bytes) -> ExportLogsServiceRequest | None:
+    def take(self, digest: bytes) -> list[ExportLogsServiceRequest] | None:
         with self._lock:
             entry = self._batches.pop(digest, None)
             if entry is None:
@@ -61,15 +63,15 @@ class RefusedBatches:
             self.bytes -= entry[1]
             return entry[0] if self.clock() - entry[2] < self.ttl_s else None
 
-    def put(self, digest: bytes, request: ExportLogsServiceRequest) -> None:
-        size = request.ByteSize()
+    def put(self, digest: bytes, parts: list[ExportLogsServiceRequest]) -> None:
+        size = sum(part.ByteSize() for part in parts)
         with self._lock:
             if size > self.max_bytes:
                 return
             # The oldest go first: their retry is decided again, which costs accuracy, not data.
             while self._batches and self.bytes + size > self.max_bytes:
                 self.bytes -= self._batches.popitem(last=False)[1][1]
-            self._batches[digest] = (request, size, self.clock())
+            self._batches[digest] = (parts, size, self.clock())
             self.bytes += size
 
 
@@ -176,18 +178,29 @@ class LogProcessor:
 
     def export(self, request: ExportLogsServiceRequest, digest: bytes | None = None, timeout_s: float | None = None) -> Reply:
         """Decide and forward one admitted batch; `digest` identifies what the sender sent."""
-        decided = self.refused.take(digest) if digest is not None else None
-        if decided is None:
+        parts = self.refused.take(digest) if digest is not None else None
+        if parts is None:
             received_at = self.clock()
             with self._lock:
                 self._decide(request, received_at)
-            decided = request
-        reply = self.forward.send(decided, timeout_s)
+            parts = split_request(request)
+        rejected = 0
+        for index, part in enumerate(parts):
+            reply = self.forward.send(part, timeout_s)
+            if reply.outcome is not Outcome.ACCEPTED:
+                if reply.outcome is Outcome.RETRY and digest is not None:
+                    # Only the parts not taken yet go again when the sender retries.
+                    self.refused.put(digest, parts[index:])
+                break
+            self.stats.add("logs", True, sum(len(s.log_records) for r in part.resource_logs for s in r.scope_logs))
+            if reply.response is not None:
+                rejected += reply.response.partial_success.rejected_log_records
         self.batches[reply.outcome] += 1
-        if reply.outcome is Outcome.ACCEPTED:
-            self.stats.add("logs", True, sum(len(s.log_records) for r in decided.resource_logs for s in r.scope_logs))
-        elif reply.outcome is Outcome.RETRY and digest is not None:
-            self.refused.put(digest, decided)
+        if reply.outcome is Outcome.ACCEPTED and len(parts) > 1 and rejected:
+            response = ExportLogsServiceResponse()
+            response.partial_success.rejected_log_records = rejected
+            response.partial_success.error_message = "the next hop rejected some records"
+            return Reply.accepted(response)
         return reply
 
     def _decide(self, request: ExportLogsServiceRequest, received_at: float) -> None:

@@ -9,6 +9,10 @@ to which `/v1/logs` is added unless the path is given), else the standard variab
 `send` makes one attempt and says what happened, in the processor's `Reply`: retrying is
 the sender's business (its queue holds the data while we answer "retry"), so nothing
 waits here beyond one timeout and nothing is buffered.
+
+Deciding adds attributes, so a batch grows on its way through (about 3x for probe lines);
+`split_request` keeps each forwarded request under the next hop's limit (the Collector's
+OTLP receiver takes 4 MiB by default).
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ import grpc
 import requests
 from requests.adapters import HTTPAdapter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
 
 from ..processor.reply import Reply
 
 MAX_MESSAGE_BYTES = 64 << 20
-# The OTLP specification's retryable answers.
+PART_BYTES = 3 << 20
+# The OTLP specification's retryable answers (RESOURCE_EXHAUSTED only with a RetryInfo).
 _RETRYABLE_GRPC = frozenset(
     {
         grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED, grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS, grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
     }
 )
 _RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
@@ -111,6 +118,40 @@ def resolve_target(forward: str | None, environ: Mapping[str, str]) -> Target:
     return Target("http", f"{origin}{path}", secure, origin, headers, compression)
 
 
+def split_request(request: ExportLogsServiceRequest, max_bytes: int = PART_BYTES) -> list[ExportLogsServiceRequest]:
+    """`request` as requests of at most `max_bytes` each (but for a single record over it), in order."""
+    if request.ByteSize() <= max_bytes:
+        return [request]
+    records = [(rl, sl, record) for rl in request.resource_logs for sl in rl.scope_logs for record in sl.log_records]
+    if len(records) < 2:
+        return [request]
+    half = len(records) // 2
+    return [*split_request(_regroup(records[:half]), max_bytes), *split_request(_regroup(records[half:]), max_bytes)]
+
+
+def _regroup(records: list) -> ExportLogsServiceRequest:
+    out = ExportLogsServiceRequest()
+    last_rl = last_sl = target = None
+    for rl, sl, record in records:
+        if rl is not last_rl:
+            resource_logs = out.resource_logs.add(resource=rl.resource, schema_url=rl.schema_url)
+            last_rl, last_sl = rl, None
+        if sl is not last_sl:
+            target = resource_logs.scope_logs.add(scope=sl.scope, schema_url=sl.schema_url).log_records
+            last_sl = sl
+        target.append(record)
+    return out
+
+
+def _retryable(exc: grpc.RpcError, code: grpc.StatusCode) -> bool:
+    if code is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return code in _RETRYABLE_GRPC
+    for key, value in getattr(exc, "trailing_metadata", lambda: ())() or ():
+        if key == "grpc-status-details-bin":
+            return any(detail.Is(RetryInfo.DESCRIPTOR) for detail in Status.FromString(value).details)
+    return False
+
+
 class GrpcForwarder:
     def __init__(self, target: Target, timeout_s: float) -> None:
         self.target, self.timeout_s = target, timeout_s
@@ -134,7 +175,7 @@ class GrpcForwarder:
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             message = f"next hop {self.target}: {code.name}"
-            return Reply.retry(message) if code in _RETRYABLE_GRPC else Reply.rejected(f"{message}: {exc.details()}")
+            return Reply.retry(message) if _retryable(exc, code) else Reply.rejected(f"{message}: {exc.details()}")
         return Reply.accepted(response)
 
     def close(self) -> None:
