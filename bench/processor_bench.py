@@ -1,6 +1,6 @@
 """The processor's cost, side by side with the Collector's own policy path, on the same files, in one run.
 
-    .venv/bin/python bench/processor_bench.py [--lines 1000000] [--storm-lines 500000] [--check] [--profile]
+    .venv/bin/python bench/processor_bench.py [--lines 1000000] [--storm-lines 500000] [--check] [--profile] [--one-core-only]
 
 For each input (a realistic mix of loads with probe storms and serving, then a pure probe
 storm: 503 probes from loopback and the orchestrator, as during a long load):
@@ -234,6 +234,7 @@ def main() -> int:
     parser.add_argument("--storm-lines", type=int, default=500_000)
     parser.add_argument("--check", action="store_true", help="exit 1 below the targets")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--one-core-only", action="store_true", help="skip the side-by-side runs")
     args = parser.parse_args()
     reason = missing_reason("otelcol")
     if reason:
@@ -246,7 +247,7 @@ def main() -> int:
         kinds = build(mix, args.lines)
         build_storm(storm, args.storm_lines)
         print(f"inputs: mix {args.lines:,} lines {dict(kinds)}; storm {args.storm_lines:,} lines of 503 probes")
-        for name, log, lines in (("mix", mix, args.lines), ("storm", storm, args.storm_lines)):
+        for name, log, lines in () if args.one_core_only else (("mix", mix, args.lines), ("storm", storm, args.storm_lines)):
             per_m = 1e6 / lines
             col_cpu, col_wall, col_rss, col_start, _exported = run_collector(log, lines, tmp)
             agent_cpu, proc_cpu, wall = processor_deployment(log, lines, tmp)

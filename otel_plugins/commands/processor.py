@@ -17,8 +17,8 @@ import socket
 import sys
 import threading
 
-from ..emit.metrics import InstanceMetrics
 from ..pipeline import describe_lines
+from ..processor.metrics import BatchedMetrics
 from ..processor.reply import Outcome
 from ..processor.service import LogProcessor
 from ..sinks.otlp_forward import TargetError, forwarder, resolve_target
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         "service.instance.id": f"{socket.gethostname()}-{os.getpid()}"
     }
     telemetry = setup_telemetry(args.service_name, None, resource_attributes=resource, environ=environ)
-    metrics = InstanceMetrics(
+    metrics = BatchedMetrics(
         telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "processor"}, export_stats=telemetry.stats
     )
     forward = forwarder(target, timeout, connections=max_in_flight)

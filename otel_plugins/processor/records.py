@@ -51,32 +51,26 @@ class AttributeBytes:
 
     def __init__(self, limit: int = 1 << 16) -> None:
         self.limit = limit
-        self.size = 0
-        # key -> value -> bytes; non-text values are keyed with their type (1, 1.0 and True are equal keys).
-        self._cache: dict[str, dict[Any, bytes]] = {}
+        # (key, value) for text values; (key, type, value) for the others (1, 1.0 and True are equal keys).
+        self._cache: dict[tuple, bytes] = {}
 
-    def _encode(self, key: str, value: Any, by_key: dict[Any, bytes], cache_key: Any) -> bytes:
+    def _encode(self, key: str, value: Any, cache_key: tuple) -> bytes:
         encoded = LogRecord(attributes=[KeyValue(key=key, value=any_value(value))]).SerializeToString()
-        if self.size >= self.limit:
+        if len(self._cache) >= self.limit:
             self._cache.clear()
-            self.size = 0
-            by_key = self._cache[key] = {}
-        by_key[cache_key] = encoded
-        self.size += 1
+        self._cache[cache_key] = encoded
         return encoded
 
     def encode(self, attributes: Mapping[str, Any], present: frozenset[str] | set[str] = frozenset()) -> bytes:
-        cache = self._cache
+        get = self._cache.get
         parts = []
-        for key, value in attributes.items():
-            if key in present:
+        for item in attributes.items():
+            key, value = item
+            if present and key in present:
                 continue
-            by_key = cache.get(key)
-            if by_key is None:
-                by_key = cache[key] = {}
-            cache_key = value if type(value) is str else (type(value), value)
-            encoded = by_key.get(cache_key)
-            parts.append(encoded if encoded is not None else self._encode(key, value, by_key, cache_key))
+            cache_key = item if type(value) is str else (key, type(value), value)
+            encoded = get(cache_key)
+            parts.append(encoded if encoded is not None else self._encode(key, value, cache_key))
         return b"".join(parts)
 
 
