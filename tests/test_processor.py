@@ -287,3 +287,51 @@ def test_a_batch_grown_past_the_gateway_limit_goes_in_parts(tmp_path):
         records = gateway.records()
     assert Counter(r["body"] for r in records) == Counter(lines)
     assert {r["severity"] for r in records} == {"DEBUG"}
+
+
+@pytest.mark.parametrize(
+    ("forward", "environ", "endpoint", "metrics"),
+    [
+        ("http://gw:4318", {}, "http://gw:4318/v1/logs", "http://gw:4318/v1/metrics"),
+        ("https://gw/otlp/", {}, "https://gw/otlp/v1/logs", "https://gw/otlp/v1/metrics"),
+        ("http://gw:4318/v1/logs", {}, "http://gw:4318/v1/logs", "http://gw:4318/v1/metrics"),
+        ("grpc://gw", {}, "gw:4317", "http://gw:4317"),
+        ("grpcs://[::1]:5317", {}, "[::1]:5317", "https://[::1]:5317"),
+        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4318"}, "http://gw:4318/v1/logs", "http://gw:4318/v1/metrics"),
+        (None, {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://gw:9/in", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}, "http://gw:9/in", "http://gw:9/v1/metrics"),
+        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://gw:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "gw:4317", "http://gw:4317"),
+    ],
+)
+def test_next_hop_from_flag_or_environment(forward, environ, endpoint, metrics):
+    """--forward wins; else the logs endpoint as given, else the base endpoint with /v1/logs; metrics go alongside."""
+    from otel_plugins.sinks.otlp_forward import resolve_target
+
+    target = resolve_target(forward, environ)
+    assert target.endpoint == endpoint
+    assert target.metrics_environ()["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == metrics
+
+
+def test_headers_and_compression_from_the_environment_never_in_the_name():
+    """OTEL_EXPORTER_OTLP_HEADERS are sent (keys lower-cased, values URL-decoded), and never shown."""
+    from otel_plugins.sinks.otlp_forward import resolve_target
+
+    target = resolve_target("grpc://gw:4317", {"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20s3cret,x-tenant=a", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"})
+    assert target.headers == (("authorization", "Bearer s3cret"), ("x-tenant", "a")) and target.compression == "gzip"
+    assert "s3cret" not in str(target) and "s3cret" not in repr(target.metrics_environ())
+
+
+def test_split_request_keeps_order_resources_and_every_record():
+    """A request over the limit becomes parts under it, records in order, each with its resource and scope."""
+    from otel_plugins.sinks.otlp_forward import split_request
+
+    big = request([line(f"line {n:05d} " + "x" * 200) for n in range(3000)], {"service.instance.id": "a"})
+    second = big.resource_logs.add()
+    second.resource.attributes.add(key="service.instance.id").value.string_value = "b"
+    second.scope_logs.add(scope={"name": "s"}).log_records.extend(line(f"other {n}") for n in range(10))
+    parts = split_request(big, 100_000)
+    assert len(parts) > 1 and all(part.ByteSize() <= 100_000 for part in parts)
+    flat = [(rl.resource.attributes[0].value.string_value, sl.scope.name, r.body.string_value)
+            for part in parts for rl in part.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    expected = [(rl.resource.attributes[0].value.string_value, sl.scope.name, r.body.string_value)
+                for rl in big.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    assert flat == expected

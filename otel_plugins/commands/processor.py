@@ -10,6 +10,7 @@ says otherwise.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import signal
@@ -88,6 +89,25 @@ def _own_metrics_environ(target_environ: dict[str, str]) -> dict[str, str]:
     return {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
 
 
+def _listen(
+    processor: LogProcessor, grpc_address: tuple[str, int] | None, http_address: tuple[str, int] | None, max_bytes: int, max_in_flight: int
+) -> list[GrpcReceiver | HttpReceiver]:
+    receivers: list[GrpcReceiver | HttpReceiver] = []
+    for option, address in (("--grpc", grpc_address), ("--http", http_address)):
+        if address is None:
+            continue
+        host, port = address
+        try:
+            if option == "--grpc":
+                # Calls beyond the admitted ones are answered "retry" at once by a free worker.
+                receivers.append(GrpcReceiver(processor, f"{host}:{port}", max_message_bytes=max_bytes, workers=2 * max_in_flight + 2))
+            else:
+                receivers.append(HttpReceiver(processor, host, port, max_body_bytes=max_bytes))
+        except OSError as exc:
+            raise UsageError(f"{option} {host}:{port}: cannot listen ({exc.strerror or exc})") from None
+    return receivers
+
+
 def run(args: argparse.Namespace) -> int:
     timeout = _positive("--forward-timeout", args.forward_timeout)
     max_in_flight = int(_positive("--max-in-flight", args.max_in_flight, int))
@@ -117,19 +137,8 @@ def run(args: argparse.Namespace) -> int:
     processor = LogProcessor(
         policy, forward, metrics=metrics, stats=telemetry.stats, max_in_flight=max_in_flight, idle_s=idle, max_streams=max_streams
     )
-    receivers: list[GrpcReceiver | HttpReceiver] = []
     try:
-        for option, address in (("--grpc", grpc_address), ("--http", http_address)):
-            if address is None:
-                continue
-            try:
-                if option == "--grpc":
-                    receiver = GrpcReceiver(processor, f"{address[0]}:{address[1]}", max_message_bytes=max_bytes, workers=2 * max_in_flight + 2)
-                else:
-                    receiver = HttpReceiver(processor, address[0], address[1], max_body_bytes=max_bytes)
-            except OSError as exc:
-                raise UsageError(f"{option} {address[0]}:{address[1]}: cannot listen ({exc.strerror or exc})") from None
-            receivers.append(receiver)
+        receivers = _listen(processor, grpc_address, http_address, max_bytes, max_in_flight)
     except UsageError:
         forward.close()
         telemetry.shutdown()
@@ -139,13 +148,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         for receiver in receivers:
             receiver.start()
-        listening = " and ".join(f"{'grpc' if isinstance(r, GrpcReceiver) else 'http'} {r.address}" for r in receivers)
+        listening = " and ".join(f"{r.protocol} {r.address}" for r in receivers)
         print(f"otel-plugins: processor: OTLP in on {listening}, forwarding to {target}", file=sys.stderr, flush=True)
         while not stop.wait(1.0):
-            processor.housekeeping()
+            try:
+                processor.housekeeping()
+            except Exception:  # a bug of ours: say it, keep serving
+                logging.getLogger(__name__).exception("otel-plugins processor: housekeeping failed")
     finally:
         for receiver in receivers:
-            receiver.stop(5.0) if isinstance(receiver, GrpcReceiver) else receiver.stop()
+            receiver.stop(5.0)
         lost = processor.close(5.0)
         forward.close()
         telemetry.shutdown()

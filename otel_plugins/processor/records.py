@@ -91,7 +91,7 @@ class _MadeRecords:
             severity_text=record.severity_text or "",
         )
         made.body.string_value = str(record.body)
-        made.MergeFromString(self.sink.encode.encode(record.attributes or {}))
+        made.MergeFromString(self.sink.attributes.encode(record.attributes or {}))
         self.sink.made.append(made)
 
 
@@ -99,7 +99,7 @@ class RecordSink:
     """The `pipeline.LogSink` of the processor. One per processor: batches are decided one at a time."""
 
     def __init__(self) -> None:
-        self.encode = AttributeBytes()
+        self.attributes = AttributeBytes()
         self.emitter = LogEmitter(_MadeRecords(self), trust_line_time=False)  # type: ignore[arg-type]
         self.current: LogRecord | None = None
         self.text = ""
@@ -125,7 +125,7 @@ class RecordSink:
         attributes = record_attributes(classified)
         if extra:
             attributes.update(extra)
-        record.MergeFromString(_SEVERITY_BYTES[classified.decision.severity] + self.encode.encode(attributes, self.present))
+        record.MergeFromString(_SEVERITY_BYTES[classified.decision.severity] + self.attributes.encode(attributes, self.present))
         body = exportable(classified.record.text)
         if body != self.text:
             record.body.string_value = body

@@ -119,28 +119,32 @@ def resolve_target(forward: str | None, environ: Mapping[str, str]) -> Target:
 
 
 def split_request(request: ExportLogsServiceRequest, max_bytes: int = PART_BYTES) -> list[ExportLogsServiceRequest]:
-    """`request` as requests of at most `max_bytes` each (but for a single record over it), in order."""
-    if request.ByteSize() <= max_bytes:
-        return [request]
-    records = [(rl, sl, record) for rl in request.resource_logs for sl in rl.scope_logs for record in sl.log_records]
-    if len(records) < 2:
-        return [request]
-    half = len(records) // 2
-    return [*split_request(_regroup(records[:half]), max_bytes), *split_request(_regroup(records[half:]), max_bytes)]
+    """`request` as requests of at most `max_bytes` each (but for a single record over it), in order.
 
-
-def _regroup(records: list) -> ExportLogsServiceRequest:
-    out = ExportLogsServiceRequest()
-    last_rl = last_sl = target = None
-    for rl, sl, record in records:
-        if rl is not last_rl:
-            resource_logs = out.resource_logs.add(resource=rl.resource, schema_url=rl.schema_url)
-            last_rl, last_sl = rl, None
-        if sl is not last_sl:
-            target = resource_logs.scope_logs.add(scope=sl.scope, schema_url=sl.schema_url).log_records
-            last_sl = sl
-        target.append(record)
-    return out
+    Records are cut into runs of equal count (slices copied by protobuf, not one by one); a
+    run that is still too big, its records being larger than the others, is cut again."""
+    size = request.ByteSize()
+    count = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+    if size <= max_bytes or count < 2:
+        return [request]
+    per_part = -(-count // min(count, -(-size // max_bytes) + 1))
+    parts: list[ExportLogsServiceRequest] = []
+    current, room, target_rl, source_rl = ExportLogsServiceRequest(), per_part, None, None
+    for rl in request.resource_logs:
+        for sl in rl.scope_logs:
+            records, start = sl.log_records, 0
+            while start < len(records):
+                if source_rl is not rl or target_rl is None:
+                    target_rl, source_rl = current.resource_logs.add(resource=rl.resource, schema_url=rl.schema_url), rl
+                take = min(room, len(records) - start)
+                target_rl.scope_logs.add(scope=sl.scope, schema_url=sl.schema_url).log_records.extend(records[start : start + take])
+                start, room = start + take, room - take
+                if room == 0:
+                    parts.append(current)
+                    current, room, target_rl = ExportLogsServiceRequest(), per_part, None
+    if room < per_part:
+        parts.append(current)
+    return [piece for part in parts for piece in split_request(part, max_bytes)]
 
 
 def _retryable(exc: grpc.RpcError, code: grpc.StatusCode) -> bool:

@@ -61,6 +61,8 @@ def _check_free(host: str, port: int) -> None:
 class GrpcReceiver:
     """`address` is host:port ([v6]:port); port 0 takes a free one (see `port`)."""
 
+    protocol = "grpc"
+
     def __init__(self, processor: LogProcessor, address: str, *, max_message_bytes: int, workers: int) -> None:
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),

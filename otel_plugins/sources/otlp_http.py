@@ -159,6 +159,8 @@ class _Server(ThreadingHTTPServer):
 class HttpReceiver:
     """`host`, `port` (0: a free one, see `port`); serves on a thread of its own."""
 
+    protocol = "http"
+
     def __init__(self, processor: LogProcessor, host: str, port: int, *, max_body_bytes: int) -> None:
         server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
         self.server = server_class((host.strip("[]"), port), _Handler)
@@ -171,6 +173,7 @@ class HttpReceiver:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Stop taking requests; those running finish on their own threads (the processor waits for them)."""
         self.server.shutdown()
         self.server.server_close()
