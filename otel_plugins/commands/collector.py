@@ -100,8 +100,7 @@ def run_check(args: argparse.Namespace) -> int:
     if binary is None:
         raise UsageError("no Collector binary found: pass --otelcol, set OTELCOL_BIN, or run scripts/build_collector.sh")
     failed = 0
-    optional = [name for name in ("agent-processor.yaml",) if Path(args.dir, name).is_file()]
-    for name in ("agent.yaml", "gateway.yaml", *optional):
+    for name in ("agent.yaml", "gateway.yaml"):
         path = Path(args.dir, name)
         if not path.is_file():
             raise UsageError(f"{path}: no such file (run `otel-plugins collector render --out {args.dir}`)")
