@@ -190,11 +190,11 @@ def test_corpus_streams_agree_across_entry_points(tmp_path, capsys):
 @pytest.mark.skipif(bed.bin_path("llama-server") is None, reason="llama-server not built: run scripts/build_llama.sh")
 def test_bed_log_agrees_across_entry_points(tmp_path, capsys):
     """A log a real llama-server printed through a probed load: the same four ways, the same records."""
-    model = bed.ensure_model(512, 4)
+    model = bed.ensure_model(1024, 4)  # 266 MB: a load long enough to be probed
     port = bed.free_port()
     server = bed.start_llama_server(model, port, log_dir=tmp_path / "bed")
     # /metrics is off on this server: 503 while it loads, 501 once it serves.
-    prober = Prober(f"http://127.0.0.1:{port}", ("/health", "/v1/models", "/metrics"))
+    prober = Prober(f"http://127.0.0.1:{port}", ("/health", "/v1/models", "/metrics"), interval=0.02)
     prober.start()
     try:
         bed.wait_http(f"http://127.0.0.1:{port}/health", timeout=180, expect=200, proc=server)

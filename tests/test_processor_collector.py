@@ -138,7 +138,7 @@ needs_bed = pytest.mark.skipif(bed.bin_path("llama-server") is None, reason="lla
 def test_bed_load_through_agent_processor_gateway(tmp_path, capsys):
     """A real llama-server load, probed every 0.1 s and tailed live: tail's records, 503 before ready DEBUG, failures after WARN."""
     need_otelcol()
-    model = bed.ensure_model(512, 4)
+    model = bed.ensure_model(1024, 4)  # 266 MB: a load long enough to be probed
     serve = tmp_path / "serve"
     serve.mkdir()
     port = bed.free_port()
@@ -148,7 +148,7 @@ def test_bed_load_through_agent_processor_gateway(tmp_path, capsys):
             with Agent(serve / "*.err", processor.grpc_port, tmp_path / "storage"):
                 server = bed.start_llama_server(model, port, log_dir=serve)
                 # /metrics is off on this server: 503 while it loads, 501 once it serves.
-                prober = Prober(f"http://127.0.0.1:{port}", ("/health", "/v1/models", "/metrics"))
+                prober = Prober(f"http://127.0.0.1:{port}", ("/health", "/v1/models", "/metrics"), interval=0.02)
                 prober.start()
                 try:
                     bed.wait_http(f"http://127.0.0.1:{port}/health", timeout=180, expect=200, proc=server)
