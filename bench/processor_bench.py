@@ -49,7 +49,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa:
 
 from otel_plugins.collector import to_yaml  # noqa: E402
 from otel_plugins.collector.agent_processor import agent_processor_config  # noqa: E402
-from services import Collector, free_port, missing_reason  # noqa: E402
+from services import Collector, missing_reason  # noqa: E402
 from side_by_side import SINK, STORM, _metric_sum, _proc_cpu_rss, build, run_collector  # noqa: E402
 
 TARGET_RECORDS_PER_CPU_S = 50_000

@@ -147,6 +147,11 @@ def split_request(request: ExportLogsServiceRequest, max_bytes: int = PART_BYTES
     return [piece for part in parts for piece in split_request(part, max_bytes)]
 
 
+def _within(deadline_s: float | None, timeout_s: float) -> float:
+    """The forward's timeout: ours, or less when the sender's own deadline comes sooner."""
+    return min(deadline_s, timeout_s) if deadline_s else timeout_s
+
+
 def _retryable(exc: grpc.RpcError, code: grpc.StatusCode) -> bool:
     if code is not grpc.StatusCode.RESOURCE_EXHAUSTED:
         return code in _RETRYABLE_GRPC
@@ -175,7 +180,7 @@ class GrpcForwarder:
 
     def send(self, request: ExportLogsServiceRequest, timeout_s: float | None = None) -> Reply:
         try:
-            response = self.stub.Export(request, timeout=timeout_s or self.timeout_s, metadata=self.target.headers or None)
+            response = self.stub.Export(request, timeout=_within(timeout_s, self.timeout_s), metadata=self.target.headers or None)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             message = f"next hop {self.target}: {code.name}"
@@ -202,7 +207,7 @@ class HttpForwarder:
         if self.target.compression == "gzip":
             data = gzip.compress(data, 1)
         try:
-            answer = self.session.post(self.target.endpoint, data=data, headers=self.headers, timeout=timeout_s or self.timeout_s)
+            answer = self.session.post(self.target.endpoint, data=data, headers=self.headers, timeout=_within(timeout_s, self.timeout_s))
         except requests.RequestException as exc:
             return Reply.retry(f"next hop {self.target}: {type(exc).__name__}")
         status = answer.status_code
