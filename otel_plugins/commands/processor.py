@@ -18,8 +18,9 @@ import socket
 import sys
 import threading
 
+from .. import names
+from ..emit.metrics import InstanceMetrics
 from ..pipeline import describe_lines
-from ..processor.metrics import BatchedMetrics
 from ..processor.reply import Outcome
 from ..processor.service import LogProcessor
 from ..sinks.otlp_forward import TargetError, forwarder, resolve_target
@@ -133,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         "service.instance.id": f"{socket.gethostname()}-{os.getpid()}"
     }
     telemetry = setup_telemetry(args.service_name, None, resource_attributes=resource, environ=environ)
-    metrics = BatchedMetrics(
-        telemetry.meter_provider.get_meter("otel_plugins"), None, {"llama.server.kind": "processor"}, export_stats=telemetry.stats
+    metrics = InstanceMetrics(
+        telemetry.meter_provider.get_meter("otel_plugins"), None, {names.ATTR_SERVER_KIND: "processor"}, export_stats=telemetry.stats
     )
     forward = forwarder(target, timeout, connections=max_in_flight)
     processor = LogProcessor(

@@ -71,7 +71,6 @@ class LogProcessor:
         self.stats = stats or ExportStats()
         self.clock = clock
         self.sink = RecordSink()
-        self._flush_metrics = getattr(metrics, "flush", lambda: None)  # processor.metrics.BatchedMetrics
         self.streams = StreamTable(lambda: LinePipeline(probe_policy, self.sink, metrics=metrics), idle_s=idle_s, max_streams=max_streams)
         self.refused = RefusedBatches(refused_bytes)
         self.outbox = Outbox()
@@ -154,7 +153,6 @@ class LogProcessor:
         sink.current = None
         for stream in evicted:
             self._close(stream, received_at)
-        self._flush_metrics()
 
     def _close(self, stream: Stream, now: float) -> None:
         stream.pipeline.close(now)
@@ -169,7 +167,6 @@ class LogProcessor:
             now = self.clock()
             for stream in self.streams.expired():
                 self._close(stream, now)
-            self._flush_metrics()
         self.outbox.flush(self.forward, self.stats)
 
     def line_counts(self) -> LineCounts:
@@ -192,7 +189,6 @@ class LogProcessor:
             now = self.clock()
             for stream in self.streams.drain():
                 self._close(stream, now)
-            self._flush_metrics()
         self.outbox.flush(self.forward, self.stats, max(0.5, deadline - time.monotonic()))
         lost = self.outbox.give_up()
         if lost:
