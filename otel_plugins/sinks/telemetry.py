@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .otlp_json import FileLogExporter, FileMetricExporter, FileSpanExporter
+from .redacting import redacting
 
 _ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -262,6 +263,7 @@ def setup_telemetry(
         spans = FileSpanExporter(directory / "traces.jsonl")
         metrics = FileMetricExporter(directory / "metrics.jsonl")
         logs = FileLogExporter(directory / "logs.jsonl")
+    spans, metrics, logs = redacting(spans, metrics, logs)  # secrets never leave: every exported string, here
     # OTEL_<SIGNAL>_EXPORTER=none turns a signal off, e.g. for a backend that takes traces only.
     tracer_provider = TracerProvider(resource=resource)
     counting_spans, counting_logs = _CountingSpanExporter(spans, stats), _CountingLogExporter(logs, stats)
