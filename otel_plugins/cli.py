@@ -1,21 +1,38 @@
-"""The `otel-plugins` command line."""
+"""The `otel-plugins` command line, and its one error boundary.
+
+A user's mistake (a bad argument, file, policy, checkpoint or model) is one line
+`otel-plugins: <input>: <what is wrong>` on stderr and exit code 2; a reader closing stdout
+early is one line and exit code 141 (128 + SIGPIPE, as a shell reports it). Anything else is
+a bug, and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from .commands.common import UsageError, fail
+from .commands.common import USER_ERRORS, fail
 
 # Each command lives in otel_plugins.commands.<name>; importing them lazily keeps
 # `classify` from paying for the OTLP exporters it never uses.
 COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector")
+EXIT_BROKEN_PIPE = 141
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (`--help` still shows the usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("otel-plugins").strip()
+        hint = f" (otel-plugins {command + ' ' if command else ''}--help)"
+        self.exit(2, f"otel-plugins: {message}{hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="otel-plugins", description="OpenTelemetry for llama-box, llama.cpp and uvicorn-based LLM servers"
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,12 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except UsageError as exc:
-        return fail(str(exc))
-    except FileNotFoundError as exc:
-        return fail(f"{exc.filename}: no such file")
     except BrokenPipeError:
-        return 0
+        # The command has flushed its telemetry on the way out; what is left in our stdout
+        # buffer can go nowhere, so it goes to /dev/null rather than into a second error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print("otel-plugins: stdout: closed by its reader (broken pipe); stopped before the end of the input", file=sys.stderr)
+        return EXIT_BROKEN_PIPE
+    except USER_ERRORS as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        return fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":

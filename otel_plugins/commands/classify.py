@@ -9,7 +9,7 @@ from collections import Counter
 
 from .. import names
 from ..classify import Classified, Classifier
-from ..sources.replay import open_input, read_lines
+from ..sources.replay import LineReader, open_input
 from .common import add_policy_argument, load_policy
 
 
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         out.write(f"{'line':>6}  {'kind':<9} {'verdict':<10} {'sev':<5}  text\n")
     with open_input(args.file) as stream:
-        for number, raw in enumerate(read_lines(stream), 1):
+        lines = LineReader(stream)
+        for number, raw in enumerate(lines, 1):
             classified = classifier.classify_bytes(raw)
             kinds[classified.decision.kind.value] += 1
             verdicts[classified.decision.verdict.value if classified.emit else "suppressed"] += 1
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(kinds.values())
     print(
         f"{total} lines; kinds: {dict(sorted(kinds.items()))}; verdicts: {dict(sorted(verdicts.items()))};"
-        f" final phase: {classifier.lifecycle.phase.value}" + ("" if args.json else " (* = not emitted)"),
+        f" final phase: {classifier.lifecycle.phase.value}{lines.cut_note()}" + ("" if args.json else " (* = not emitted)"),
         file=sys.stderr,
     )
     return 0

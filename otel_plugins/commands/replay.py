@@ -9,8 +9,8 @@ from ..classify import Classifier
 from ..emit.logs import LogEmitter
 from ..sinks.passthrough import render
 from ..sinks.telemetry import QUEUE_SIZE, setup_telemetry
-from ..sources.replay import open_input, read_lines
-from .common import add_policy_argument, load_policy
+from ..sources.replay import LineReader, open_input
+from .common import add_policy_argument, load_policy, prepare_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,20 +25,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     classifier = Classifier(load_policy(args.policy))
+    prepare_output_dir(args.output_dir)
+    stream = open_input(args.file)
+    reader = LineReader(stream)
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry.logger_provider, stats=telemetry.stats)
     out = sys.stdout.buffer
     lines = 0
-    # A recorded log has no server to keep pace with: wait for export instead of dropping.
-    flush_every = QUEUE_SIZE // 2
+    # A recorded log has no server to keep pace with: wait for export instead of dropping,
+    # every half queue of records or every 4 MiB of lines (up to 1 MiB each), whichever comes first:
+    # the exporter encodes what it holds at once, and a 1 MiB line of NULs is 6 MiB of JSON.
+    flush_every, flush_bytes, pending = QUEUE_SIZE // 2, 4 << 20, 0
     try:
-        with open_input(args.file) as stream:
-            for raw in read_lines(stream):
-                lines += 1
+        with stream:
+            for raw in reader:
+                lines, pending = lines + 1, pending + len(raw)
                 classified = classifier.classify_bytes(raw)
                 emitter.emit(classified)
-                if lines % flush_every == 0:
+                if lines % flush_every == 0 or pending >= flush_bytes:
                     telemetry.logger_provider.force_flush()
+                    pending = 0
                 for summary in classified.summaries:
                     emitter.emit_summary(summary)
                 if not args.no_passthrough:
@@ -49,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
             emitter.emit_summary(summary)
         out.flush()
     finally:
+        # Also when stdout's reader went away: what was emitted is exported and accounted for.
         telemetry.shutdown()
-    where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
-    print(
-        f"replayed {lines} lines: {emitter.emitted} log records emitted{where}, "
-        f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.dropped()['logs']} dropped",
-        file=sys.stderr,
-    )
+        where = f" to {telemetry.output_dir}/logs.jsonl" if telemetry.output_dir else ""
+        print(
+            f"replayed {lines} lines{reader.cut_note()}: {emitter.emitted} log records emitted{where}, "
+            f"{telemetry.stats.exported['logs']} exported, {telemetry.stats.dropped()['logs']} dropped",
+            file=sys.stderr,
+        )
     return 0

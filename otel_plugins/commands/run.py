@@ -9,7 +9,7 @@ import sys
 
 from ..launch import FORWARDED_SIGNALS, InstrumentedProcess
 from ..state import InstanceState
-from .common import UsageError, add_policy_argument, load_policy
+from .common import UsageError, add_policy_argument, check_health_address, load_policy, number_between, prepare_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,12 +20,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", default="otel-out", help="OTLP JSON files when no OTEL endpoint is set (default ./otel-out)")
     parser.add_argument("--log-file", help="write the passthrough here instead of stdout/stderr")
     parser.add_argument("--instance-key", help="launches sharing this key share one trace (e.g. an instance id)")
-    parser.add_argument("--load-deadline", type=float, help="seconds after which a load still running is overdue")
+    parser.add_argument(
+        "--load-deadline", type=number_between(0.001, 1e7), help="seconds after which a load still running is overdue"
+    )
     parser.add_argument(
         "--bandwidth", action="append", metavar="RATE",
         help="link bandwidth to the RPC servers (repeat per --rpc endpoint): the load deadline becomes the estimate's",
     )
-    parser.add_argument("--redundancy", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
+    parser.add_argument(
+        "--redundancy", type=number_between(1.0, 3.0), default=1.3, help="safety factor on the estimated transfer time (default 1.3)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary at exit")
     parser.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto",
@@ -43,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--health-port: {args.health_port} is not a port number (0-65535)")
     policy = load_policy(args.policy)
     if args.load_deadline is not None:
-        if args.load_deadline <= 0:
-            raise UsageError("--load-deadline: must be greater than 0")
         policy = policy.with_deadline(args.load_deadline)
     if args.bandwidth and args.load_deadline is None:
         from ..argv import parse_launch
@@ -53,8 +55,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             policy = policy.with_deadline(deadline_for_launch(parse_launch(argv), args.bandwidth, args.redundancy))
         except (EstimateError, OSError) as exc:
-            raise UsageError(f"--bandwidth: {exc}") from None
-    log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+            raise UsageError(f"--bandwidth: {exc}; {os.path.basename(argv[0])} not started") from None
+    prepare_output_dir(args.output_dir, argv[0])
+    if args.health_port is not None:
+        check_health_address(args.health_host, args.health_port, argv[0])
+    try:
+        log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"--log-file {args.log_file}: {exc.strerror or exc}; {os.path.basename(argv[0])} not started") from None
     display = None
     try:
         state = InstanceState()
