@@ -13,7 +13,7 @@ otel_plugins="${OTEL_PLUGINS:-otel-plugins}"
 log="$here/logs/llama-box-rpc-load.log"
 
 echo "== what the default policy does to each line (first 12) ==" >&2
-"$otel_plugins" classify "$log" 2>/dev/null | head -13 >&2
+"$otel_plugins" classify "$log" 2>/dev/null | sed -n 1,13p >&2  # sed reads it all: `head` would close the pipe (exit 141)
 echo "== replay with the example policy (loading probes dropped) ==" >&2
 "$otel_plugins" replay --policy "$here/policy.yaml" --output-dir "$out" "$log" > "$out.passthrough.log"
 echo "passthrough: $out.passthrough.log ($(wc -l < "$out.passthrough.log") of $(wc -l < "$log") lines kept)" >&2

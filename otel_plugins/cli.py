@@ -1,23 +1,40 @@
-"""The `otel-plugins` command line."""
+"""The `otel-plugins` command line, and its one error boundary.
+
+A user's mistake (a bad argument, file, policy, checkpoint or model) is one line
+`otel-plugins: <input>: <what is wrong>` on stderr and exit code 2; a reader closing stdout
+early is one line and exit code 141 (128 + SIGPIPE, as a shell reports it). Anything else is
+a bug, and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from .commands.common import UsageError, fail
+from .commands.common import USER_ERRORS, fail
 from .extras import MissingExtra
 from .sinks.sdk_logging import quiet_sdk_logging
 
 # Each command lives in otel_plugins.commands.<name>; importing them lazily keeps
 # `classify` from paying for the OTLP exporters it never uses.
 COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector", "report", "processor")
+EXIT_BROKEN_PIPE = 141
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (`--help` still shows the usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("otel-plugins").strip()
+        hint = f" (otel-plugins {command + ' ' if command else ''}--help)"
+        self.exit(2, f"otel-plugins: {message}{hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="otel-plugins", description="OpenTelemetry for llama-box, llama.cpp and uvicorn-based LLM servers"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -48,7 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_sdk_logging()  # the CLI's choice; a host calling setup_telemetry keeps its logging
     try:
         return args.handler(args)
-    except (UsageError, MissingExtra) as exc:
+    except BrokenPipeError:
+        # The command has flushed its telemetry on the way out; what is left in our stdout
+        # buffer can go nowhere, so it goes to /dev/null rather than into a second error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print("otel-plugins: stdout: closed by its reader (broken pipe); stopped before the end of the input", file=sys.stderr)
+        return EXIT_BROKEN_PIPE
+    except (*USER_ERRORS, MissingExtra) as exc:
         return fail(str(exc))
     except ValueError as exc:
         from .sinks.exporter_config import ConfigError
@@ -56,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, ConfigError):
             raise
         return fail(str(exc))
-    except FileNotFoundError as exc:
-        return fail(f"{exc.filename}: no such file")
-    except BrokenPipeError:
-        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        return fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":

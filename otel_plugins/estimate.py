@@ -51,6 +51,10 @@ DEFAULT_REDUNDANCY = 1.3
 REDUNDANCY_RANGE = (1.0, 3.0)
 DEFAULT_PROBE_PERIOD_S = 10
 MIN_DEADLINE_S = 1.0
+# Sane ranges: a model up to 1 EiB, a link from 1 bit/s to 1 Pbit/s. Beyond them the
+# arithmetic overflows or underflows to an infinite deadline, and no real load is there.
+MAX_MODEL_BYTES = 2**60
+BANDWIDTH_RANGE = (1 / 8, 1e15 / 8)
 # Without --rpc the whole model is budgeted over one link (storage or a network volume).
 MODEL_LINK = "model"
 
@@ -141,9 +145,12 @@ def parse_size(text: str) -> int:
     factor = SIZE_UNITS.get(unit.lower())
     if factor is None:
         raise EstimateError(f"--size {text!r}: unknown unit {unit!r} (use one of {_SIZE_NAMES})")
-    if round(value * factor) <= 0:
+    size = value * factor
+    if not size <= MAX_MODEL_BYTES:
+        raise EstimateError(f"--size {text!r} is more than 1 EiB")
+    if round(size) <= 0:
         raise EstimateError(f"--size {text!r} must be at least 1 byte")
-    return round(value * factor)
+    return round(size)
 
 
 def parse_bandwidth(text: str) -> float:
@@ -160,6 +167,9 @@ def parse_bandwidth(text: str) -> float:
         raise EstimateError(f"--bandwidth {text!r}: ambiguous unit {unit!r} (write bits as Gbit/s, bytes as GB/s)")
     if value <= 0:
         raise EstimateError(f"--bandwidth {text!r} must be greater than 0")
+    low, high = BANDWIDTH_RANGE
+    if not low <= value * factor <= high:
+        raise EstimateError(f"--bandwidth {text!r} is outside 1 bit/s to 1 Pbit/s")
     return value * factor
 
 
@@ -173,7 +183,7 @@ def parse_tensor_split(text: str) -> tuple[float, ...]:
         except ValueError:
             raise EstimateError(f"--tensor-split {text!r}: {part!r} is not a number") from None
         if not math.isfinite(share) or share < 0:
-            raise EstimateError(f"--tensor-split {text!r}: share {part!r} must be 0 or more")
+            raise EstimateError(f"--tensor-split {text!r}: share {part!r} must be a finite number, 0 or more")
         shares.append(share)
     if sum(shares) <= 0:
         raise EstimateError(f"--tensor-split {text!r}: the shares add up to 0")
@@ -202,11 +212,14 @@ def _gguf_file_bytes(path: str) -> tuple[int, int | None]:
     """(sum of tensor bytes, split.count) of one GGUF file."""
     from gguf import GGUFReader  # imported here: only this path needs numpy and gguf
 
+    from .gguf_check import check_gguf
+
     try:
+        check_gguf(path)  # the upstream reader trusts every count in the file: bound them first
         reader = GGUFReader(path)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, IndexError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EstimateError(f"{path}: not a readable GGUF file ({first})") from None
     try:
@@ -281,10 +294,13 @@ def estimate_load(
                 f"--tensor-split has {_count(len(tensor_split), 'share')} but --rpc names {_count(len(names), 'endpoint')}"
                 " (RPC servers' shares come first)"
             )
-        if any(s < 0 for s in tensor_split) or sum(tensor_split) <= 0:
+        if not all(math.isfinite(s) and s >= 0 for s in tensor_split) or not any(tensor_split):
             raise EstimateError(f"--tensor-split {','.join(f'{s:g}' for s in tensor_split)}: shares must be 0 or more, not all 0")
-        whole = float(sum(tensor_split))
-        shares = [s / whole for s in tensor_split[: len(names)]]
+        # Scaled to the largest share first, so that huge shares (1e308,1e308) cannot add up to infinity.
+        largest = max(tensor_split)
+        scaled = [s / largest for s in tensor_split]
+        whole = sum(scaled)
+        shares = [s / whole for s in scaled[: len(names)]]
     links = []
     for i, (name, share) in enumerate(zip(names, shares)):
         bandwidth = bandwidths[0] if len(bandwidths) == 1 else bandwidths[i]

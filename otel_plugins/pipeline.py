@@ -188,6 +188,10 @@ class LinePipeline:
         """Lines the source passed through without parsing them (see sources.process)."""
         self.counts.shed += lines
 
+    def count_cut(self, lines: int) -> None:
+        """Lines the source cut at its line limit (each piece was fed as a line of its own)."""
+        self.counts.cut += lines
+
     def close(self, now: float | None = None, extra: Attributes | None = None) -> None:
         """End of the stream: close the sampling windows and the crash dump still open. Safe twice."""
         if self.closed:

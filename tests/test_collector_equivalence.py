@@ -39,6 +39,7 @@ from otel_plugins.dialects.envelope import strip_ansi
 from otel_plugins.policy import Policy, Verdict
 from otel_plugins.policy.decide import REASON_HEALTHY, REASON_LOADING, ProbeMatcher
 from otel_plugins.record import Kind, Severity
+from otel_plugins.redact import redact_text
 from services import Collector, missing_reason
 
 pytestmark = pytest.mark.collector
@@ -259,7 +260,8 @@ def python_outcomes(policy: Policy, streams: list[list[str]]) -> list[tuple[str,
 
 
 def body_of(line: str) -> str:
-    return strip_ansi(line) if ("\x1b" in line or "^[" in line) else line
+    """The body the agent exports for `line`: ANSI colours peeled, secrets redacted (redact.py)."""
+    return redact_text(strip_ansi(line) if ("\x1b" in line or "^[" in line) else line)
 
 
 def difference_class(policy: Policy, classified: Classified, collector: int) -> str | None:

@@ -23,7 +23,7 @@ import yaml
 from .. import names
 from ..policy import Policy
 from . import config as cfg
-from . import ottl, stanza
+from . import ottl, redaction, stanza
 
 AGENT_FILE = "agent.yaml"
 GATEWAY_FILE = "gateway.yaml"
@@ -113,6 +113,7 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
                 {"context": "log", "statements": ottl.log_statements(policy)},
             ],
         },
+        **redaction.processors("logs"),  # secrets never leave the agent: redact.py's rules
         "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
         **({} if persistent else {"batch": {"timeout": "1s", "send_batch_size": 8192}}),
         # The count connector emits one delta per export call: fewer, larger calls.
@@ -127,7 +128,7 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
     service["pipelines"] = {
         "logs/intake": {
             "receivers": ["filelog/llama"],
-            "processors": ["memory_limiter", "transform/llama_policy"],
+            "processors": ["memory_limiter", "transform/llama_policy", *redaction.PROCESSORS],
             "exporters": ["forward/llama_policy"],
         },
         # Sees every decided record, dropped ones too.
@@ -147,6 +148,7 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
     config["receivers"] = {"otlp": {"protocols": {"grpc": {"endpoint": cfg.OTLP_GRPC.ref}, "http": {"endpoint": cfg.OTLP_HTTP.ref}}}}
     config["processors"] = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.GATEWAY_MEMORY.ref},
+        **redaction.processors("traces", "metrics", "logs"),  # whatever sends to the gateway
         "batch": {"timeout": "1s", "send_batch_size": 8192},
         # The agents' count connector sends deltas; Prometheus serves cumulative series.
         "deltatocumulative": {},
@@ -162,13 +164,13 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
     if health_check:
         service["extensions"] = ["health_check"]
     service["pipelines"] = {
-        "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["otlp_grpc/traces"]},
+        "traces": {"receivers": ["otlp"], "processors": ["memory_limiter", *redaction.PROCESSORS, "batch"], "exporters": ["otlp_grpc/traces"]},
         "metrics": {
             "receivers": ["otlp"],
-            "processors": ["memory_limiter", "deltatocumulative", "batch"],
+            "processors": ["memory_limiter", *redaction.PROCESSORS, "deltatocumulative", "batch"],
             "exporters": ["prometheus"],
         },
-        "logs": {"receivers": ["otlp"], "processors": ["memory_limiter", "batch"], "exporters": ["file/logs"]},
+        "logs": {"receivers": ["otlp"], "processors": ["memory_limiter", *redaction.PROCESSORS, "batch"], "exporters": ["file/logs"]},
     }
     config["service"] = service
     return config
@@ -204,7 +206,7 @@ def render_agent(policy: Policy | None = None, *, source: str = "default policy"
     header = _HEADER.format(
         title="Agent: one per node, next to the servers. Tails their logs and applies the probe policy.",
         policy=source,
-        components="filelog, transform, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check, file_storage",
+        components="filelog, transform, redaction, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check, file_storage",
         settings=_settings_comment(cfg.AGENT_SETTINGS),
     )
     return header + to_yaml(agent_config(policy, **kw))
@@ -214,7 +216,7 @@ def render_gateway(*, source: str = "default policy", **kw: Any) -> str:
     header = _HEADER.format(
         title="Gateway: in front of the backends. Traces to Jaeger/Tempo, metrics to Prometheus, logs to a file or OTLP backend.",
         policy=source,
-        components="otlp, memory_limiter, batch, deltatocumulative, otlp_grpc, prometheus, file, otlp_http, health_check",
+        components="otlp, memory_limiter, batch, transform, redaction, deltatocumulative, otlp_grpc, prometheus, file, otlp_http, health_check",
         settings=_settings_comment(cfg.GATEWAY_SETTINGS),
     )
     return header + to_yaml(gateway_config(**kw))

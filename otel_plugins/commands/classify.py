@@ -12,7 +12,7 @@ from ..classify import Classified
 from ..dialects import decode
 from ..pipeline import LinePipeline
 from ..policy import SampleSummary
-from ..sources.replay import open_input, read_lines
+from ..sources.replay import LineReader, open_input
 from .common import add_policy_argument, load_policy
 
 # Lines are written in bulk: one write per this many.
@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     feed = pipeline.feed_text
     pending: list[str] = []
     with open_input(args.file) as stream:
-        for number, raw in enumerate(read_lines(stream), 1):
+        lines = LineReader(stream)
+        for number, raw in enumerate(lines, 1):
             classified = feed(decode(raw))
             decision = classified.decision
             counted = decisions.get(id(decision))
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 pending.clear()
     out.write("".join(pending))
     pipeline.close()
+    pipeline.count_cut(lines.cut)
     kinds: Counter = Counter()
     verdicts: Counter = Counter()
     for decision, count in decisions.values():
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(kinds.values())
     print(
         f"{total} lines; kinds: {dict(sorted(kinds.items()))}; verdicts: {dict(sorted(verdicts.items()))};"
-        f" final phase: {pipeline.phase.value}" + ("" if args.json else " (* = not emitted)"),
+        f" final phase: {pipeline.phase.value}{lines.cut_note()}" + ("" if args.json else " (* = not emitted)"),
         file=sys.stderr,
     )
     return 0

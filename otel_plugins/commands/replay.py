@@ -10,8 +10,8 @@ from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
 from ..pipeline import LinePipeline, describe_lines
 from ..sinks.telemetry import setup_telemetry
-from ..sources.replay import open_input, read_lines
-from .common import add_policy_argument, load_policy
+from ..sources.replay import LineReader, open_input
+from .common import add_policy_argument, load_policy, prepare_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
+    prepare_output_dir(args.output_dir)
+    stream = open_input(args.file)
+    reader = LineReader(stream)
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry)
     metrics = InstanceMetrics(
@@ -38,20 +41,26 @@ def run(args: argparse.Namespace) -> int:
     )
     pipeline = LinePipeline(policy, emitter, metrics=metrics, line_time=True)
     out = sys.stdout.buffer
-    # A recorded log has no server to keep pace with: wait for export instead of dropping.
-    flush_every = max(1, telemetry.log_queue_size // 2)
+    # A recorded log has no server to keep pace with: wait for export instead of dropping,
+    # every half queue of records or every 4 MiB of lines (up to 1 MiB each), whichever comes first:
+    # the exporter encodes what it holds at once, and a 1 MiB line of NULs is 6 MiB of JSON.
+    flush_every, flush_bytes, pending = max(1, telemetry.log_queue_size // 2), 4 << 20, 0
     try:
-        with open_input(args.file) as stream:
-            for raw in read_lines(stream):
+        with stream:
+            for raw in reader:
+                pending += len(raw)
                 text = pipeline.feed(raw)
-                if pipeline.counts.lines % flush_every == 0:
-                    telemetry.line_logs is None or telemetry.line_logs.force_flush()
+                if pipeline.counts.lines % flush_every == 0 or pending >= flush_bytes:
+                    telemetry.flush_logs()
+                    pending = 0
                 if text is not None and not args.no_passthrough:
                     out.write(text)
         pipeline.close()
         out.flush()
     finally:
+        # Also when stdout's reader went away: what was emitted is exported and accounted for.
         telemetry.shutdown()
-    where = f" to {telemetry.output_dir}/" if telemetry.output_dir else ""
-    print(f"otel-plugins: replayed {args.file}{where}: {describe_lines(pipeline.counts, telemetry.stats)}", file=sys.stderr)
+        pipeline.count_cut(reader.cut)
+        where = f" to {telemetry.output_dir}/" if telemetry.output_dir else ""
+        print(f"otel-plugins: replayed {args.file}{where}: {describe_lines(pipeline.counts, telemetry.stats)}", file=sys.stderr)
     return 0

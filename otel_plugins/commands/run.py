@@ -11,7 +11,7 @@ from .. import extras
 from ..instance import ExitKind
 from ..launch import FORWARDED_SIGNALS, InstrumentedProcess
 from ..state import InstanceState
-from .common import UsageError, add_policy_argument, load_policy
+from .common import UsageError, add_policy_argument, check_health_address, load_policy, number_between, prepare_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="OTLP JSON files when no OTEL endpoint is set (default ./otel-out)")
     parser.add_argument("--log-file", metavar="FILE", help="write the passthrough here instead of stdout/stderr")
     parser.add_argument("--instance-key", metavar="KEY", help="launches sharing this key share one trace (e.g. an instance id)")
-    parser.add_argument("--load-deadline", metavar="SECONDS", type=float, help="seconds after which a load still running is overdue")
+    parser.add_argument(
+        "--load-deadline", metavar="SECONDS", type=number_between(0.001, 1e7), help="seconds after which a load still running is overdue"
+    )
     parser.add_argument(
         "--bandwidth", action="append", metavar="RATE",
         help="link bandwidth to the RPC servers (repeat per --rpc endpoint): the load deadline becomes the estimate's",
@@ -36,7 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--rpc-cache", metavar="[HOST:PORT=]DIR", action="append", default=[],
         help="an rpc-server's tensor cache directory (its -c): progress and --bandwidth count its tensors as cached",
     )
-    parser.add_argument("--redundancy", metavar="FACTOR", type=float, default=1.3, help="safety factor on the estimated transfer time (default 1.3)")
+    parser.add_argument(
+        "--redundancy", metavar="FACTOR", type=number_between(1.0, 3.0), default=1.3, help="safety factor on the estimated transfer time (default 1.3)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary at exit")
     parser.add_argument(
         "--progress", choices=("auto", "always", "never"), default="auto",
@@ -60,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
         extras.require("gguf", "--bandwidth")
     policy = load_policy(args.policy)
     if args.load_deadline is not None:
-        if args.load_deadline <= 0:
-            raise UsageError("--load-deadline: must be greater than 0")
         policy = policy.with_deadline(args.load_deadline)
     rpc_cache = None
     if args.rpc_cache:
@@ -79,8 +81,14 @@ def run(args: argparse.Namespace) -> int:
             deadline = deadline_for_launch(parse_launch(argv), args.bandwidth, args.redundancy, rpc_cache)
             policy = policy.with_deadline(deadline)
         except (EstimateError, OSError) as exc:
-            raise UsageError(f"--bandwidth: {exc}") from None
-    log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+            raise UsageError(f"--bandwidth: {exc}; {os.path.basename(argv[0])} not started") from None
+    prepare_output_dir(args.output_dir, argv[0])
+    if args.health_port is not None:
+        check_health_address(args.health_host, args.health_port, argv[0])
+    try:
+        log_file = open(args.log_file, "ab") if args.log_file else None  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"--log-file {args.log_file}: {exc.strerror or exc}; {os.path.basename(argv[0])} not started") from None
     display = None
     try:
         state = InstanceState()

@@ -5,10 +5,11 @@ Parsing, policy and telemetry are those of `replay`. Each path is one instance's
 `log.file.path` and `log.file.name` and are stamped when read (`trust_line_time=False`).
 SIGINT or SIGTERM stop it: final checkpoint, telemetry flushed, exit 0.
 
-The checkpoint's exactly-once holds up to the LogEmitter: records are then the SDK's
-batch processor's, so a crash (not a signal) loses what its queue held (about 1 s) while
-the checkpoint already counts it. Waiting for the exporter before each checkpoint would
-let a slow backend stall the tailer, which the wrapper must never do.
+The checkpoint moves only past records already exported (`ExportGate`: the log pipeline is
+flushed, for at most 5 s, before each save), as the Collector's storage extension commits
+offsets: a crash loses nothing the checkpoint counts. A slow or dead backend holds the
+checkpoint, and the tailer waits at most the flush timeout per poll; the lines stay in the
+files. Unlike `run`, no server writes through `tail`: waiting on the export costs no server anything.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
 from ..pipeline import LineCounts, LinePipeline, describe_lines
 from ..sinks.telemetry import setup_telemetry
-from ..sources.checkpoint import Checkpoint, CheckpointError
+from ..sources.checkpoint import Checkpoint, CheckpointError, ExportGate
 from ..sources.tail import TailedFile, Tailer
-from .common import UsageError, add_policy_argument, load_policy
+from .common import UsageError, add_policy_argument, load_policy, number_between, prepare_output_dir
 
 # GPUStack's layout: serve/{instance_id}.log (v2: serve/{id}.{restart}.log) and rpc_server/gpu-{index}.log.
 DEFAULT_GLOBS = ("/var/lib/gpustack/log/serve/*.log", "/var/lib/gpustack/log/rpc_server/*.log")
@@ -40,10 +41,15 @@ default globs: {' '.join(DEFAULT_GLOBS)}
 Files are followed by inode and fingerprint (sha256 of the first 1 KiB): rename-and-create
 rotation reads the old file to its end first; copytruncate takes what we had not read yet
 from the copy (e.g. x.log.1) and restarts at 0, though lines written between logrotate's
-copy and its truncate are lost to any reader. A partial last line waits for its newline.
-With --checkpoint, offsets are saved after every batch and at exit: a clean restart
-delivers each line exactly once; after a crash (SIGKILL), the last batch may be sent
-again, and records still queued for export (about 1 s) are lost.
+copy and its truncate are lost to any reader. A partial last line waits for its newline;
+a line longer than 1 MiB comes in pieces.
+With --checkpoint, offsets are saved only once the records of the lines before them were
+exported (the log export is flushed after every poll that read lines, and at exit). If an
+export fails, the checkpoint stays where everything was exported and a restart reads the
+rest again. A clean restart delivers each line exactly once; after a crash (SIGKILL) the
+lines read since the last save come again. What can still be lost: lines written between
+logrotate's copy and its truncate (copytruncate), and a file rotated away twice while tail
+was stopped.
 --from-end (default) applies on a first run only; files appearing later, or unknown to
 an existing checkpoint, are read from their start."""
 
@@ -59,7 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", metavar="DIR", default="otel-out", help="where the embedded default writes OTLP JSON (no OTEL endpoint set)")
     parser.add_argument("--service-name", metavar="NAME", default="llama-tail", help="service.name unless OTEL_SERVICE_NAME says otherwise")
     parser.add_argument("--checkpoint", metavar="FILE", help="JSON file of read offsets, to resume where the last run stopped")
-    parser.add_argument("--poll-interval", type=float, default=0.2, metavar="SECONDS", help="seconds between looks at the files (default 0.2)")
+    parser.add_argument(
+        "--poll-interval", type=number_between(0.001, 3600), default=0.2, metavar="SECONDS", help="seconds between looks at the files (default 0.2)"
+    )
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--from-start", dest="start_at", action="store_const", const="start", help="read existing files from their start")
     start.add_argument("--from-end", dest="start_at", action="store_const", const="end", help="only lines written from now on (default)")
@@ -111,8 +119,6 @@ class Passthrough:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.poll_interval <= 0:
-        raise UsageError("--poll-interval: must be greater than 0")
     globs = args.globs or list(DEFAULT_GLOBS)
     for pattern in globs:
         check_glob(pattern)
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = Checkpoint(args.checkpoint) if args.checkpoint else None
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
+    prepare_output_dir(args.output_dir)
     telemetry = setup_telemetry(args.service_name, args.output_dir)
     emitter = LogEmitter(telemetry, trust_line_time=False)
     metrics = InstanceMetrics(
@@ -139,7 +146,11 @@ def run(args: argparse.Namespace) -> int:
         if passthrough is not None and text is not None:
             passthrough.write(text)
 
-    tailer = Tailer(globs, on_line, checkpoint, args.poll_interval, args.start_at)
+    # The checkpoint moves only past records already exported (unless logs are not exported at all).
+    gate = None if "logs" in telemetry.stats.off else ExportGate(
+        lambda timeout_ms: telemetry.flush_logs(timeout_ms / 1000), lambda: (telemetry.stats.emitted["logs"], telemetry.stats.exported["logs"])
+    )
+    tailer = Tailer(globs, on_line, checkpoint, args.poll_interval, args.start_at, before_save=gate)
     stop = threading.Event()
     # The tailer polls on a thread of its own, so the signal handler never runs inside it.
     worker = threading.Thread(target=tailer.run, args=(stop,), name="tail")
@@ -160,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     stats = tailer.stats
-    counts = LineCounts()
+    counts = LineCounts(cut=stats.cut_lines)
     for pipeline, _extra in streams.values():
         counts.add(pipeline.counts)
     where = f" to {telemetry.output_dir}/" if telemetry.output_dir else ""

@@ -11,11 +11,11 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from .. import environment_variables as env_names
 from ..record import LEVEL_WORDS, Severity
+from .loader import PolicyFileError, load_yaml_file
 
 
 class PolicyError(ValueError):
@@ -72,6 +72,7 @@ DEFAULT_POLL_PATHS = (
 DEFAULT_PROBE_CLIENTS = ("127.0.0.0/8", "::1/128")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_LIST_ITEMS = 1024  # probe paths, methods or client networks: a policy never needs more
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Policy:
         for key, paths in (("probes.paths", p.paths), ("probes.poll_paths", p.poll_paths)):
             for path in paths:
                 if not isinstance(path, str) or not path.startswith("/"):
-                    raise PolicyError(f"{key}: {path!r} must start with '/'")
+                    raise PolicyError(f"{key}: {_short(path)} must start with '/'")
         r = self.rpc_peer
         for key in ("lost_after_s", "rtt_jump_factor", "connect_interval_s", "poll_interval_s"):
             _positive(f"rpc_peer.{key}", getattr(r, key))
@@ -153,7 +154,7 @@ class Policy:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
-                raise PolicyError(f"{key}: unknown key; allowed keys are {', '.join(sorted(known))}")
+                raise PolicyError(f"{_name(key)}: unknown key; allowed keys are {', '.join(sorted(known))}")
             if key == "probes":
                 kwargs[key] = _probes_from_mapping(value)
             elif key == "rpc_peer":
@@ -170,16 +171,12 @@ class Policy:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> Policy:
-        import yaml
-
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = load_yaml_file(path)
         except OSError as exc:
             raise PolicyError(f"policy file {path}: {exc.strerror or exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"policy file {path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        except PolicyFileError as exc:
+            raise PolicyError(f"policy file {path}: {exc}") from None
         return cls.from_mapping(data or {})
 
     @classmethod
@@ -255,7 +252,7 @@ def _section(cls: type, name: str, value: Any) -> Any:
     kwargs = {}
     for key, item in value.items():
         if key not in known:
-            raise PolicyError(f"{name}.{key}: unknown key; allowed keys are {', '.join(sorted(known))}")
+            raise PolicyError(f"{name}.{_name(key)}: unknown key; allowed keys are {', '.join(sorted(known))}")
         default = getattr(cls(), key)
         if isinstance(default, bool):
             if not isinstance(item, bool):
@@ -279,7 +276,7 @@ def _verdict(key: str, value: Any) -> Verdict:
     try:
         return Verdict(str(value).strip().lower())
     except ValueError:
-        raise PolicyError(f"{key}: {value!r} is not one of {', '.join(v.value for v in Verdict)}") from None
+        raise PolicyError(f"{key}: {_short(value)} is not one of {', '.join(v.value for v in Verdict)}") from None
 
 
 def _severity_names() -> str:
@@ -292,16 +289,16 @@ def _severity(key: str, value: Any) -> Severity:
         return Severity[word]
     if word in LEVEL_WORDS:
         return LEVEL_WORDS[word]
-    raise PolicyError(f"{key}: {value!r} is not one of {_severity_names()}")
+    raise PolicyError(f"{key}: {_short(value)} is not one of {_severity_names()}")
 
 
 def _number(key: str, value: Any) -> float:
     if isinstance(value, bool):
-        raise PolicyError(f"{key}: must be a number, not {value!r}")
+        raise PolicyError(f"{key}: must be a number, not {_short(value)}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise PolicyError(f"{key}: must be a number, not {value!r}") from None
+        raise PolicyError(f"{key}: must be a number, not {_short(value)}") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise PolicyError(f"{key}: must be a finite number")
     return number
@@ -312,12 +309,27 @@ def _positive(key: str, value: float) -> None:
         raise PolicyError(f"{key}: must be greater than 0, got {value!r}")
 
 
-def _list(key: str, value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return _split(value)
-    if not isinstance(value, list | tuple | frozenset | set):
+def _list(key: str, value: Any) -> list[str]:
+    """A list of strings (or one comma-separated string), at most MAX_LIST_ITEMS long."""
+    items = _split(value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | frozenset | set):
         raise PolicyError(f"{key}: must be a list")
-    return list(value)
+    if len(items) > MAX_LIST_ITEMS:
+        raise PolicyError(f"{key}: {len(items)} items, at most {MAX_LIST_ITEMS}")
+    for index, item in enumerate(items):
+        if not isinstance(item, str | ipaddress.IPv4Network | ipaddress.IPv6Network):
+            raise PolicyError(f"{key}[{index}]: must be a string, not {_short(item)}")
+    return list(items)
+
+
+def _name(key: Any) -> str:
+    return key if isinstance(key, str) and len(key) <= 60 else _short(key)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value), cut: an error message stays one short line whatever the value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _split(text: str) -> list[str]:
@@ -328,7 +340,7 @@ def _paths(key: str, values: list[Any]) -> frozenset[str]:
     out = set()
     for v in values:
         if not isinstance(v, str) or not v.startswith("/"):
-            raise PolicyError(f"{key}: {v!r} must be a path starting with '/'")
+            raise PolicyError(f"{key}: {_short(v)} must be a path starting with '/'")
         out.add(v)
     return frozenset(out)
 
@@ -342,5 +354,5 @@ def _networks(key: str, values: list[Any]) -> tuple[Network, ...]:
         try:
             out.append(ipaddress.ip_network(str(v).strip(), strict=False))
         except ValueError:
-            raise PolicyError(f"{key}: {v!r} is not an IP address or network") from None
+            raise PolicyError(f"{key}: {_short(v)} is not an IP address or network") from None
     return tuple(out)

@@ -6,13 +6,14 @@ carries the status and, while loading, progress and ETA; never paths, argv or
 environment. Its shape is `otel_plugins/health_schema.json`.
 
 `HealthServer` runs uvicorn (h11, asyncio loop, no access log) in a daemon thread on a
-socket it binds itself, so port 0 works and `start()` returns the real port.
+socket it binds itself, so port 0 works and `start()` returns the real port. A misbehaving
+client meets the limits of `health_guard.py`: a request deadline, a connection limit, and
+bounded warnings.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -27,6 +28,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 
 from ..record import Phase
 from ..state import InstanceState, Snapshot
+from .health_guard import GuardedH11Protocol, GuardedServer, bounded_logger
+from .redacting import ResourceCache, redact_metrics
 
 __all__ = [
     "HEALTH_SCHEMA_PATH",
@@ -42,9 +45,9 @@ HEALTH_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "health_schema.jso
 _JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-store"}
 _START_TIMEOUT_S = 5.0
+_BACKLOG = 256  # also how many connections the event loop accepts in one go
 
-_logger = logging.getLogger(__name__)
-_logger.propagate = False  # our own faults must not land in the host's log pipeline
+_logger = bounded_logger(__name__)
 
 
 def health_status(snap: Snapshot) -> tuple[int, dict[str, Any]]:
@@ -126,17 +129,25 @@ def prometheus_reader(**options: Any) -> tuple[MetricReader, Exposition]:
     asked for, the text format otherwise. Exporter releases without a `registry` argument
     only register in the global REGISTRY; the exposition then renders that registry, which
     also holds the process collectors.
+    `/metrics` is a way out of the process too: what the reader collects is redacted as the
+    exporters' edge redacts it (`sinks/redacting.py`).
     """
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.exposition import choose_encoder
 
+    class RedactingPrometheusReader(PrometheusMetricReader):
+        resources = ResourceCache()
+
+        def _receive_metrics(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+            super()._receive_metrics(redact_metrics(metrics_data, self.resources), timeout_millis, **kwargs)
+
     registry = CollectorRegistry()
     try:
-        reader = PrometheusMetricReader(registry=registry, **options)
+        reader = RedactingPrometheusReader(registry=registry, **options)
     except TypeError:
         registry = REGISTRY
-        reader = PrometheusMetricReader(**options)
+        reader = RedactingPrometheusReader(**options)
     def exposition(accept: str) -> tuple[bytes, str]:
         encoder, content_type = choose_encoder(accept)
         return encoder(registry), content_type
@@ -174,8 +185,9 @@ class HealthServer:
             sock = self._bind()
             config = uvicorn.Config(
                 create_health_app(self.state, self.metrics_text),
-                http="h11",  # httptools and uvloop are not dependencies; see bench/health_load.py
+                http=GuardedH11Protocol,  # h11: httptools and uvloop are not dependencies; see bench/health_load.py
                 loop="asyncio",
+                backlog=_BACKLOG,
                 lifespan="off",
                 log_config=None,  # leave the host's logging configuration alone
                 log_level="warning",
@@ -183,7 +195,7 @@ class HealthServer:
                 server_header=False,
                 timeout_graceful_shutdown=1,
             )
-            server = uvicorn.Server(config)
+            server = GuardedServer(config)
             thread = threading.Thread(
                 target=server.run, kwargs={"sockets": [sock]}, name="otel-plugins-health", daemon=True
             )
@@ -227,7 +239,7 @@ class HealthServer:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.requested_port))
-            sock.listen(2048)
+            sock.listen(_BACKLOG)
             sock.set_inheritable(False)  # the child server must not inherit our listener
         except OSError:
             sock.close()

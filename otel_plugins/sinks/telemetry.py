@@ -33,6 +33,7 @@ from .export_stats import ExportStats
 from .exporter_config import FILE, ExporterConfig, resolve_exporters
 from .log_senders import line_logs_for
 from .sdk_settings import METRIC_INTERVAL_S, QUEUE_SIZE, batch_settings, id_generator, metric_reader_settings, resource_for
+from .redacting import RedactingLogExporter, RedactingMetricExporter, RedactingSpanExporter
 
 SCOPE_NAME = "otel_plugins"
 # How long the wrapper may spend flushing telemetry once its server has exited: within
@@ -116,6 +117,12 @@ class Telemetry:
     _closed: bool = False
     _exporters: list[Any] = field(default_factory=list)
 
+    def flush_logs(self, timeout_s: float = 30.0) -> bool:
+        """Export every log record emitted so far (line records and the SDK path's); True when
+        all of it went out within `timeout_s` each."""
+        done = self.line_logs.force_flush(timeout_s) if self.line_logs is not None else True
+        return self.logger_provider.force_flush(int(timeout_s * 1000)) and done
+
     def shutdown(self, timeout_s: float | None = None) -> None:
         """Flush and stop every provider within `timeout_s` (default SHUTDOWN_TIMEOUT_S);
         what is not exported by then is dropped and counted. Safe to call twice."""
@@ -168,7 +175,9 @@ def setup_telemetry(
     exporters: list[_CountingExporter] = []
 
     def wrapped(config: ExporterConfig, counting: type[_CountingExporter], first: bool) -> _CountingExporter:
-        exporter = counting(config.create(), stats, counted=first)
+        # Secrets never leave: every exported string is redacted at this edge (line records at theirs).
+        edge = RedactingSpanExporter if counting is _CountingSpanExporter else RedactingLogExporter
+        exporter = counting(edge(config.create()), stats, counted=first)
         exporters.append(exporter)
         return exporter
 
@@ -190,7 +199,9 @@ def setup_telemetry(
     for config in chosen["metrics"]:
         exporter = config.create()
         # A pull exporter (OTEL_METRICS_EXPORTER=prometheus) is a reader of its own.
-        readers.append(exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(exporter, **reader_settings))
+        readers.append(
+            exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(RedactingMetricExporter(exporter), **reader_settings)
+        )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     files = [c.path for configs in chosen.values() for c in configs if c.name == FILE and c.path is not None]
     return Telemetry(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -21,12 +22,43 @@ FINGERPRINT_SIZE = 1024
 CHUNK = 1 << 16
 _FINISHED_MAX = 256  # finished files remembered, so that a glob matching one again reads nothing twice
 _VERSION = 1
+_MAX_OFFSET = (1 << 63) - 1  # what lseek and pread accept
+_MAX_CHECKPOINT_BYTES = 64 << 20
 
 Key = tuple[int, int]
+_log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
     """The checkpoint file cannot be read, parsed or written."""
+
+
+class ExportGate:
+    """`Tailer(before_save=ExportGate(...))`: the checkpoint moves only once every record
+    emitted so far was exported, as the Collector's storage extension commits a file offset
+    after the export. `flush(timeout_ms)` flushes the log pipeline; `counts()` is (emitted,
+    exported). A flush that times out holds the checkpoint until a later one finds
+    everything exported; records lost (export failed, queue full) hold it for the rest of
+    the run, so a restart reads them again: at-least-once, never less."""
+
+    def __init__(self, flush: Callable[[int], bool], counts: Callable[[], tuple[int, int]], timeout_ms: int = 5000) -> None:
+        self.flush, self.counts, self.timeout_ms = flush, counts, timeout_ms
+        self.lost = False
+
+    def __call__(self) -> bool:
+        if self.lost:
+            return False
+        flushed = self.flush(self.timeout_ms)
+        emitted, exported = self.counts()
+        if exported >= emitted:
+            return True
+        if flushed:  # nothing is in flight any more: what is missing was lost
+            self.lost = True
+            _log.warning(
+                "%d log records were not exported; the checkpoint stays where every record was"
+                " (a restart reads the rest again)", emitted - exported
+            )
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +91,27 @@ class Entry:
         return (self.dev, self.ino)
 
     @classmethod
-    def from_json(cls, data: dict) -> Entry:
-        fp = Fingerprint(int(data["fingerprint"]["size"]), str(data["fingerprint"]["sha256"]))
-        return cls(str(data["path"]), int(data["dev"]), int(data["ino"]), fp, int(data["offset"]), bool(data["done"]))
+    def from_json(cls, data: dict, where: str = "files[0]") -> Entry:
+        """Checked field by field: a bad value raises ValueError naming it, never becomes
+        a position that reads nothing forever (a negative offset) or is saved back."""
+        fingerprint = data["fingerprint"]
+        sha256 = fingerprint["sha256"]
+        if not isinstance(sha256, str) or len(sha256) != 64:
+            raise ValueError(f"{where}.fingerprint.sha256: not a sha256 hex digest")
+        fp = Fingerprint(_whole(fingerprint["size"], f"{where}.fingerprint.size", FINGERPRINT_SIZE), sha256)
+        path, done = data["path"], data["done"]
+        if not isinstance(path, str) or not path or "\0" in path or not isinstance(done, bool):
+            raise ValueError(f"{where}: path must be a non-empty string and done true or false")
+        return cls(path, _whole(data["dev"], f"{where}.dev"), _whole(data["ino"], f"{where}.ino"), fp,
+                   _whole(data["offset"], f"{where}.offset"), done)
+
+
+def _whole(value: object, where: str, largest: int = _MAX_OFFSET) -> int:
+    """A JSON whole number within [0, largest]; floats, strings and booleans are refused."""
+    if type(value) is not int or not 0 <= value <= largest:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise ValueError(f"{where}: {shown} is not a whole number from 0 to {largest}")
+    return value
 
 
 @dataclass(eq=False)
@@ -215,11 +265,11 @@ class Checkpoint:
         self._saved_text: str | None = None
         try:
             if self.existed:
-                self._saved_text = self.path.read_text(encoding="utf-8")
-                data = json.loads(self._saved_text)
+                self._saved_text = _read_bounded(self.path)
+                data = json.loads(self._saved_text)  # Infinity, NaN, 1e400: floats, refused by _whole
                 if data.get("version") != _VERSION:
                     raise ValueError(f"unknown version {data.get('version')!r}")
-                self.entries = [Entry.from_json(item) for item in data["files"]]
+                self.entries = [Entry.from_json(item, f"files[{i}]") for i, item in enumerate(data["files"])]
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CheckpointError(f"checkpoint {self.path}: {exc.strerror or exc}") from None
@@ -249,3 +299,11 @@ class Checkpoint:
         finally:
             os.close(directory)
         self._saved_text = text
+
+
+def _read_bounded(path: Path) -> str:
+    with open(path, "rb") as f:
+        raw = f.read(_MAX_CHECKPOINT_BYTES + 1)
+    if len(raw) > _MAX_CHECKPOINT_BYTES:
+        raise ValueError(f"larger than {_MAX_CHECKPOINT_BYTES} bytes")
+    return raw.decode("utf-8")

@@ -1,18 +1,57 @@
-"""Lines of a recorded log, as bytes with their line endings, from a file or stdin."""
+"""Lines of a recorded log, as bytes with their line endings, from a file or stdin.
+
+A line is cut at `MAX_LINE_BYTES`, the limit `tail` applies too: a line longer than that comes
+as several pieces of at most that size (their concatenation is the line, byte for byte), and
+each cut is counted. So a file without newlines (`/dev/zero`) costs bounded memory.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
+
+MAX_LINE_BYTES = 1 << 20
+
+
+class InputError(ValueError):
+    """The input cannot be opened or read: the message is one line naming it."""
 
 
 def open_input(path: str | None) -> BinaryIO:
     if path in (None, "-"):
         return sys.stdin.buffer
-    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if os.path.isdir(path):  # opening a directory read-only succeeds on some systems
+        stream.close()
+        raise InputError(f"{path}: Is a directory")
+    return stream
 
 
-def read_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Every line, ending included; a last line without an ending is yielded as it is."""
-    yield from iter(stream.readline, b"")
+class LineReader:
+    """Iterates the lines of `stream`, cut at `max_line_bytes`; `cut` counts the cuts."""
+
+    def __init__(self, stream: BinaryIO, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.stream, self.max_line_bytes, self.cut = stream, max_line_bytes, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        name = getattr(self.stream, "name", "-")
+        while True:
+            try:
+                line = self.stream.readline(self.max_line_bytes)
+            except OSError as exc:
+                raise InputError(f"{'-' if name == '<stdin>' else name}: {exc.strerror or exc}") from None
+            if not line:
+                return
+            if len(line) == self.max_line_bytes and not line.endswith(b"\n"):
+                self.cut += 1
+            yield line
+
+    def cut_note(self) -> str:
+        """`, N lines cut at M bytes` for a summary, or nothing."""
+        return f", {self.cut} lines cut at {self.max_line_bytes} bytes" if self.cut else ""
+

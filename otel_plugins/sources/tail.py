@@ -1,14 +1,17 @@
 """Following log files by polling: new files, rotation, truncation, partial lines, checkpoints.
 
 Delivery: `on_line` gets each complete line (ending included, bytes as written) in file
-order. The checkpoint holds, per file, only bytes of lines `on_line` returned from, and is
-written after every poll that delivered lines and by `run()`/`close()`: after a clean stop
-a Tailer on the same checkpoint delivers every line exactly once; after a crash, lines
-delivered since the last write (one poll's worth) come again: at-least-once. A line
-`on_line` raised on counts as delivered (`stats.handler_errors`). `on_line` runs on the
-polling thread and must not block. A last line without `\n` is held, out of the
-checkpoint, so a restart reads it whole; it is delivered as it is only once its file is
-finished (truncated, or gone from its path and idle `orphan_grace_s`) or too long.
+order; a line longer than `max_line_bytes` comes in pieces (`stats.cut_lines`). The
+checkpoint holds, per file, only bytes of lines `on_line` returned from and, with
+`before_save` (the CLI flushes the log export there), whose records were exported; it is
+written after every poll that delivered lines and by `run()`/`close()`, and not moved while
+`before_save` says no. After a clean stop a Tailer on the same checkpoint delivers every
+line exactly once; after a crash, lines delivered since the last write (one poll's worth)
+come again: at-least-once. A line `on_line` raised on counts as delivered
+(`stats.handler_errors`). `on_line` runs on the polling thread and must not block. A last
+line without `\n` is held, out of the checkpoint, so a restart reads it whole; it is
+delivered as it is only once its file is finished (truncated, or gone from its path and
+idle `orphan_grace_s`) or too long.
 
 Files are followed by inode. A renamed file is read to its end, before the file that took
 its path. A truncated one (smaller than the read position, or first bytes changed) gets
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 
 from . import checkpoint as files
 from .checkpoint import Checkpoint, Entry, Fingerprint, Key, TailedFile
+from .replay import MAX_LINE_BYTES
 
 __all__ = ["TailStats", "TailedFile", "Tailer"]
 
@@ -49,6 +53,7 @@ class TailStats:
     lost_files: int = 0  # checkpointed files not found again
     io_errors: int = 0
     checkpoint_errors: int = 0
+    cut_lines: int = 0  # pieces of lines longer than max_line_bytes
 
 
 class Tailer:
@@ -64,8 +69,9 @@ class Tailer:
         *,
         orphan_grace_s: float = 1.0,
         idle_close_s: float = 60.0,
-        max_line_bytes: int = 1 << 20,
+        max_line_bytes: int = MAX_LINE_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        before_save: Callable[[], bool] | None = None,
     ) -> None:
         self.globs = list(globs)
         if not self.globs or not all(g and "\0" not in g for g in self.globs):
@@ -75,6 +81,9 @@ class Tailer:
         self.on_line, self.checkpoint, self.poll_interval, self.start_at = on_line, checkpoint, poll_interval, start_at
         self.orphan_grace_s, self.idle_close_s, self.clock = orphan_grace_s, idle_close_s, clock
         self.max_line_bytes = max_line_bytes
+        # Whether everything delivered so far is safely downstream (exported): the checkpoint
+        # only moves when it is, as the Collector's storage extension moves after export.
+        self.before_save = before_save
         self.stats = TailStats()
         self._files: dict[Key, TailedFile] = {}  # in the order found: old inodes before their successors
         self._copies: set[Key] = set()  # copies of a followed file, read from only at its truncation
@@ -128,6 +137,9 @@ class Tailer:
 
     def save(self) -> None:
         if self.checkpoint is None:
+            return
+        if self.before_save is not None and not self.before_save():
+            self._dirty = True  # try again after the next poll, delivered lines or not
             return
         try:
             self.checkpoint.save([f.entry() for f in self._files.values()] + list(self._known.finished.values()))
@@ -229,6 +241,8 @@ class Tailer:
     def _deliver(self, f: TailedFile, *lines: bytes) -> None:
         for raw in lines:
             self.stats.lines += 1
+            if len(raw) >= self.max_line_bytes and not raw.endswith(b"\n"):
+                self.stats.cut_lines += 1
             try:
                 self.on_line(raw, f)
             except Exception:  # noqa: BLE001 - the handler's fault: counted, and the line counts as delivered
