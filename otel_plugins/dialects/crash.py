@@ -6,7 +6,8 @@ ggml_abort's `file.c:123: message`,
 Backtrace lines (kind ERROR, part "backtrace", no event): gdb's `[New LWP n]`,
 `[Thread debugging using libthread_db enabled]`, `Using host libthread_db library ...`,
 `#3  0x... in ggml_abort () from ...`, `[Inferior 1 (process N) detached]`, glibc
-`backtrace_symbols` lines, C++ `  what():  ...`, Go `goroutine 40 [running]:` and frames.
+`backtrace_symbols` lines, C++ `  what():  ...`, Go `goroutine 40 [running]:`, frames and the
+panic's `[signal ...]` line.
 A later stage folds a head and its backtrace into one record; each line here stands alone.
 Severity: FATAL for a head (the process is gone), ERROR for backtrace lines; none is stated.
 """
@@ -64,6 +65,8 @@ CRASH = (
         examples=("runtime.gopark(0xc718f1d7439?, 0x0?, 0x0?, 0x0?, 0x0?)", "runtime.goexit({})"),
     ),
     trace("go_created_by", r"created by \S+.*", "go"),
+    # After `panic: runtime error: ...`: `[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x...]`
+    trace("go_signal", r"\[signal SIG[A-Z]+: [^\]]*\]\s*$", "go", examples=("[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x5604dba1e1ce]",)),
     trace("cxx_what", r" \s*what\(\): +.*", "c++", examples=("  what():  bad things",)),
     head(
         "signal", r"(?:(?:Segmentation fault|Aborted|Bus error|Illegal instruction)(?: \(core dumped\))?\s*$|SIG[A-Z]+: .*)",

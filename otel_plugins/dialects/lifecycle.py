@@ -227,10 +227,10 @@ WORDS = Keyed(
         ),
         "Successfully": _rules(
             "Successfully",
-            r(r"Successfully loaded [\w ]*model\b", Event.LOADED, **_LOAD),
+            r(r"Successfully loaded [\w ]*model\b", Event.LOADED),
             r(r"Successfully (?:loaded tokenizer|reserved resources to load|downloaded weights)", None, **_LOAD),
         ),
-        "Reloaded": _rules("Reloaded", r(r"Reloaded model '(?P<name>[^']+)' successfully", Event.LOADED, fields=(F("name", names.MODEL_NAME),), **_LOAD)),
+        "Reloaded": _rules("Reloaded", r(r"Reloaded model '(?P<name>[^']+)' successfully", Event.LOADED, fields=(F("name", names.MODEL_NAME),))),
         "Approving": _rules("Approving", r(r"Approving load for servable", None, **_LOAD)),
         "Reading": _rules("Reading", r(r"Reading (?:SavedModel from|meta graph)", None, **_LOAD)),
         "offload": _rules("offload", r(r"offload to \w+", None, producer="ollama", **_LOAD)),

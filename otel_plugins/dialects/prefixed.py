@@ -8,7 +8,8 @@ a CloudWatch export or a supervisor re-printing a backend's console with its own
 Only a line no dialect read reaches this shape. It cuts the line after a run of separators
 (space, `|`, `]`, `>`, `│`) within its first 160 characters, at the first cut where a
 distinctive shape starts (`behind` builds the list: no catch-alls, no shape that can start
-with any word, nothing that starts with a separator), and parses the rest with it; the prefix is kept in `llama.log.prefix`.
+with any word unless it needs a substring (an access line's ` HTTP/`), nothing that starts
+with a separator), and parses the rest with it; the prefix is kept in `llama.log.prefix`.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ class Behind(Shape):
         absent = {n for n, here in zip(self._needles, present) if not here}
         shapes = [s for s in self.inner.shapes if not (_needles(s) and set(_needles(s)) <= absent)]
         gates = {}
-        for c in {c for s in shapes for c in s.first}:
-            strong = tuple(_union(s) for s in shapes if c in s.first)
-            if strong not in self._unions:
+        for c in {"", *(c for s in shapes for c in s.first or "")}:  # "": what starts with any character
+            strong = tuple(_union(s) for s in shapes if s.first is None or c in s.first)
+            if strong and strong not in self._unions:
                 self._unions[strong] = re.compile(python_pattern("|".join(f"(?:{u})" for u in strong)), re.ASCII | re.DOTALL).match
-            gates[c] = self._unions[strong]
+            gates[c] = self._unions.get(strong)
         return gates
 
     def __call__(self, text: str) -> Record | None:
@@ -65,7 +66,7 @@ class Behind(Shape):
             if m.start() > _PREFIX_MAX:
                 break
             rest = text[m.end() :]
-            gate = gates.get(rest[:1])
+            gate = gates.get(rest[:1], gates[""])
             if gate is not None and gate(rest) is not None:
                 found = parse(rest)
                 if found is not None:
@@ -77,7 +78,8 @@ def behind(shapes: tuple) -> Shape:
     """The shape for a known line behind an unknown prefix, from the distinctive `shapes`."""
     strong = tuple(
         s for s in shapes
-        if s.first is not None and len(s.first) < _ANY_WORD and not set(s.first) & set(_SEPARATORS) and _union(s) is not None
+        if _union(s) is not None
+        and (s.first is None and _needles(s) or s.first is not None and len(s.first) < _ANY_WORD and not set(s.first) & set(_SEPARATORS))
     )
     union = "|".join(f"(?:{_union(s)})" for s in strong)
     return Behind(
