@@ -61,7 +61,7 @@ CRASH = (
     trace("go_frame", r"[\t ]+\S+\.(?:go|s):\d+(?: \+0x[0-9a-f]+(?: .*)?)?\s*$", "go", examples=("        runtime/proc.go:435 +0xce fp=0xc00050af38 sp=0xc00050af18 pc=0x5604dba1e1ce",)),
     # `runtime.gopark(0x19dd1f9f31b?, 0x1?)`, `main.(*Server).run(...)`, `runtime.goexit({})`
     trace(
-        "go_call", r"[\w./-]+\.(?:\(\*?\w+\)\.)?[\w.]+\((?:0x[0-9a-f]+\??|\{[^}]*\}|\.\.\.|, )*\)\s*$", "go",
+        "go_call", r"[\w./-]+\.(?:\(\*?\w+\)\.)?[\w.]+\((?:0x[0-9a-f]+\??|\{[^}]*\}|\.\.\.|, )*\)\s*$", "go", needle=")",
         examples=("runtime.gopark(0xc718f1d7439?, 0x0?, 0x0?, 0x0?, 0x0?)", "runtime.goexit({})"),
     ),
     trace("go_created_by", r"created by \S+.*", "go"),
@@ -81,8 +81,8 @@ CRASH = (
         r"|\[\s*pid\s*\]\s+uid\s+tgid\s+total_vm.*|\[\s*\d+\]\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+-?\d+ \S.*)\s*$", "kernel",
         examples=("[107061.603565] 242688 pages RAM", "[107061.603685] [    379]     0   379    12038      852    94208        0          -250 systemd-journal"),
     ),
-    trace("backtrace_symbols", r"[/.\[A-Za-z]\S*\([^()\s]*\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]\s*$", "llama.cpp", examples=("./libggml-base.so(+0x1234) [0x7f00deadbeef]",)),
-    head("ggml_abort", r"(?:[A-Za-z]:[\w./\\-]+|[A-Za-z./][\w./\\-]*)\.(?:c|cc|cpp|cu):\d+: \S.*", "llama.cpp", "ggml_abort", examples=("/src/ggml/src/ggml-cuda/ggml-cuda.cu:75: CUDA error",)),
+    trace("backtrace_symbols", r"[/.\[A-Za-z]\S*\([^()\s]*\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]\s*$", "llama.cpp", needle="+0x", examples=("./libggml-base.so(+0x1234) [0x7f00deadbeef]",)),
+    head("ggml_abort", r"(?:[A-Za-z]:[\w./\\-]+|[A-Za-z./][\w./\\-]*)\.(?:c|cc|cpp|cu):\d+: \S.*", "llama.cpp", "ggml_abort", needle=".c", examples=("/src/ggml/src/ggml-cuda/ggml-cuda.cu:75: CUDA error",)),
 )
 
 __all__ = ["CRASH"]

@@ -259,7 +259,7 @@ def _runs(shapes: tuple) -> tuple:
     for shape in shapes:
         if getattr(shape, "union", None) is None:
             flush()
-            out.append((None, None, (shape,)))
+            out.append((getattr(shape, "needle", None), None, (shape,)))
         else:
             if run and run[0].needle != shape.needle:
                 flush()
