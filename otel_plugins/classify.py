@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from . import names
 from .dialects import decode, parse_line
+from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
 from .policy.decide import OWN_POLL, REASON_SAMPLED
@@ -22,17 +23,49 @@ _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
 
 
-@dataclass(slots=True)
 class Classified:
-    record: Record
-    decision: Decision
-    time: float
-    summaries: Sequence[SampleSummary] = ()
-    folded: bool = False  # part of a crash dump, exported with it (see pipeline.LinePipeline)
+    """One decided line. For a line the fast path matched (`hot`), the Record is only built
+    when someone reads `record`: a probe storm is decided, counted and passed through
+    without one."""
+
+    __slots__ = ("_record", "hot", "decision", "time", "summaries", "folded")
+
+    def __init__(
+        self,
+        record: Record | None,
+        decision: Decision,
+        time: float,
+        summaries: Sequence[SampleSummary] = (),
+        folded: bool = False,
+        hot: HotMatch | None = None,
+    ) -> None:
+        self._record, self.hot, self.decision, self.time = record, hot, decision, time
+        self.summaries = summaries
+        self.folded = folded  # part of a crash dump, exported with it (see pipeline.LinePipeline)
+
+    @property
+    def record(self) -> Record:
+        record = self._record
+        if record is None:
+            record = self._record = self.hot.record()  # type: ignore[union-attr]
+        return record
 
     @property
     def emit(self) -> bool:
         return self.decision.emit
+
+    @property
+    def http_path(self) -> str | None:
+        return self.hot.key[1] if self._record is None else self._record.fields.get(names.URL_PATH)  # type: ignore[union-attr]
+
+    @property
+    def http_status(self) -> int | None:
+        return self.hot.key[2] if self._record is None else self._record.fields.get(names.HTTP_STATUS)  # type: ignore[union-attr]
+
+    @property
+    def access_line(self) -> bool:
+        """An HTTP access line the fast path took: it means nothing for load, RPC or lifecycle."""
+        return self.hot is not None
 
 
 class Classifier:
@@ -51,7 +84,7 @@ class Classifier:
         clock: Callable[[], float] = time.time,
         lifecycle: Lifecycle | None = None,
         trust_line_time: bool = True,
-        own_line: Callable[[Record], bool] | None = None,
+        own_line: Callable[[str | None, str | None], bool] | None = None,
     ) -> None:
         self.policy = policy if isinstance(policy, ProbePolicy) else ProbePolicy(policy)
         config = self.policy.policy
@@ -62,6 +95,7 @@ class Classifier:
         self.trust_line_time = trust_line_time
         self.own_line = own_line
         self._probe_paths = self.policy.matcher.probe_paths
+        self._sampled: dict[Decision, Decision] = {}
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
         self._last_time: float | None = None
@@ -70,9 +104,13 @@ class Classifier:
         return self.classify(decode(raw), observed)
 
     def classify(self, text: str, observed: float | None = None) -> Classified:
+        hot = match_hot(text)
+        if hot is not None:
+            return self._classify_access(hot, observed)
         record = parse_line(text)
-        now = self._line_time(record, observed)
-        if self.own_line is not None and self.own_line(record):
+        now = self._line_time(record.time_unix, record.uptime, observed)
+        f = record.fields
+        if self.own_line is not None and self.own_line(f.get(names.CLIENT_ADDRESS), f.get(names.URL_PATH)):
             return Classified(record, OWN_POLL, now)
         polling = False
         if self.pollers is not None and record.kind is Kind.HTTP:
@@ -92,21 +130,55 @@ class Classifier:
             key = (f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
             representative, summaries = self.sampler.admit(key, now)
             if not representative:
-                decision = replace(decision, reason=REASON_SAMPLED, emit=False)
+                decision = self._sampled_away(decision)
         lifecycle.observe(record, decision, now)
         return Classified(record, decision, now, summaries)
+
+    def _classify_access(self, hot: HotMatch, observed: float | None) -> Classified:
+        """The same steps as `classify` for an access line the fast path matched, read from
+        its decision key instead of a Record (`tests/test_classify_fastpath.py` holds the two equal)."""
+        if self.trust_line_time:
+            time_unix, uptime = hot.clock()
+            now = self._line_time(time_unix, uptime, observed)
+        else:
+            now = observed if observed is not None else self.clock()
+        method, path, status, client, empty_rid, health_check = hot.key
+        if self.own_line is not None and self.own_line(client, path):
+            return Classified(None, OWN_POLL, now, hot=hot)
+        polling = False
+        if self.pollers is not None and method in _POLL_METHODS:
+            if path in self._probe_paths:
+                self.pollers.prober(client)
+            else:
+                polling = self.pollers.observe(client, method, path, now)
+        lifecycle = self.lifecycle
+        decision = self.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), polling)
+        summaries: Sequence[SampleSummary] = ()
+        if decision.verdict is Verdict.SAMPLE:
+            representative, summaries = self.sampler.admit((method, path, status), now)
+            if not representative:
+                decision = self._sampled_away(decision)
+        lifecycle.observe_access(decision.kind, status, now)
+        return Classified(None, decision, now, summaries, hot=hot)
+
+    def _sampled_away(self, decision: Decision) -> Decision:
+        """The decision of a line its sampling window did not keep (one shared object per decision)."""
+        away = self._sampled.get(decision)
+        if away is None:
+            away = self._sampled[decision] = replace(decision, reason=REASON_SAMPLED, emit=False)
+        return away
 
     def flush(self) -> list[SampleSummary]:
         """Close every open sampling window (at the end of a stream)."""
         return self.sampler.flush()
 
-    def _line_time(self, record: Record, observed: float | None) -> float:
+    def _line_time(self, time_unix: float | None, uptime: float | None, observed: float | None) -> float:
         if not self.trust_line_time:
             return observed if observed is not None else self.clock()
-        if record.time_unix is not None:
-            now = record.time_unix
-        elif record.uptime is not None:
-            up = record.uptime
+        if time_unix is not None:
+            now = time_unix
+        elif uptime is not None:
+            up = uptime
             if self._uptime_anchor is None or up + _RESTART_JUMP_S < self._last_uptime:
                 base = self._last_time if self._last_time is not None else (observed or self.clock())
                 self._uptime_anchor = base - up

@@ -13,7 +13,7 @@ from .sinks.sdk_logging import quiet_sdk_logging
 
 # Each command lives in otel_plugins.commands.<name>; importing them lazily keeps
 # `classify` from paying for the OTLP exporters it never uses.
-COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector", "report")
+COMMANDS = ("classify", "replay", "run", "tail", "estimate", "collector", "report", "processor")
 
 
 def build_parser() -> argparse.ArgumentParser:

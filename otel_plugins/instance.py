@@ -92,7 +92,7 @@ class InstanceObserver:
         initial = Phase.READY if spec.kind.is_rpc_server else Phase.STARTING
         self.pipeline = LinePipeline(
             policy, self.logs, metrics=self.metrics, follower=self, started_at=self.started_at, initial_phase=initial, clock=clock,
-            own_line=lambda record: self.own_polls.take(record.fields),
+            own_line=lambda client, path: self.own_polls.take(client, path),  # child_sources sets own_polls later
         )
         self.pipeline.on_phase_change(self._phase_changed)
         self.phase_times: dict[Phase, float] = {initial: self.started_at}
@@ -151,6 +151,10 @@ class InstanceObserver:
 
     def follow(self, classified: Classified) -> None:
         """The pipeline's follower: what a decided line means for progress, spans and state."""
+        if classified.access_line:  # a request: only its failure reaches the span
+            if classified.decision.severity >= Severity.ERROR:
+                self.spans.error_line(classified.hot.text, {names.ATTR_LOG_DIALECT: classified.record.dialect})
+            return
         record = classified.record
         f = record.fields
         size = f.get(names.LOAD_SIZE_BYTES)

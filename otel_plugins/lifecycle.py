@@ -59,14 +59,23 @@ class Lifecycle:
                 target = Phase.LOADING
             elif record.event is Event.CRASH and self.phase in _NOT_READY:
                 target = Phase.FAILED
-            elif decision.kind is Kind.PROBE and self.phase in _NOT_READY:
-                status = record.fields.get(names.HTTP_STATUS)
-                # A probe answered 2xx means the server is serving, whether or not it said so.
-                if status is not None and 200 <= status < 300:
-                    target = Phase.READY
+            else:
+                return self._probe_answered(decision.kind, record.fields.get(names.HTTP_STATUS), now)
         if target is None or target is self.phase:
             return None
         return self._move(target, now)
+
+    def observe_access(self, kind: Kind, status: int | None, now: float) -> Phase | None:
+        """`observe` for an access line (no event, no load meaning), from its decision's kind and status."""
+        if self.started_at is None:
+            self.started_at = now
+        return self._probe_answered(kind, status, now)
+
+    def _probe_answered(self, kind: Kind, status: int | None, now: float) -> Phase | None:
+        # A probe answered 2xx means the server is serving, whether or not it said so.
+        if kind is Kind.PROBE and self.phase in _NOT_READY and status is not None and 200 <= status < 300:
+            return self._move(Phase.READY, now)
+        return None
 
     # [issue-15 hook] readiness from the child's own /health (sources/child_health.py)
     def health_answered(self, status: int, now: float) -> Phase | None:

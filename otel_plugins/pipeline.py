@@ -27,7 +27,7 @@ from .dialects import decode
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
 from .policy.decide import OWN_POLL
-from .record import Event, Kind, Phase, Record, Severity
+from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
 Attributes = Mapping[str, Any]
@@ -121,7 +121,7 @@ class LinePipeline:
         started_at: float | None = None,
         initial_phase: Phase = Phase.STARTING,
         clock: Callable[[], float] = time.time,
-        own_line: Callable[[Record], bool] | None = None,
+        own_line: Callable[[str | None, str | None], bool] | None = None,
     ) -> None:
         probe_policy = policy if isinstance(policy, ProbePolicy) else ProbePolicy(policy)
         self.lifecycle = Lifecycle(started_at, probe_policy.policy.load_deadline_s, initial=initial_phase)
@@ -159,7 +159,8 @@ class LinePipeline:
         if classified.decision is OWN_POLL:
             counts.own += 1
             return classified
-        if self.crashes.take(classified):
+        # An access line never belongs to a crash dump (the fast path keeps its Record unbuilt).
+        if not classified.access_line and self.crashes.take(classified):
             classified.folded = True
             if classified.record.event is Event.CRASH:
                 self.last_crash = classified.record.text[:512]

@@ -96,10 +96,10 @@ def test_no_answer_is_none_and_targets_follow_the_argv():
 
 def test_own_polls_are_recognised_by_address_and_path():
     own = OwnPolls("127.200.1.2")
-    assert own.take({names.CLIENT_ADDRESS: "127.200.1.2", names.URL_PATH: "/health"})
-    assert not own.take({names.CLIENT_ADDRESS: "127.0.0.1", names.URL_PATH: "/health"})
-    assert not own.take({names.CLIENT_ADDRESS: "127.200.1.2", names.URL_PATH: "/v1/models"})
-    assert not OwnPolls(None).take({names.CLIENT_ADDRESS: None, names.URL_PATH: "/health"})
+    assert own.take("127.200.1.2", "/health")
+    assert not own.take("127.0.0.1", "/health")
+    assert not own.take("127.200.1.2", "/v1/models")
+    assert not OwnPolls(None).take(None, "/health")
     assert own.seen == 1
 
 

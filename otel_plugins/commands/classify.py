@@ -15,6 +15,9 @@ from ..policy import SampleSummary
 from ..sources.replay import open_input, read_lines
 from .common import add_policy_argument, load_policy
 
+# Lines are written in bulk: one write per this many.
+_WRITE_EVERY = 4096
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -29,27 +32,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def http_summary(classified: Classified) -> dict | None:
-    f = classified.record.fields
-    if names.HTTP_METHOD not in f and names.HTTP_STATUS not in f:
-        return None
-    client = f.get(names.CLIENT_ADDRESS)
-    if client is not None and names.CLIENT_PORT in f:
-        client = f"{client}:{f[names.CLIENT_PORT]}"
-    return {"method": f.get(names.HTTP_METHOD), "path": f.get(names.URL_PATH), "status": f.get(names.HTTP_STATUS), "client": client}
+    hot = classified.hot
+    if hot is not None:  # the fast path's access line: no Record needed
+        method, path, status, client = hot.key[:4]
+        port = hot.port
+    else:
+        f = classified.record.fields
+        if names.HTTP_METHOD not in f and names.HTTP_STATUS not in f:
+            return None
+        method, path, status, client, port = (
+            f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS), f.get(names.CLIENT_ADDRESS), f.get(names.CLIENT_PORT)
+        )
+    if client is not None and port is not None:
+        client = f"{client}:{port}"
+    return {"method": method, "path": path, "status": status, "client": client}
 
 
-def as_json(number: int, classified: Classified) -> str:
-    d = classified.decision
-    return json.dumps(
-        {
-            "line": number,
-            "kind": d.kind.value,
-            "verdict": d.verdict.value,
-            "severity": d.severity.name,
-            "http": http_summary(classified),
-        },
-        separators=(",", ":"),
-    )
+class JsonLines:
+    """`classify --json`'s objects. Probe storms repeat one decision and one HTTP summary but
+    for the client's port, so everything after the line number is cached per (decision,
+    method, path, status, client address) and the client is written into it."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._parts: dict[tuple, tuple] = {}
+
+    def line(self, number: int, classified: Classified) -> str:
+        http = http_summary(classified)
+        d = classified.decision
+        # Decisions are shared objects: keyed by identity (the entry holds it, so the id stays its own).
+        key = (id(d), None) if http is None else (id(d), http["method"], http["path"], http["status"])
+        entry = self._parts.get(key)
+        if entry is None or entry[0] is not d:
+            body = {"kind": d.kind.value, "verdict": d.verdict.value, "severity": d.severity.name, "http": http}
+            if http is None:
+                entry = (d, json.dumps(body, separators=(",", ":"))[1:] + "\n", None)
+            else:
+                head = json.dumps(body, separators=(",", ":"))[1:]
+                head = head[: head.rindex('"client":') + len('"client":')]
+                entry = (d, head, '}}\n')
+            if len(self._parts) >= self.limit:
+                self._parts.clear()
+            self._parts[key] = entry
+        _d, head, close = entry
+        if close is None:
+            return f'{{"line":{number},{head}'
+        client = http["client"]
+        if client is None:
+            text = "null"
+        elif client.isascii() and client.isprintable() and '"' not in client and "\\" not in client:
+            text = f'"{client}"'
+        else:
+            text = json.dumps(client)
+        return f'{{"line":{number},{head}{text}{close}'
 
 
 def as_row(number: int, classified: Classified) -> str:
@@ -77,17 +112,31 @@ class _StderrSummaries:
 def run(args: argparse.Namespace) -> int:
     pipeline = LinePipeline(load_policy(args.policy), _StderrSummaries(), line_time=True)
     out = sys.stdout
-    kinds: Counter = Counter()
-    verdicts: Counter = Counter()
+    decisions: dict[int, list] = {}  # id(decision) -> [decision, lines]: kinds and verdicts summed at the end
+    render = JsonLines().line if args.json else lambda number, classified: as_row(number, classified) + "\n"
     if not args.json:
         out.write(f"{'line':>6}  {'kind':<9} {'verdict':<10} {'sev':<5}  text\n")
+    feed = pipeline.feed_text
+    pending: list[str] = []
     with open_input(args.file) as stream:
         for number, raw in enumerate(read_lines(stream), 1):
-            classified = pipeline.feed_text(decode(raw))
-            kinds[classified.decision.kind.value] += 1
-            verdicts[classified.decision.verdict.value if classified.emit else "suppressed"] += 1
-            out.write((as_json if args.json else as_row)(number, classified) + "\n")
+            classified = feed(decode(raw))
+            decision = classified.decision
+            counted = decisions.get(id(decision))
+            if counted is None or counted[0] is not decision:
+                counted = decisions[id(decision)] = [decision, 0]  # a sampled line's decision is a new object
+            counted[1] += 1
+            pending.append(render(number, classified))
+            if len(pending) >= _WRITE_EVERY:
+                out.write("".join(pending))
+                pending.clear()
+    out.write("".join(pending))
     pipeline.close()
+    kinds: Counter = Counter()
+    verdicts: Counter = Counter()
+    for decision, count in decisions.values():
+        kinds[decision.kind.value] += count
+        verdicts[decision.verdict.value if decision.emit else "suppressed"] += count
     total = sum(kinds.values())
     print(
         f"{total} lines; kinds: {dict(sorted(kinds.items()))}; verdicts: {dict(sorted(verdicts.items()))};"

@@ -1,6 +1,7 @@
 """`otel-plugins collector render|check`: the probe policy as OpenTelemetry Collector configs.
 
     otel-plugins collector render [--policy F] [--mode downgrade|drop|sample] [--out DIR]
+    otel-plugins collector render --mode agent-processor [--processors HOST:PORT,...] [--out DIR]
     otel-plugins collector check [--otelcol BIN] [DIR]
 """
 
@@ -15,6 +16,8 @@ from ..policy import PolicyError, Verdict
 from .common import UsageError, add_policy_argument, load_policy
 
 DEFAULT_DIR = "collector-config"
+# The policy applied by `otel-plugins processor` instead of the agent: agent-processor.yaml.
+AGENT_PROCESSOR = "agent-processor"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         " gateway configs from the policy; site settings stay ${env:NAME:-default} references.",
     )  # fmt: skip
     add_policy_argument(render)
-    render.add_argument("--mode", metavar="VERDICT", choices=[v.value for v in Verdict], help="set both loading_verdict and ready_verdict: keep, downgrade, drop or sample")
+    render.add_argument(
+        "--mode", metavar="VERDICT", choices=[*(v.value for v in Verdict), AGENT_PROCESSOR],
+        help=f"set both loading_verdict and ready_verdict: keep, downgrade, drop or sample; {AGENT_PROCESSOR}: write"
+        " agent-processor.yaml, an agent that leaves the policy to `otel-plugins processor`",
+    )
+    render.add_argument("--processors", metavar="HOST:PORT,...", help=f"{AGENT_PROCESSOR}: a static list of replicas instead of the DNS resolver")
     render.add_argument("--out", metavar="DIR", default=DEFAULT_DIR, help=f"directory to write to (default {DEFAULT_DIR})")
     render.add_argument("--stdout", metavar="agent|gateway", choices=["agent", "gateway"], help="print one file instead of writing both")
     render.set_defaults(handler=run_render)
@@ -45,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _policy(args: argparse.Namespace):
     policy = load_policy(args.policy)
-    if args.mode:
+    if args.mode and args.mode != AGENT_PROCESSOR:
         try:
             policy = replace(policy, loading_verdict=Verdict(args.mode), ready_verdict=Verdict(args.mode))
         except PolicyError as exc:  # pragma: no cover - Verdict values are checked by argparse
@@ -56,6 +64,8 @@ def _policy(args: argparse.Namespace):
 def run_render(args: argparse.Namespace) -> int:
     from ..collector import render
 
+    if args.mode == AGENT_PROCESSOR or args.processors:
+        return _render_agent_processor(args)
     policy = _policy(args)
     source = f"policy {args.policy}" if args.policy else "default policy"
     if args.mode:
@@ -68,6 +78,30 @@ def run_render(args: argparse.Namespace) -> int:
         return 0
     for path in render.render_files(args.out, policy, source=source):
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _render_agent_processor(args: argparse.Namespace) -> int:
+    from ..collector.agent_processor import AGENT_PROCESSOR_FILE, render_agent_processor
+
+    if args.mode != AGENT_PROCESSOR:
+        raise UsageError(f"--processors: only with --mode {AGENT_PROCESSOR}")
+    if args.stdout == "gateway":
+        raise UsageError(f"--stdout gateway: --mode {AGENT_PROCESSOR} renders the agent only (the gateway is the same)")
+    processors = [p.strip() for p in (args.processors or "").split(",") if p.strip()]
+    for endpoint in processors:
+        host, sep, port = endpoint.rpartition(":")
+        if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"--processors: {endpoint!r} is not HOST:PORT")
+    load_policy(args.policy)  # the processor applies it; a bad file is still an error here
+    text = render_agent_processor(processors or None, source="--mode agent-processor (the policy is the processor's, not in this file)")
+    if args.stdout == "agent":
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.out, AGENT_PROCESSOR_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

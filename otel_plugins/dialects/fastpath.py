@@ -27,7 +27,7 @@ from .llama_box import LLAMA_BOX
 from .llamacpp_prefix import UPTIME_HEAD, UPTIME_PREFIX, WALL_HEAD, WALL_PREFIX
 from .llamacpp_server import UPSTREAM_REQUEST
 from .regex import longest_literal, python_pattern, rename_groups, strip_groups
-from .shape import LEVELS, Shape
+from .shape import LEVELS, TIME, UPTIME, Shape
 from .uvicorn import ACCESS
 
 # Access shapes, tried behind each prefix in the content chain's order (so the first that
@@ -39,7 +39,7 @@ HOT: tuple[tuple[Shape | None, str, tuple[Shape, ...]], ...] = (
     (None, "", _ACCESS_LINES),
     (None, "", (ACCESS,)),
 )
-_KEY = ("lvl", "method", "path", "status", "client", "host6", "host", "rid")
+_KEY = ("lvl", "method", "path", "status", "client", "host6", "host", "rid", "port")
 _FLAGS = re.ASCII | re.DOTALL
 
 
@@ -52,14 +52,21 @@ class HotShape:
         self.needle = longest_literal(shape.regex)
         inner = rename_groups(shape.pattern, lambda n: "i_" + n)
         sep = " " if prefix is not None else ""
-        lean = re.compile(python_pattern(strip_groups(head, lambda n: n == "lvl") + sep + strip_groups(inner, lambda n: n[2:] in _KEY)), _FLAGS)
+        # The prefix's clock stays in the lean match too: a replay places the line at its time.
+        clocks = {f.group: f for f in (prefix.fields if prefix is not None else ()) if f.attr in (TIME, UPTIME)}
+        lean = re.compile(
+            python_pattern(strip_groups(head, lambda n: n == "lvl" or n in clocks) + sep + strip_groups(inner, lambda n: n[2:] in _KEY)), _FLAGS
+        )
         self.lean = lean.match
         self.full = re.compile(python_pattern(head + sep + f"(?P<i_>{inner})"), _FLAGS)
         pos = {n[2:] if n.startswith("i_") else n: i - 1 for n, i in lean.groupindex.items()}
         self.level = pos.get("lvl", -1)
         self.method, self.path, self.status, self.rid = pos["method"], pos["path"], pos.get("status", -1), pos.get("rid", -1)
+        self.port = pos.get("port", -1)
         self.client = tuple(pos[n] for n in ("client", "host6", "host") if n in pos)
         self.severity = shape.severity
+        # (group index, Record slot, converter) of the line's clock, if the prefix has one.
+        self.clock = next(((pos[g], f.attr, f.conv.py) for g, f in clocks.items()), None)
         # The full match's groups: the prefix's (its message last), then the content shape's.
         self.split = self.full.groupindex["i_"]
         assert [*(prefix.regex.groupindex if prefix else ["msg"])] == [*list(self.full.groupindex)[: self.split - 1], "msg"]
@@ -87,10 +94,10 @@ _TABLE = _table()
 class HotMatch:
     """A hot line, matched: its shape, kind, stated severity and decision key; the Record on demand."""
 
-    __slots__ = ("hot", "text", "severity", "key")
+    __slots__ = ("hot", "text", "severity", "key", "_g")
 
     def __init__(self, hot: HotShape, text: str, g: tuple) -> None:
-        self.hot, self.text = hot, text
+        self.hot, self.text, self._g = hot, text, g
         self.severity: Severity | None = LEVELS[g[hot.level]] if hot.level >= 0 else hot.severity
         status = g[hot.status] if hot.status >= 0 else None
         client = None
@@ -103,6 +110,22 @@ class HotMatch:
     @property
     def shape(self) -> Shape:
         return self.hot.shape
+
+    @property
+    def port(self) -> int | None:
+        """The client's port, as `record()` has it in `client.port`."""
+        index = self.hot.port
+        value = self._g[index] if index >= 0 else None
+        return int(value) if value is not None else None
+
+    def clock(self) -> tuple[float | None, float | None]:
+        """(time_unix, uptime) as `record()` would have them, without building the Record."""
+        clock = self.hot.clock
+        if clock is None:
+            return None, None
+        index, slot, convert = clock
+        value = convert(self._g[index])
+        return (value, None) if slot == TIME else (None, value)
 
     @property
     def kind(self) -> Kind:

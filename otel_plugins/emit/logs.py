@@ -102,27 +102,38 @@ class LogEmitter:
 
     def emit_crash(self, dump: CrashDump, extra: Mapping[str, Any] | None = None) -> None:
         """A crash and its backtrace as one ERROR record, with OTel's exception attributes."""
-        self.emit_event(
-            Severity.ERROR,
-            dump.message,
-            {
-                names.EXCEPTION_TYPE: dump.kind,
-                names.EXCEPTION_MESSAGE: dump.message,
-                names.EXCEPTION_STACKTRACE: dump.stacktrace,
-                names.ATTR_LOG_KIND: "error",
-                **(extra or {}),
-            },
-        )
+        self.emit_event(Severity.ERROR, dump.message, crash_attributes(dump, extra))
 
     def emit_summary(self, summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> None:
-        attributes: dict[str, Any] = {
-            **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: "sampled", names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
-        }
-        if summary.method:
-            attributes[names.HTTP_METHOD] = summary.method
-        if summary.path:
-            attributes[names.URL_PATH] = summary.path
-        if summary.status is not None:
-            attributes[names.HTTP_STATUS] = summary.status
-        stamp = int((summary.start + summary.window_s) * 1e9) if self.trust_line_time else time.time_ns()
-        self._emit(stamp, Severity.INFO, summary.message, attributes)
+        stamp = int(summary_time(summary) * 1e9) if self.trust_line_time else time.time_ns()
+        self._emit(stamp, Severity.INFO, summary.message, summary_attributes(summary, extra))
+
+
+def crash_attributes(dump: CrashDump, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The attributes of a crash dump's record (body: `dump.message`, severity ERROR)."""
+    return {
+        names.EXCEPTION_TYPE: dump.kind,
+        names.EXCEPTION_MESSAGE: dump.message,
+        names.EXCEPTION_STACKTRACE: dump.stacktrace,
+        names.ATTR_LOG_KIND: "error",
+        **(extra or {}),
+    }
+
+
+def summary_attributes(summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The attributes of a sampling summary's record (body: `summary.message`, severity INFO)."""
+    attributes: dict[str, Any] = {
+        **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: "sampled", names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
+    }
+    if summary.method:
+        attributes[names.HTTP_METHOD] = summary.method
+    if summary.path:
+        attributes[names.URL_PATH] = summary.path
+    if summary.status is not None:
+        attributes[names.HTTP_STATUS] = summary.status
+    return attributes
+
+
+def summary_time(summary: SampleSummary) -> float:
+    """When a sampling window closed, in the stream's time."""
+    return summary.start + summary.window_s

@@ -116,8 +116,7 @@ class InstanceMetrics:
 
     def count_line(self, classified: Classified) -> None:
         """The per-line counters: probe responses, suppressed lines, log records by severity."""
-        decision, fields = classified.decision, classified.record.fields
-        path, status = fields.get(names.URL_PATH), fields.get(names.HTTP_STATUS)
+        decision, path, status = classified.decision, classified.http_path, classified.http_status
         if decision.kind is Kind.PROBE:
             self.count_probe(path, status, decision.verdict.value, decision.reason)
         if decision.emit:

@@ -176,6 +176,20 @@ class LogEncoder:
             parts.append(_EVENT_NAME + _length(len(name)) + name)
         return b"".join(parts)
 
+    def attributes(self, attributes: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> bytes:
+        """Protobuf `LogRecord.attributes` entries for `attributes` (but the keys in `skip`), to merge
+        into a record that exists already (`MergeFromString` appends to a repeated field)."""
+        cache = self._attributes
+        parts = []
+        for key, item in attributes.items():
+            if skip and key in skip:
+                continue
+            encoded = cache.get((key, item.__class__, item))
+            if encoded is None:
+                encoded = self._cache(key, item, KeyValue(key=key, value=_any_value(item)).SerializeToString())
+            parts.append(encoded)
+        return b"".join(parts)
+
     def _cache(self, key: str, item: Any, kv: bytes | str) -> bytes | str:
         if len(self._attributes) >= _CACHE_LIMIT:
             self._attributes.clear()

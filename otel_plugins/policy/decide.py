@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 from functools import lru_cache
 
 from .. import names
@@ -122,6 +123,16 @@ class ProbePolicy:
             if len(self._http) >= _CACHE_SIZE:
                 self._http.clear()
             decision = self._http[key] = self._decide_http(record, phase, overdue, polling)
+        return decision
+
+    def decide_access(self, hot: Any, phase: Phase, overdue: bool, polling: bool) -> Decision:
+        """`decide` for an access line the fast path matched (`dialects.fastpath.HotMatch`):
+        the same cache, keyed the same way, the Record built only when the key is new."""
+        method, path, status, client, empty_rid, health_check = hot.key
+        key = (method, path, status, client, empty_rid, health_check, hot.severity, phase, overdue, polling)
+        decision = self._http.get(key)
+        if decision is None:
+            decision = self.decide(hot.record(), phase, overdue=overdue, polling=polling)
         return decision
 
     def _decide_http(self, record: Record, phase: Phase, overdue: bool, polling: bool) -> Decision:

@@ -77,10 +77,9 @@ class OwnPolls:
         self.path = path
         self.seen = 0
 
-    def take(self, fields: dict[str, Any]) -> bool:
-        if self.address is None or fields.get(names.CLIENT_ADDRESS) != self.address:
-            return False
-        if fields.get(names.URL_PATH) != self.path:
+    def take(self, client: str | None, path: str | None) -> bool:
+        """Whether a request line (its client address and path) is one of our polls; counts it."""
+        if self.address is None or client != self.address or path != self.path:
             return False
         self.seen += 1
         return True
