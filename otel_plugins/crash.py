@@ -2,10 +2,14 @@
 
 llama.cpp's `ggml_abort` prints `GGML_ASSERT(...) failed` on stderr, then runs gdb,
 whose `[New LWP ...]`, `#N 0x... in fn () from lib` and `[Inferior 1 (process N)
-detached]` arrive on stdout, so parts come from both streams in either order. The
-dialects mark each part (`llama.crash.part` = head | backtrace); this stage folds
-them. A dump is complete at gdb's `[Inferior ... detached]`, when the process exits,
-or after `quiet_s` without a new part.
+detached]` arrive on stdout, so parts come from both streams in either order. A Python
+traceback (`Traceback (most recent call last):`, its frames and code lines, chained
+tracebacks) ends with the exception line, `ExcType: message`. The dialects mark each part
+(`llama.crash.part` = head | backtrace | exception); this stage folds them into one record
+with `exception.type` and `exception.message` (the last exception line's, else the abort
+kind and the head). A dump is complete at gdb's `[Inferior ... detached]`, at the first
+line that is not a part (nor empty) after an exception line, when the process exits, or
+after `quiet_s` without a new part.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 from .classify import Classified
-from .names import CRASH_PART
+from .names import CRASH_PART, EXCEPTION_MESSAGE, EXCEPTION_TYPE
+
 # gdb echoes the source line of a frame: "30\t../sysdeps/unix/sysv/linux/wait4.c: No such file".
 _GDB_SOURCE_LINE = re.compile(r"^\d+\t")
 _THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
@@ -26,15 +31,22 @@ class CrashDump:
     lines: list[str] = field(default_factory=list)
     last_part_at: float = 0.0
     complete: bool = False
+    exception_type: str | None = None  # the last exception line's (a Python traceback)
+    exception_message: str | None = None
+    ended: bool = False  # an exception line came: the next line that is not a part closes the dump
 
     @property
     def message(self) -> str:
+        if self.exception_message is not None:
+            return self.exception_message
         return self.head or (self.lines[0] if self.lines else "crash")
 
     @property
     def kind(self) -> str:
-        """The abort kind, as `exception.type`: the C++ exception type, std::terminate,
-        GGML_ASSERT or GGML_ABORT, else `abort`."""
+        """What failed, as `exception.type`: a Python exception's class, else the abort kind
+        (the C++ exception type, std::terminate, GGML_ASSERT or GGML_ABORT, else `abort`)."""
+        if self.exception_type is not None:
+            return self.exception_type
         text = self.message
         if thrown := _THROWN.search(text):
             return thrown.group(1)
@@ -47,34 +59,51 @@ class CrashDump:
 
     @property
     def stacktrace(self) -> str:
-        return "\n".join(self.lines)
+        return "\n".join([self.head, *self.lines] if self.head else self.lines)
 
 
 class CrashFolder:
     def __init__(self, quiet_s: float = 1.0) -> None:
         self.quiet_s = quiet_s
         self._open: CrashDump | None = None
+        self._done: list[CrashDump] = []  # complete, not yet handed out
 
     def take(self, classified: Classified) -> bool:
         """True if the line is part of a crash dump (and must not be emitted on its own)."""
         record = classified.record
         part = record.fields.get(CRASH_PART)
-        if part is None and not (self._open is not None and _GDB_SOURCE_LINE.match(record.text)):
-            return False
         dump = self._open
+        # An empty line (Python's around `During handling ...`) or gdb's source line goes on a dump.
+        goes_on = dump is not None and not dump.complete and (not (record.message or "").strip() or _GDB_SOURCE_LINE.match(record.text))
+        if part is None and not goes_on:
+            if dump is not None and dump.ended:
+                dump.complete = True
+            return False
+        if dump is not None and dump.ended and part == "head":  # a new traceback, not a chained one
+            dump.complete = True
+            self._done.append(dump)
+            dump = None
         if dump is None:
             dump = self._open = CrashDump()
         if part == "head" and dump.head is None:
             dump.head = record.text
         else:
             dump.lines.append(record.text)
+        if part == "exception":
+            dump.exception_type = record.fields.get(EXCEPTION_TYPE) or dump.exception_type
+            dump.exception_message = record.fields.get(EXCEPTION_MESSAGE, "")
+            dump.ended = True
+        elif part is not None:
+            dump.ended = False  # a chained traceback goes on
         if record.text.startswith("[Inferior "):
             dump.complete = True
         dump.last_part_at = classified.time
         return True
 
     def finished(self, now: float, force: bool = False) -> CrashDump | None:
-        """The open dump, if it is complete (or `force`, at exit)."""
+        """A complete dump (the open one if complete, or `force`, at exit)."""
+        if self._done:
+            return self._done.pop(0)
         dump = self._open
         if dump is None:
             return None

@@ -57,7 +57,10 @@ GPU_INDEX = "llama.gpu.index"
 MODEL_PATH = "llama.model.path"
 MODEL_NAME = "llama.model.name"
 ROUTER_PORT = "llama.router.port"
-CRASH_PART = "llama.crash.part"  # head | backtrace
+CRASH_PART = "llama.crash.part"  # head | backtrace | exception
+RPC_CACHE_DIR = "llama.rpc.cache.dir"
+RPC_CACHE_FILE = "llama.rpc.cache.file"
+LOG_PREFIX = "llama.log.prefix"
 LOG_TIME = "llama.log.time"
 LOG_ENVELOPE = "llama.log.envelope"
 LOG_ENVELOPE_TIME = "llama.log.envelope.time"
@@ -209,7 +212,10 @@ _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     (MODEL_PATH, "log", "string", "model path a line names"),
     (MODEL_NAME, "log, span, metric", "string", "model name (the -m file's stem, or --alias)"),
     (ROUTER_PORT, "log", "int", "llama-server router child port of a `[port]` prefixed line"),
-    (CRASH_PART, "log", "string", "head or backtrace: the part of a crash dump a line is (`run` folds them into one record)"),
+    (CRASH_PART, "log", "string", "head, backtrace or exception: the part of a crash dump or Python traceback a line is (`run` folds them into one record)"),
+    (RPC_CACHE_DIR, "log", "string", "an rpc-server's tensor cache directory (`-c`)"),
+    (RPC_CACHE_FILE, "log", "string", "one tensor file the rpc-server saved to its cache"),
+    (LOG_PREFIX, "log", "string", "an unknown prefix in front of a known line (a supervisor's or app's own), as printed"),
     (LOG_TIME, "log", "string", "the line's wall-clock time as printed"),
     (LOG_ENVELOPE, "log", "string", "envelope peeled off the line: journald, syslog, compose, process, router"),
     (LOG_ENVELOPE_TIME, "log", "string", "the envelope's time as printed"),

@@ -16,6 +16,7 @@ Binaries: scripts/build_collector.sh (otelcol). The Collector test skips only wh
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from otel_plugins.collector.ottl import attr as ottl_attr
 from otel_plugins.dialects import parse_line, pipeline
 from otel_plugins.dialects.fastpath import fast_parse, match_hot
 from otel_plugins.dialects.objects import TARGET, ObjectShape
+from otel_plugins.dialects.prefixed import Behind
 from otel_plugins.dialects.regex import re2_problems
 from otel_plugins.dialects.shape import Shape
 from otel_plugins.record import Kind, Record, Severity
@@ -39,8 +41,8 @@ SENTINEL = "otel-plugins single source: end of input"
 
 def golden_lines() -> list[str]:
     lines = []
-    for directory in sorted(p for p in GOLDEN.iterdir() if (p / "input.log").exists()):
-        lines += read_lines(directory / "input.log")
+    for path in sorted(GOLDEN.rglob("input.log")):
+        lines += read_lines(path)
     return lines
 
 
@@ -87,8 +89,14 @@ def parse_traced(line: str) -> tuple[Record, list, set[str]]:
 
 
 def python_view(line: str) -> tuple[int, dict]:
-    """The severity number the Collector must give the line, and the attributes it must carry."""
-    rec, _used, keys = parse_traced(line)
+    """The severity number the Collector must give the line, and the attributes it must carry
+    (a known line behind an unknown prefix is the Python side's only: not looked for)."""
+    original = Behind.__call__
+    Behind.__call__ = lambda self, text: None
+    try:
+        rec, _used, keys = parse_traced(line)
+    finally:
+        Behind.__call__ = original
     severity = rec.severity if rec.severity is not None else (Severity.ERROR if rec.kind is Kind.ERROR else Severity.INFO)
     return int(severity), {k: v for k, v in rec.fields.items() if k in keys}
 
@@ -139,7 +147,7 @@ def test_word_rules_start_with_their_key():
 
     for key, rules in WORDS.table.items():
         for rule in rules:
-            assert rule.pattern.startswith(key.replace("-", r"\-")) or rule.pattern.startswith(key), (key, rule.pattern)
+            assert rule.pattern.startswith((key, re.escape(key))), (key, rule.pattern)
 
 
 # ---------------------------------------------------------------- the real Collector

@@ -14,11 +14,15 @@ Nothing here knows a line shape: every route and parser comes from a `Shape`, an
    types it, see `typed_attributes`); constants are added;
 4. envelopes nest (they hand the rest of the line to the line chain again): the line chain
    is rendered `ENVELOPE_DEPTH` times, the innermost without envelopes (stanza has no loops);
-5. `join`: `severity_parser` maps `_sev` with the Python side's level table.
+   a JSON object whose message is a line of its own hands it to that chain the same way;
+5. `join`: the failure words (`failures.FAILURES`) on the whole line, then
+   `severity_parser` maps `_sev` with the Python side's level table.
 
 What only Python computes (kind, event, producer, clocks, converted sizes and durations) is
-not carried; `tests/test_single_source.py` compares the rest with the Python side on every
-golden line. Working attributes start with `_`; the transform processor deletes them.
+not carried, nor is a known line behind an unknown prefix (`prefixed.Behind`: one regex of
+every shape at every cut costs Go's regexp about 70 µs a line). `tests/test_single_source.py`
+compares the rest with the Python side on every golden line. Working attributes start with
+`_`; the transform processor deletes them.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from collections import defaultdict
 from typing import Any
 
 from .. import names
-from ..dialects.envelope import ANSI
+from ..dialects.envelope import ANSI, ANSI_MARK
+from ..dialects.failures import FAILURES, WORDS
 from ..dialects.objects import DIGITS, PRESENT, TARGET, ObjectShape
 from ..dialects.pipeline import LINE
+from ..dialects.prefixed import Behind
 from ..dialects.regex import rename_groups, strip_groups, sure_groups
 from ..dialects.shape import LEVELS, Chain, Keyed, Later, Shape
 from ..record import Kind, Severity
@@ -42,9 +48,11 @@ MSG = "_m"  # the text the current chain reads
 SEV = "_sev"  # the stated level, outermost first
 TAG = "_tag"  # the tag a tag-keyed rule table looks up
 HTTP = "_http"  # set on a line of kind HTTP (the policy's statements read it, then it goes)
-JOIN = "join"
+JOIN = "join"  # where every chain ends: the failure words, then the severity parser
+SEVERITY = "severity"
 HEALTH_CHECK = names.HEALTH_CHECK
 ENVELOPE_DEPTH = 3
+_RESERVED = {MSG, SEV, HTTP, "_j"}  # (a `tag` group fills `_tag` on purpose: keyed rules read it)
 BLOCK = 8  # routes behind one gate regex
 _SEVERITY_KEYS = {
     Severity.TRACE: "trace", Severity.DEBUG: "debug", Severity.INFO: "info",
@@ -112,7 +120,7 @@ def all_shapes() -> list[Shape | ObjectShape]:
             for shape in sub.shapes if sub is not None else ():
                 visit(shape)
 
-    for shape in LINE.shapes:
+    for shape in (*LINE.shapes, *(rule for _words, rule in FAILURES)):
         visit(shape)
     return [s for s in seen.values() if isinstance(s, (Shape, ObjectShape))]
 
@@ -146,7 +154,11 @@ def _add(op_id: str, target: str, value: Any, only_new: bool = False) -> Operato
 
 def _working(shape: Shape, group: str) -> str:
     """A group's working attribute: `_m` for the message handed to the inner chain, else `_<group>`."""
-    return MSG if shape.inner is not None and group == shape.message else "_" + group
+    if shape.inner is not None and group == shape.message:
+        return MSG
+    if "_" + group in _RESERVED or group.startswith(("o_", "request_target")):
+        raise ValueError(f"{shape.name}: group {group!r} would overwrite a working attribute")
+    return "_" + group
 
 
 def _effect(shape: Shape) -> tuple:
@@ -189,6 +201,7 @@ class _Renderer:
         shapes = [s for item in items for s in (item.shapes if isinstance(item, Chain) else (item,))]
         if depth >= ENVELOPE_DEPTH - 1:  # the innermost line chain: no more envelopes
             shapes = [s for s in shapes if not isinstance(s.inner, Later)]
+        shapes = [s for s in shapes if not isinstance(s, Behind)]
         self.router(entry, self.routes([self.route(s, depth) for s in shapes]), default)
         return entry
 
@@ -309,15 +322,16 @@ class _Renderer:
             ops.append({"type": "json_parser", "id": op_id, "parse_from": attr(MSG), "parse_to": "attributes._j", "on_error": "send_quiet"})
 
             def ref(key: str) -> str:  # an object value, in an expression and as a field
-                return f"attributes._j?.{key}"
+                return "attributes._j?." + "?.".join(key.split("."))
 
             def field(key: str) -> str:
-                return f"attributes._j.{key}"
+                return "attributes._j." + key
         else:
             gate = strip_groups(shape.head.pattern)
             expr = matches(MSG, anchored(gate))
             ops.append(_parser(op_id, anchored(rename_groups(shape.head.pattern, lambda g: "_o_" + g))))
             wanted = {k for case in shape.cases for k, _ in case.when} | {k.key for case in shape.cases for k in case.keys}
+            wanted |= {*_keys(shape.level), *_keys(shape.message), *_keys(shape.tag)}
             for key in sorted(wanted - set(shape.head.regex.groupindex)):  # one regex per key=value pair read
                 quoted, bare = f"_o_{key}_quoted", f"_o_{key}_bare"
                 ops.append(_parser(self.uid(f"{op_id}_{key}"), rf'(?s)(?:^|\s){key}=(?:"(?P<{quoted}>(?:[^"\\]|\\.)*)"|(?P<{bare}>\S*))', parse_from="_o_kv"))
@@ -328,10 +342,29 @@ class _Renderer:
                 return f"attributes._o_{key}"
 
             field = ref
+
+        def first(target: str, keys: Any, base: str, cond: str = "", known: bool = False) -> list[Operator]:
+            """Copy the first of `keys` the object has to `target` (a level only when it is one)."""
+            out, before = [], []
+            for key in _keys(keys):
+                conds = [cond] if cond else []
+                conds += [f"{ref(k)} == nil" for k in before] + [f"{ref(key)} != nil"]
+                if known:
+                    conds.append(f"upper(string({ref(key)})) in {_LEVEL_WORDS}")
+                out.append({"type": "copy", "id": self.uid(f"{base}_{key}"), "if": " and ".join(conds), "from": field(key), "to": attr(target)})
+                before.append(key)
+            return out
+
+        ops += first(SEV, shape.level, f"{op_id}_level", cond=f"{attr(SEV)} == nil", known=True)
+        if shape.wrap is not None:  # the message is a line of its own: no cases, no rules
+            ops.append(_add(self.uid(f"{op_id}_message"), MSG, ""))
+            ops += first(MSG, shape.message, f"{op_id}_message")
+            ops.append(_parser(self.uid(f"{op_id}_newline"), r"(?s)^(?P<_m>.*?)\n*$"))
+            ops[-1]["output"] = self.chain(shape.wrap)
+            self.ops += ops
+            return gate, expr, op_id, ()
         cases_id, rules_id = self.uid(f"{shape.name}_cases"), self.uid(f"{shape.name}_rules")
-        if shape.level:
-            ops.append(_move(self.uid(f"{op_id}_level"), "", SEV, only_new=True, cond=f"{ref(shape.level)} != nil") | {"from": field(shape.level)})
-        ops[-1]["output"] = cases_id
+        ops[-1]["output"] = cases_id if shape.cases else rules_id
         routes, case_ops = [], []
         for i, case in enumerate(shape.cases):
             conds = []
@@ -347,16 +380,18 @@ class _Renderer:
             chain: list[Operator] = [{"type": "noop", "id": case_id}]
             for k in case.keys:
                 if k.conv.portable or k.attr == TARGET:
-                    target = "_target" if k.attr == TARGET else k.attr
+                    target = "_request_target" if k.attr == TARGET else k.attr
                     chain.append(_move(self.uid(f"{case_id}_{k.key}"), "", target, cond=f"{ref(k.key)} != nil") | {"from": field(k.key)})
             for attribute, value in (*case.const, *(((HTTP, True),) if case.kind is Kind.HTTP else ())):
                 chain.append(_add(self.uid(f"{case_id}_{len(chain)}"), attribute, value))
             chain[-1]["output"] = JOIN
             case_ops += chain
-        ops.append({"type": "router", "id": cases_id, "routes": routes, "default": rules_id})
+        if routes:
+            ops.append({"type": "router", "id": cases_id, "routes": routes, "default": rules_id})
         # No case: the message may still be a lifecycle marker (the rule tables, tag first).
-        ops.append(_move(rules_id, "", MSG, cond=f"{ref(shape.message)} != nil") | {"from": field(shape.message)})
-        ops.append(_move(self.uid(f"{rules_id}_tag"), "", TAG, cond=f"{ref(shape.tag)} != nil") | {"from": field(shape.tag)})
+        ops.append(_add(rules_id, MSG, ""))
+        ops += first(MSG, shape.message, f"{rules_id}_message")
+        ops += first(TAG, shape.tag, f"{rules_id}_tag")
         rules_router = self.uid(f"{shape.name}_lifecycle")
         ops[-1]["output"] = rules_router
         self.ops += ops + case_ops
@@ -364,26 +399,64 @@ class _Renderer:
         return gate, expr, op_id, ()
 
 
+    # -------------------------------------------------------------- failures (after the dialects)
+
+    def failures(self) -> None:
+        """`failures.mark`: words that say a process died make the line ERROR (FATAL stays),
+        whatever its dialect; not an HTTP line. Entry: JOIN; then the severity parser. The
+        trigger words go first: Go's regexp would take ~100 µs a line for the rules alone."""
+        routes: list[dict] = []
+        fatal = "[" + ", ".join(expr_str(w) for w, sev in LEVELS.items() if sev >= Severity.FATAL) + "]"
+
+        def holds(words: tuple[str, ...]) -> str:  # the trigger words, as `failures.mark` checks them first
+            return "(let low = lower(body); " + " or ".join(f"low contains {expr_str(w)}" for w in words) + ")"
+
+        for words, rule in FAILURES:
+            output = SEVERITY
+            if rule.severity is not None:
+                output = self.uid(rule.name)
+                ops: list[Operator] = [
+                    {"type": "noop", "id": output},
+                    _add(self.uid(f"{output}_severity"), SEV, rule.severity.name)
+                    | {"if": f"{attr(SEV)} == nil or not (upper(string({attr(SEV)})) in {fatal})"},
+                ]
+                ops += self.const_ops(output, _effect(rule)[1], frozenset())
+                ops[-1]["output"] = SEVERITY
+                self.ops += ops
+            routes.append({"output": output, "expr": f"{holds(words)} and body matches {expr_str(anchored(strip_groups(rule.pattern)))}"})
+        rules = self.uid("failure_rules")
+        self.ops.append({"type": "router", "id": JOIN, "routes": [{"output": rules, "expr": f"{attr(HTTP)} == nil and {holds(WORDS)}"}], "default": SEVERITY})
+        self.ops.append({"type": "router", "id": rules, "routes": routes, "default": SEVERITY})
+
+
+def _keys(keys: Any) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys or ())
+
+
+_LEVEL_WORDS = "[" + ", ".join(expr_str(word) for word in LEVELS) + "]"
+
+
 def operators() -> list[Operator]:
     """The whole operator list of the filelog receiver, in order."""
     renderer = _Renderer()
     start = [
         {
-            "type": "regex_replace", "id": "strip_ansi", "if": "body matches " + expr_str(r"\x1b|\^\["),
+            "type": "regex_replace", "id": "strip_ansi", "if": "body matches " + expr_str(ANSI_MARK),
             "field": "body", "regex": ANSI, "replace_with": "", "on_error": "send_quiet",
         },
         {"type": "copy", "id": "text", "from": "body", "to": attr(MSG)},
     ]
     start[-1]["output"] = renderer.chain(LINE)
+    renderer.failures()
     join = [
         {
-            "type": "severity_parser", "id": JOIN, "if": f"{attr(SEV)} != nil", "parse_from": attr(SEV),
+            "type": "severity_parser", "id": SEVERITY, "if": f"{attr(SEV)} != nil", "parse_from": attr(SEV),
             "preset": "none", "mapping": severity_mapping(), "overwrite_text": True, "on_error": "send_quiet",
         },
         # A request target from an object (JSON `path`): its path and query, as the regexes split them.
-        _parser("target", r"^(?P<_target_path>[^?]*)(?:\?(?P<_target_query>.*))?$", parse_from="_target", **{"if": f"{attr('_target')} != nil"}),
-        _move("target_path", "_target_path", names.URL_PATH, keep_empty=True),
-        _move("target_query", "_target_query", "url.query", cond=f'{attr("_target_query")} != nil and {attr("_target")} contains "?"'),
+        _parser("target", r"^(?P<_request_target_path>[^?]*)(?:\?(?P<_request_target_query>.*))?$", parse_from="_request_target", **{"if": f"{attr('_request_target')} != nil"}),
+        _move("target_path", "_request_target_path", names.URL_PATH, keep_empty=True),
+        _move("target_query", "_request_target_query", "url.query", cond=f'{attr("_request_target_query")} != nil and {attr("_request_target")} contains "?"'),
     ]
     return [*start, *renderer.ops, *join]
 

@@ -42,12 +42,11 @@ def compile_build(shape: Any, kind_for: dict, levels: dict, weak_dialects: tuple
     add(f"    tag = {ref(shape._tag) if shape._tag is not None else 'None'}")
     add("    if found is False:")
     add("        found = None")
-    if shape.inner is not None:
-        add(f"        if message is not None:")
-        add(f"            found = shape.inner.parse(message, tag)")
+    if shape.inner is not None:  # a partial shape (no message of its own) hands on its whole text
+        add("        found = shape.inner.parse(text if message is None else message, tag)")
         if shape.required:
-            add("            if found is None:")
-            add("                return None")
+            add("        if found is None:")
+            add("            return None")
     add("    fields = CONST.copy()" if shape.const else "    fields = {}")
     for i, conv, attr, empty in shape._fields:
         add(f"    v = g[{i}]")

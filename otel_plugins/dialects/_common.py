@@ -33,8 +33,10 @@ RESPONSE_SIZE = "http.response.body.size"
 GPU_INDEX = "llama.gpu.index"
 LOAD_MMAP = "llama.load.mmap"
 RPC_CAPACITY_BYTES = names.RPC_CAPACITY_BYTES
-EXCEPTION_TYPE = "exception.type"
-EXCEPTION_MESSAGE = "exception.message"
+RPC_CACHE_DIR = names.RPC_CACHE_DIR  # rpc-server -c: where received tensors are kept
+RPC_CACHE_FILE = names.RPC_CACHE_FILE  # one tensor saved there (`[set_tensor] saved to '...'`)
+EXCEPTION_TYPE = names.EXCEPTION_TYPE
+EXCEPTION_MESSAGE = names.EXCEPTION_MESSAGE
 
 MIB = 1048576
 

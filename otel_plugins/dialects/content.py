@@ -18,9 +18,10 @@ from .llama_box import LLAMA_BOX
 from .llamacpp_server import UPSTREAM_REQUEST
 from .loading import LOADING
 from .rpc import RPC
+from .traceback import TRACEBACK
 from .shape import Chain, Shape
 
-CONTENT_DIALECTS = (*LLAMA_BOX, UPSTREAM_REQUEST, *LOADING, *RPC, *LIFECYCLE, *CRASH)
+CONTENT_DIALECTS = (*LLAMA_BOX, UPSTREAM_REQUEST, *LOADING, *RPC, *LIFECYCLE, *CRASH, *TRACEBACK)
 CONTENT = Chain(
     "content",
     (

@@ -1,12 +1,16 @@
 """What wraps a producer's line on its way to us, taken off before the dialects look at it.
 
-- ANSI colour codes, real (`\\x1b[0;36m`) or pasted (`^[[0;36m`), and cursor moves (`^[[C`):
+- ANSI colour codes, real (`\\x1b[0;36m`), pasted (`^[[0;36m`) or exported by CloudWatch
+  (`#033[0;36m`), and cursor moves (`^[[C`):
   removed first (`strip_ansi`);
-- journald / classic syslog: `Apr 07 15:39:08 host prog[pid]: `;
+- journald / classic syslog: `Apr 07 15:39:08 host prog[pid]: `, its day in the host's locale
+  (`2月 06`, `d’ag. 27`, `mar 12`, `06.05`);
 - RFC 3339 syslog: `2026-07-28T20:08:36.626065-04:00 host prog[pid]: `;
 - docker compose: `service  | `;
 - Python multiprocess servers: `(APIServer pid=34165) `, `(SGLangWorker pid=1107016) `;
 - llama-server router mode: `[42751] ` (the child instance's port);
+- `journalctl -o verbose`: the entry's `    MESSAGE=` field (its other `    _FIELD=` lines are
+  the dialect "journald", kind OTHER);
 - LM Studio's one-space indent and a user's `**bold**` around a pasted line.
 Each is a shape whose inner chain is the whole line chain again (envelopes nest: syslog
 around a router prefix). The envelope's own information is kept as fields (its kind names
@@ -23,7 +27,8 @@ from otel_plugins import names
 from ._common import CONTAINER_NAME, ENVELOPE, ENVELOPE_TIME, HOST_NAME, ISO_TIME, PROCESS_NAME, PROCESS_ROLE, ROUTER_PORT, STRIP
 from .shape import INT, PRODUCER, TIME, Conv, F, Later, Shape
 
-ANSI = r"(?:\x1b|\^\[)\[[0-9;?]*[ -/]*[@-~]"
+ANSI = r"(?:\x1b|\^\[|#033)\[[0-9;?]*[ -/]*[@-~]"  # real, pasted as `^[`, or CloudWatch's `#033`
+ANSI_MARK = r"\x1b|\^\[|#033\["  # a line that may hold one (pipeline.py tests the same three)
 _ANSI = re.compile(ANSI)
 LINE = Later("line")  # what an envelope holds is a line again: the pipeline's chain
 _PRODUCERS = (("sglang", "sglang"), ("vllm", "vllm"), ("apiserver", "vllm"), ("enginecore", "vllm"))
@@ -48,8 +53,12 @@ def _envelope(name: str, pattern: str, fields: tuple = (), **kw) -> Shape:
     )
 
 
+# journalctl's day in the host's locale: `Apr 07`, `Apr  7`, `mar 12`, `d’ag. 27`, `2月 06`,
+# `27 août`, `06.05` (day.month). The host may be empty.
+_MONTH = r"[^\s\d:\[\]()|<>{}=\"',;]{2,6}\.?"
+_LOCAL_DAY = r"(?:(?:" + _MONTH + r"|\d{1,2}月) {1,2}\d{1,2}|\d{1,2}\.? " + _MONTH + r"|\d\d\.\d\d\.?)"
 _SYSLOG = (F("when", ENVELOPE_TIME), F("host", HOST_NAME), F("prog", PROCESS_NAME), F("pid", names.PID, INT))
-_PROGRAM = r" (?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
+_PROGRAM = r" (?P<host>\S*) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 
 ENVELOPES = (
     _envelope(
@@ -58,12 +67,25 @@ ENVELOPES = (
         examples=('(APIServer pid=1) INFO:     127.0.0.1:5002 - "GET /health HTTP/1.1" 200 OK',),
     ),
     _envelope("router", r"\[(?P<port>\d{2,5})\] ", (F("port", ROUTER_PORT, INT),), examples=("[42751] srv  log_server_r: request: GET /health 127.0.0.1 200",)),
-    _envelope("journald", r"(?P<when>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)" + _PROGRAM, _SYSLOG, examples=("Apr 07 15:39:08 host llama-swap[2631815]: main: model loaded",)),
+    _envelope(
+        "journald", r"(?P<when>" + _LOCAL_DAY + r" \d\d:\d\d:\d\d)" + _PROGRAM, _SYSLOG,
+        examples=(
+            "Apr 07 15:39:08 host llama-swap[2631815]: main: model loaded", "2月 06 10:58:20 tm-C660-G3 systemd[1]: Started Ollama Service.",
+            "d’ag. 27 16:56:21 z590i systemd[1]: ollama.service: Main process exited, code=dumped, status=6/ABRT",
+            "mar 12 16:09:44  ollama[1942066]: load_backend: loaded CPU backend", "06.05 13:15:31 ASTOR ollama[2690]: runtime.goexit({})",
+        ),
+    ),
     _envelope(
         "syslog", r"(?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))" + _PROGRAM, (*_SYSLOG, F("when", TIME, ISO_TIME)),
         examples=("2026-07-28T20:08:36.626065-04:00 host llama-server[7]: E srv  x: bad",),
     ),
     _envelope("compose", r"(?P<name>[A-Za-z0-9][\w.-]*) +\| ", (F("name", CONTAINER_NAME),), needle=" | ", examples=('vllm-1  | INFO:     10.0.0.1:5004 - "GET /health HTTP/1.1" 200 OK',)),
+    _envelope("journal_verbose", r"    MESSAGE=", examples=('    MESSAGE=[INFO] Request 192.168.88.12 "GET /ui/ HTTP/1.1" 200 482915 "Mozilla/5.0" 1.2ms',)),
+)
+# The other fields of a `journalctl -o verbose` entry.
+JOURNAL_FIELD = Shape(
+    "journald.field", r"    (?P<key>_?[A-Z][A-Z0-9_]*)=(?P<value>.*)$", "journald", tag_group="key", message="value",
+    examples=("    _SYSTEMD_UNIT=llama-swap.service",),
 )
 # Not envelopes of their own (no fields): a pasted line's one-space indent and **bold**.
 PASTED = (
@@ -71,4 +93,4 @@ PASTED = (
     Shape("pasted.bold", r"\*\*(?P<msg>.+)\*\*$", None, message="msg", inner=LINE),
 )
 
-__all__ = ["ANSI", "ENVELOPES", "LINE", "PASTED", "strip_ansi"]
+__all__ = ["ANSI", "ANSI_MARK", "ENVELOPES", "JOURNAL_FIELD", "LINE", "PASTED", "strip_ansi"]

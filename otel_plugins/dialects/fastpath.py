@@ -140,7 +140,7 @@ class HotMatch:
 def match_hot(text: str) -> HotMatch | None:
     """The hot line `text` matched (one anchored regex), or None when the general path must decide."""
     hots = _TABLE.get(text[:1])
-    if hots is None or "\x1b" in text or "^[" in text:
+    if hots is None or "\x1b" in text or "^[" in text or "#033[" in text:
         return None
     for hot in hots:
         if hot.needle in text:
@@ -153,7 +153,7 @@ def match_hot(text: str) -> HotMatch | None:
 def fast_parse(text: str) -> Record | None:
     """The Record for a hot line (one regex match), or None when the general path must decide."""
     hots = _TABLE.get(text[:1])
-    if hots is None or "\x1b" in text or "^[" in text:
+    if hots is None or "\x1b" in text or "^[" in text or "#033[" in text:
         return None
     for hot in hots:
         if hot.needle in text:

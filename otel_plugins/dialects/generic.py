@@ -5,8 +5,7 @@
   right after the tag counts as stated;
 - with no stated level, a plainly failing message (`error loading model`, `failed to
   allocate`, `unable to ...`, `out of memory`) gets Severity.ERROR (`ERROR_WORDS`);
-- Chromium's `[pid:MMDD/HHMMSS.mmm:LEVEL:file(line)]` (LM Studio's log) and LM Studio's own
-  `YYYY-MM-DD HH:MM:SS [LEVEL]` header lines.
+- Chromium's `[pid:MMDD/HHMMSS.mmm:LEVEL:file(line)]` (LM Studio's log).
 Whatever has neither tag nor level is dialect "other", kind OTHER, message = the line.
 """
 
@@ -27,11 +26,6 @@ CHROMIUM = Shape(
     "generic.chromium", r"\[\d+:\d+/\d+\.\d+:(?P<lvl>[A-Z]+)(?:\d+)?:(?P<tag>[^\]]+)\] (?P<msg>.*)$", "generic",
     level="lvl", producer="chromium", tag_group="tag", message="msg",
     examples=("[1234:0101/120000.123:ERROR:foo.cc(12)] chromium error",),
-)
-STAMP = Shape(
-    "generic.stamp", r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \[(?P<lvl>\w+)\]\s*(?P<msg>.*)$", "generic",
-    level="lvl", producer="lm-studio", message="msg", fields=(F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
-    examples=("2025-01-01 10:00:00 [WARN] LM Studio warning",),
 )
 LEVEL_START = Shape(
     "generic.level",
@@ -57,6 +51,7 @@ TAG_SHAPES = (TAG_LEVEL, TAGGED)
 
 GENERIC_ERROR = Shape("generic.error", ERROR_WORDS + ".*", "generic", severity=Severity.ERROR, words=_WORDS, examples=("unable to allocate backend buffer",))
 OTHER = Shape("other", r".*", "other", examples=("Running without SSL",))
-GENERIC = (CHROMIUM, STAMP, LEVEL_START, *TAG_SHAPES, GENERIC_ERROR, OTHER)
+LEVELS_FIRST = (CHROMIUM, LEVEL_START, *TAG_SHAPES)  # then the prefixed line (`pipeline`), then:
+FALLBACK = (GENERIC_ERROR, OTHER)
 
-__all__ = ["ERROR_WORDS", "GENERIC", "TAG_SHAPES"]
+__all__ = ["BODY_ERROR", "ERROR_WORDS", "FALLBACK", "LEVELS_FIRST", "TAG_SHAPES"]

@@ -76,6 +76,7 @@ TAGGED = Keyed(
             r(r"exiting due to model loading error", Event.LOAD_FAILED, **_FAILED),
             r(_STOP, Event.STOPPING),
             r(r"binding port", Event.STARTING),
+            r(r"load the model", Event.LOADING, kind=Kind.LOAD),
         ),
         "start": _rules(
             "start",
@@ -102,9 +103,28 @@ TAGGED = Keyed(
             r(r"failed to load model(?: '(?P<path>.*)')?", Event.LOAD_FAILED, fields=(F("path", names.MODEL_PATH),), **_FAILED),
         ),
         "operator()": _rules("operator()", r(_STOP, Event.STOPPING)),
+        # llama-server 0.3.36: `srv  llama_server: model loaded` is its last line before serving
+        "llama_server": _rules(
+            "llama_server",
+            r(r"model loaded", Event.READY),
+            r(r"listening on (?P<url>\S+)", Event.LISTENING, fields=_URL),
+            r(r"starting server in router mode", None),
+        ),
+        # llama-server's router: a request handed to a model's child instance
+        "proxy_reques": _rules(
+            "proxy_reques",
+            r(r"proxying request to model (?P<name>\S+) on port (?P<port>\d+)", None, kind=Kind.HTTP,
+              fields=(F("name", names.MODEL_NAME), F("port", names.SERVER_PORT, INT))),
+        ),
+        "run": _rules("run", r(r"instance name=(?P<name>\S+) exited with status (?P<code>-?\d+)", None, fields=(F("name", names.MODEL_NAME), F("code", names.ATTR_EXIT_CODE, INT)))),
     },
     by_tag=True,
 )
+
+_LOAD = dict(kind=Kind.LOAD)
+_PROGRESS = dict(kind=Kind.PROGRESS)
+_TRITON = "triton"
+_TGI = "text-generation-inference"
 
 WORDS = Keyed(
     "lifecycle.words",
@@ -112,12 +132,19 @@ WORDS = Keyed(
         "exiting": _rules("exiting", r(r"exiting due to model loading error", Event.LOAD_FAILED, **_FAILED)),
         "Received": _rules("Received", r(r"Received second interrupt", Event.STOPPING, producer="llama.cpp")),
         "received": _rules("received", r(r"received (?:signal|second interrupt)", Event.STOPPING)),
-        # uvicorn
-        "Started": _rules("Started", r(r"Started server process \[(?P<pid>\d+)\]", Event.STARTING, fields=_PID, producer="uvicorn")),
+        # uvicorn, gunicorn, Triton, systemd
+        "Started": _rules(
+            "Started",
+            r(r"Started server process \[(?P<pid>\d+)\]", Event.STARTING, fields=_PID, producer="uvicorn"),
+            r(r"Started (?:GRPCInferenceService|GRPCService|HTTPService|Metrics Service) at (?P<url>\S+)", Event.LISTENING, fields=_URL, producer=_TRITON),
+            r(r"Started \S.*\.\s*$", Event.STARTING),  # systemd: `Started Ollama Service.`
+        ),
         "Waiting": _rules(
             "Waiting",
             r(r"Waiting for application startup", Event.STARTING, producer="uvicorn"),
             r(r"Waiting for application shutdown", Event.STOPPING, producer="uvicorn"),
+            r(r"Waiting for shard to be ready", None, producer=_TGI, **_PROGRESS),
+            r(r"Waiting for shard to gracefully shutdown", Event.STOPPING, producer=_TGI),
         ),
         "Application": _rules(
             "Application",
@@ -127,14 +154,35 @@ WORDS = Keyed(
         "Uvicorn": _rules("Uvicorn", r(r"Uvicorn running on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="uvicorn")),
         "Shutting": _rules("Shutting", r(r"Shutting down", Event.STOPPING)),
         "Finished": _rules("Finished", r(r"Finished server process \[(?P<pid>\d+)\]", Event.STOPPING, fields=_PID, producer="uvicorn")),
-        # vLLM, GPUStack, ollama
+        "Booting": _rules("Booting", r(r"Booting worker with pid: (?P<pid>\d+)", Event.STARTING, fields=_PID, producer="gunicorn")),
+        "Handling": _rules("Handling", r(r"Handling signal: (?:term|int|quit)\b", Event.STOPPING, producer="gunicorn")),
+        "Listening": _rules(
+            "Listening",
+            r(r"Listening at: (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="gunicorn"),
+            r(r"Listening on (?P<url>\S+)", Event.LISTENING, fields=_URL),
+        ),
+        # vLLM, GPUStack, TGI, Xinference, Triton, BentoML, LocalAI, mlx, SGLang's router
         "Starting": _rules(
             "Starting",
             r(r"Starting vLLM (?:API )?server(?: \d+)? on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="vllm"),
             r(r"Starting GPUStack server", Event.STARTING, producer="gpustack"),
             r(r"Starting gpustack", Event.STARTING, producer="gpustack"),
             r(r"Starting [\w.-]+ server", Event.STARTING),
+            r(r"Starting (?:HTTPService|Metrics Service) at (?P<url>\S+)", Event.LISTENING, fields=_URL, producer=_TRITON),
+            r(r"Starting Xinference at endpoint: (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="xinference"),
+            r(r"Starting production HTTP BentoServer .*? listening on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="bentoml"),
+            r(r"Starting httpd at (?P<host>\S+) on port (?P<port>\d+)", Event.LISTENING, fields=_ADDR),
+            r(r"Starting router on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="sglang"),
+            r(r"Starting (?:vLLM|SGLang|llama-box|llama\.cpp|[\w.-]+) model instance", Event.STARTING, producer="gpustack"),
+            r(r"Starting (?:gunicorn|LocalAI)\b", Event.STARTING),
+            r(r"Starting shard\b", Event.STARTING, producer=_TGI),
+            r(r"Starting Webserver", Event.LISTENING, producer=_TGI),
+            r(r"Starting download process", Event.LOADING, producer=_TGI, **_LOAD),
         ),
+        "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),
+        "Creating": _rules("Creating", r(r"Creating [\w.-]+ container workload", Event.STARTING, producer="gpustack")),
+        "Initializing": _rules("Initializing", r(r"Initializing Triton Inference Server", Event.STARTING, producer=_TRITON)),
+        "Xinference": _rules("Xinference", r(r"Xinference (?:supervisor|worker) \S+ started", Event.STARTING, producer="xinference")),
         "Run": _rules(
             "Run",
             r(
@@ -142,22 +190,75 @@ WORDS = Keyed(
                 fields=(F("args", names.MODEL_PATH, _arg("model")), F("args", names.MODEL_NAME, _arg("alias")), F("args", names.SERVER_PORT, _arg("port"))),
             ),
         ),
-        "GPUStack": _rules("GPUStack", r(r"GPUStack Server is ready", Event.READY, producer="gpustack")),
+        "GPUStack": _rules(
+            "GPUStack",
+            r(r"GPUStack Server is ready", Event.READY, producer="gpustack"),
+            r(r"GPUStack version: ", Event.STARTING, producer="gpustack"),
+        ),
         "Serving": _rules("Serving", r(r"Serving on (?P<url>\S+?)\.?$", Event.LISTENING, fields=_URL)),
         "serving": _rules("serving", r(r"serving on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),), producer="ramalama")),
-        "Listening": _rules("Listening", r(r"Listening on (?P<url>\S+)", Event.LISTENING, fields=_URL)),
+        "See": _rules("See", r(r"See all Router/Swagger docs on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="litellm")),
+        "Connected": _rules("Connected", r(r"Connected\s*$", Event.READY, producer=_TGI)),
+        "Parent": _rules("Parent", r(r"Parent process exited, terminating worker", Event.STOPPING)),
+        "Terminating": _rules("Terminating", r(r"Terminating (?:shards|webserver)", Event.STOPPING, producer=_TGI)),
+        "Shard": _rules(
+            "Shard",
+            r(r"Shard ready in", Event.LOADED, producer=_TGI),
+            r(r"Shard terminated", Event.STOPPING, producer=_TGI),
+        ),
+        "shard": _rules("shard", r(r"shard terminated", Event.STOPPING, producer=_TGI)),
+        "Server": _rules(
+            "Server",
+            r(r"Server started at (?P<url>\S+)", Event.STARTING, producer=_TGI),
+            r(r"Server stopped", Event.STOPPING),
+        ),
+        "Stopping": _rules("Stopping", r(r"Stopping (?:server|the server)\b", Event.STOPPING)),
+        # Loading: model weights, shards, servables, progress bars
+        "Loading": _rules(
+            "Loading",
+            r(r"Loading model weights took", Event.LOADED, producer="vllm", **_LOAD),
+            r(r"Loading [\w ]*checkpoint shards: +(?P<pct>\d+)% Completed", None, fields=(F("pct", names.LOAD_PERCENT, INT),), **_PROGRESS),
+            r(r"Loading (?:servable version|encoder model|model\b)", Event.LOADING, **_LOAD),
+        ),
+        "Load": _rules(
+            "Load",
+            r(r"Load weight begin", Event.LOADING, producer="sglang", **_LOAD),
+            r(r"Load weight end", Event.LOADED, producer="sglang", **_LOAD),
+        ),
+        "Successfully": _rules(
+            "Successfully",
+            r(r"Successfully loaded [\w ]*model\b", Event.LOADED),
+            r(r"Successfully (?:loaded tokenizer|reserved resources to load|downloaded weights)", None, **_LOAD),
+        ),
+        "Reloaded": _rules("Reloaded", r(r"Reloaded model '(?P<name>[^']+)' successfully", Event.LOADED, fields=(F("name", names.MODEL_NAME),))),
+        "Approving": _rules("Approving", r(r"Approving load for servable", None, **_LOAD)),
+        "Reading": _rules("Reading", r(r"Reading (?:SavedModel from|meta graph)", None, **_LOAD)),
+        "offload": _rules("offload", r(r"offload to \w+", None, producer="ollama", **_LOAD)),
         # SGLang
         "The": _rules("The", r(r"The server is fired up and ready to roll", Event.READY, producer="sglang")),
         # llama-swap
         "llama-swap": _rules("llama-swap", r(r"llama-swap listening on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="llama-swap")),
-        # ollama runner
+        # ollama runner, and llama.cpp's 2023 server
         "llama": _rules(
             "llama",
             r(r"llama runner started in", Event.READY, producer="ollama"),
             r(r"llama runner (?:process )?(?:has )?terminated", Event.STOPPING, producer="ollama"),
+            r(r"llama runner stopped successfully", Event.STOPPING, producer="ollama"),
+            r(r"llama server listening at (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="llama.cpp"),
         ),
         "starting": _rules("starting", r(r"starting llama server", Event.STARTING, producer="ollama")),
-        "waiting": _rules("waiting", r(r"waiting for llama runner to start", Event.STARTING, producer="ollama")),
+        # a wrapper's own words about the server it runs (py-txi: `+ TGI server ready at http://...`)
+        "+": _rules(
+            "+",
+            r(r"\+ [\w.-]+ server ready at (?P<url>\S+)", Event.READY, fields=_URL),
+            r(r"\+ Stop+ing [\w.-]+ container", Event.STOPPING),
+            r(r"\+ Waiting for [\w.-]+ container to stop", Event.STOPPING),
+        ),
+        "waiting": _rules(
+            "waiting",
+            r(r"waiting for llama runner to start", Event.STARTING, producer="ollama"),
+            r(r"waiting for server to become available", None, producer="ollama", **_PROGRESS),
+        ),
     },
 )
 

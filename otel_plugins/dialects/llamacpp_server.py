@@ -50,15 +50,18 @@ _CASES = (
         (("function", "log_server_request"), ("method", PRESENT), ("path", PRESENT)), Kind.HTTP,
         keys=_REQUEST_KEYS, const=((names.HTTP_STAGE, "request"),),
     ),
-    Case(
-        (("function", "main"), ("msg", "HTTP server listening")), Kind.LIFECYCLE, Event.LISTENING,
-        keys=(Key("hostname", names.SERVER_ADDRESS, _NONEMPTY), Key("port", names.SERVER_PORT, WHOLE)),
+    *(
+        Case(
+            (("function", "main"), (message, "HTTP server listening")), Kind.LIFECYCLE, Event.LISTENING,
+            keys=(Key("hostname", names.SERVER_ADDRESS, _NONEMPTY), Key("port", names.SERVER_PORT, WHOLE)),
+        )
+        for message in ("msg", "message")  # 2024 builds say `msg`, 2023 builds `message`
     ),
 )
 
 JSON = ObjectShape(
-    "llama_server.json", "llama-server", producer=_PRODUCER, needles=('"level"', '"function"'), any_of=("function", "level"),
-    level="level", tag="function", message="msg", time="timestamp", cases=_CASES, inner=(TAGGED, WORDS),
+    "llama_server.json", "llama-server", producer=_PRODUCER, needles=('"function"',), any_of=("function",),
+    level="level", tag="function", message=("msg", "message"), time="timestamp", cases=_CASES, inner=(TAGGED, WORDS),
     examples=('{"function":"log_server_request","level":"INFO","line":2734,"method":"GET","msg":"request","params":{},"path":"/health","remote_addr":"127.0.0.1","remote_port":5003,"status":200}',),
 )
 OLD_TEXT = ObjectShape(

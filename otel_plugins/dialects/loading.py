@@ -4,8 +4,8 @@
 bytes are about to cross the network to that RPC server (newer builds: `RPC0[host:port]`,
 IPv6 `RPC0[[::1]:50052]`); the percent lines and dots tell how far the load is. Host-memory
 buffers (`CPU_Mapped`, `CUDA_Host`) live in system RAM: device "CPU". KV-cache, output and
-compute buffers (`llama_kv_cache_init: ... KV buffer size`) are context set-up, not weights,
-and stay OTHER.
+compute buffers (`llama_kv_cache_init: ... KV buffer size`) are context set-up, not weights:
+OTHER, or LOAD without a size where they name an RPC server (its endpoint).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from otel_plugins import names
 from otel_plugins.record import Event, Kind
 
 from ._common import LOAD_MMAP, MIB_BYTES, TRUE
-from .shape import DOTS, INT, LEN, F, Shape
+from .shape import DOTS, INT, LEN, Conv, F, Shape
 
 _COMPONENT = r"(?:(?:srv|cmn) +)?"
 _TENSORS = _COMPONENT + r"(?P<tag>(?:llm_)?load_tensors):"
 _SIZE = r" (?:model )?buffer size = +(?P<mib>\d+(?:\.\d+)?) MiB.*)$"
 _BUFFER = (F("buf", names.LOAD_BUFFER), F("mib", names.LOAD_SIZE_BYTES, MIB_BYTES))
+_PERCENT_OF_ONE = Conv("percent_of_one", lambda s: min(100, int(float(s) * 100)))
 
 
 def _load(name: str, pattern: str, **kw) -> Shape:
@@ -58,9 +59,29 @@ LOADING = (
         "model", _COMPONENT + r"(?P<tag>main|load_model|load): (?P<msg>loading model(?: '(?P<path>.*)')?\s*)$", event=Event.LOADING,
         tag_group="tag", message="msg", fields=(F("path", names.MODEL_PATH),), examples=("load_model: loading model '/path/x.gguf'",),
     ),
+    # Newer builds: `load_hparams: model size: ...`, `srv    load_model: loaded multimodal model, '...'`,
+    # and the memory breakdown row of an RPC device.
+    _load("hparams", _COMPONENT + r"(?P<tag>load_hparams): (?P<msg>.*)$", tag_group="tag", message="msg"),
+    _load("loaded_part", _COMPONENT + r"(?P<tag>load_model): (?P<msg>loaded .*)$", tag_group="tag", message="msg"),
+    _load(
+        "memory_breakdown", _COMPONENT + r"(?P<tag>common_memory_breakdown_print): (?P<msg>\|\s+- RPC\d* \((?P<ep>[^)\s]+)\) \|.*)$",
+        tag_group="tag", message="msg", fields=(F("ep", names.RPC_ENDPOINT),),
+    ),
+    # llama-server's router mode: a child's load progress (`value` 0..1).
+    _load(
+        "router_child", r"(?P<tag>cmd_child_to_router):state:(?P<msg>\{\"state\":\"loading\".*?\"value\":(?P<value>\d+(?:\.\d+)?).*)$",
+        kind=Kind.PROGRESS, tag_group="tag", message="msg", fields=(F("value", names.LOAD_PERCENT, _PERCENT_OF_ONE),),
+        examples=('cmd_child_to_router:state:{"state":"loading","payload":{"stages":["text_model"],"current":"text_model","value":0.1797194480895996}}',),
+    ),
     _load(
         "metal", _COMPONENT + r"ggml_backend_metal_log_allocated_size: (?P<msg>allocated buffer, size = +\d+(?:\.\d+)? MiB.*)$",
         tag="ggml_backend_metal_log_allocated_size", message="msg", const=((names.LOAD_DEVICE, "Metal"),),
+    ),
+    # A context buffer on an RPC server (KV cache, compute): where, not how many weights.
+    _load(
+        "rpc_context_buffer", _COMPONENT + r"(?P<tag>\w+): +(?P<msg>(?P<buf>RPC\d*\[(?P<ep>\[[^\]\s]+\]:\d+|[^\]\s]+)\]) (?:KV|compute|output|RS) buffer size = .*)$",
+        tag_group="tag", message="msg", const=((names.LOAD_DEVICE, "RPC"),), fields=(F("buf", names.LOAD_BUFFER), F("ep", names.RPC_ENDPOINT)),
+        needle=" buffer size = ", examples=("llama_kv_cache: RPC0[127.0.0.1:60763] KV buffer size =     0.50 MiB",),
     ),
 )
 

@@ -88,8 +88,26 @@ class Case:
         return True
 
 
+Keys = str | tuple[str, ...]  # a key, or several: the first the object has (`a.b`: key b of a)
+
+
+def get(obj: dict, keys: Keys | None) -> Any:
+    """The value at the first of `keys` the object has (None: none)."""
+    if keys is None:
+        return None
+    for key in (keys,) if isinstance(keys, str) else keys:
+        value: Any = obj
+        for part in key.split(".") if "." in key and key not in obj else (key,):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
 class ObjectShape:
-    """A JSON line (no `head`), or a `head` Shape whose group `kv` holds `key=value` pairs."""
+    """A JSON line (no `head`), or a `head` Shape whose group `kv` holds `key=value` pairs
+    (the head's other groups are keys too). `wrap`: the message is itself a line of the
+    chain's (pino and `--log-jsonl` write each line of a server as a JSON `msg`)."""
 
     def __init__(
         self,
@@ -100,33 +118,40 @@ class ObjectShape:
         head: Shape | None = None,
         needles: tuple[str, ...] = (),
         any_of: tuple[str, ...] = (),
-        level: str | None = None,
-        tag: str | None = None,
-        message: str | None = None,
-        time: str | None = None,
+        level: Keys | None = None,
+        tag: Keys | None = None,
+        message: Keys | None = None,
+        time: Keys | None = None,
         cases: tuple[Case, ...] = (),
         inner: tuple[Keyed, ...] = (),
+        wrap: Any = None,
         examples: tuple[str, ...] = (),
     ) -> None:
         self.name, self.dialect, self.producer = name, dialect, producer
         self.head = head
         self.needles, self.any_of = needles, any_of
         self.level, self.tag, self.message, self.time = level, tag, message, time
-        self.cases, self.inner, self.examples = cases, inner, examples
+        self.cases, self.inner, self.wrap, self.examples = cases, inner, wrap, examples
         self.first = "{" if head is None else head.first
         self.shapes = (self,)
 
     def __call__(self, text: str) -> Record | None:
+        for needle in self.needles:
+            if needle in text:
+                break
+        else:
+            if self.needles:
+                return None
         if self.head is None:
-            if text[:1] != "{" or (self.needles and not any(n in text for n in self.needles)):
+            if text[:1] != "{":
                 return None
             try:
                 obj = json.loads(text)
             except ValueError:
                 return None
-            if not isinstance(obj, dict) or (self.any_of and not any(k in obj for k in self.any_of)):
+            if not isinstance(obj, dict) or (self.any_of and get(obj, self.any_of) is None):
                 return None
-            ts = obj.get(self.time) if self.time else None
+            ts = get(obj, self.time)
             when = float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
         else:
             m = self.head.regex.match(text)
@@ -135,16 +160,20 @@ class ObjectShape:
             head = m.groupdict()
             obj = pairs(head.pop("kv", None) or "")
             obj.update((k, v) for k, v in head.items() if v is not None)
-            ts = obj.get(self.time, "") if self.time else ""
+            ts = get(obj, self.time) or ""
             when = float(ts) if ts.isdigit() else None
         return self.record(text, obj, when)
 
     def record(self, text: str, obj: dict, when: float | None) -> Record:
-        tag = _text(obj.get(self.tag)) or None if self.tag else None
-        message = _text(obj.get(self.message)) or "" if self.message else ""
-        word = obj.get(self.level) if self.level else None
-        sev = LEVELS.get(word.upper()) if isinstance(word, str) else None
+        tag = _text(get(obj, self.tag)) or None
+        message = _text(get(obj, self.message)) or ""
+        word = get(obj, self.level)
+        sev = LEVELS.get(str(word).upper()) if isinstance(word, (str, int)) and not isinstance(word, bool) else None
         rec = Record(text, self.dialect, KIND_FOR[sev], sev, when, producer=self.producer, tag=tag, message=message)
+        if self.wrap is not None:
+            found = self.wrap.parse(message.rstrip("\n"))
+            if found is not None:
+                return merge(rec, found, frozenset((None,)), frozenset())
         for case in self.cases:
             if case.holds(obj):
                 rec.kind, rec.event = case.kind, case.event

@@ -2,10 +2,11 @@
 
 parse_line's layers, in order:
 1. the fast path for the lines that come in storms (`fastpath.match_hot`);
-2. ANSI colour codes go (only looked for when the line has `\\x1b` or `^[`);
+2. ANSI colour codes go (only looked for when the line has `\\x1b`, `^[` or `#033[`);
 3. `LINE`: envelopes (each hands the rest of the line to `LINE` again, so they nest),
    progress dots alone or glued to the front of the next line, then `DIALECTS` in order;
-   the last (`other`) always answers.
+   the last (`other`) always answers;
+4. `failures.mark`: words that say a process died make any line an ERROR.
 """
 
 from __future__ import annotations
@@ -14,29 +15,41 @@ from otel_plugins import names
 from otel_plugins.record import Record
 
 from .content import CONTENT_DIALECTS
-from . import envelope
-from .envelope import ENVELOPES, PASTED, strip_ansi
+from . import envelope, failures
+from .envelope import ENVELOPES, JOURNAL_FIELD, PASTED, strip_ansi
 from .fastpath import fast_parse
-from .generic import GENERIC
+from .access import ACCESS
+from .generic import CHROMIUM, FALLBACK, LEVELS_FIRST
+from .glog import GLOG
+from .jsonlog import JSON_LOG
+from .logfmt import LOGFMTS
+from .pylog import PYLOG
+from .tracing import TRACING
 from .gpustack import GPUSTACK
 from .llama_swap import LLAMA_SWAP
 from .llamacpp_prefix import LLAMACPP_PREFIX
 from .llamacpp_server import STRUCTURED
+from .lmstudio import LMSTUDIO
 from .loading import DOTS_ONLY
 from .ollama import OLLAMA
+from .prefixed import behind
 from .shape import DOTS, LEN, Chain, F, Shape
 from .uvicorn import UVICORN
 
 # Full-line formats first (each owns its prefix), then llama.cpp content that can stand
 # without a prefix, then the fallbacks. Each shape is only tried for the first characters
 # it can start with.
-DIALECTS = Chain("dialects", (*STRUCTURED, *LLAMACPP_PREFIX, *UVICORN, GPUSTACK, *LLAMA_SWAP, *OLLAMA, *CONTENT_DIALECTS, *GENERIC))
+_FORMATS = (
+    *STRUCTURED, JSON_LOG, *LLAMACPP_PREFIX, GPUSTACK, *PYLOG, *UVICORN, *LLAMA_SWAP, *OLLAMA, *LOGFMTS, *TRACING, *GLOG,
+    *ACCESS, *LMSTUDIO, *CONTENT_DIALECTS,
+)
+DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM)), *FALLBACK))
 # Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.
 DOTS_GLUED = Shape(
     "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,
     fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("....0.03.008.559 I main: model loaded",),
 )
-LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, DOTS_ONLY, DOTS_GLUED, DIALECTS))
+LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, JOURNAL_FIELD, DOTS_ONLY, DOTS_GLUED, DIALECTS))
 
 
 def decode(raw: bytes) -> str:
@@ -58,7 +71,7 @@ def parse_line(text: str) -> Record:
 
 
 def _parse(text: str) -> Record:
-    line = strip_ansi(text) if ("\x1b" in text or "^[" in text) else text
+    line = strip_ansi(text) if ("\x1b" in text or "^[" in text or "#033[" in text) else text
     rec = LINE.parse(line)
     rec.text = line
-    return rec
+    return failures.mark(rec)

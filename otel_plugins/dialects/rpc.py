@@ -19,7 +19,7 @@ import re
 from otel_plugins import names
 from otel_plugins.record import Event, Kind, Severity
 
-from ._common import ENDPOINT_HOST, GPU_INDEX, HOST, MIB_INT_BYTES, PORT, RPC_CAPACITY_BYTES, STRIP, event_map
+from ._common import ENDPOINT_HOST, GPU_INDEX, HOST, MIB_INT_BYTES, PORT, RPC_CACHE_DIR, RPC_CACHE_FILE, RPC_CAPACITY_BYTES, STRIP, event_map
 from .shape import EVENT, INT, MESSAGE, Conv, F, Keyed, Rule, Shape
 
 _PRODUCER = "rpc-server"
@@ -129,6 +129,10 @@ RPC = (
         "banner_endpoint", r"  (?P<msg>endpoint *: \s*(?P<ep>.*?))\s*$", Event.RPC_LISTENING, message="msg",
         fields=_ENDPOINT, examples=("  endpoint       : 0.0.0.0:50052",),
     ),
+    _rpc(
+        "banner_cache", r"  (?P<msg>local cache *: +(?P<dir>/\S*|[A-Za-z]:\\\S*))\s*$", message="msg", fields=(F("dir", RPC_CACHE_DIR),),
+        examples=("  local cache    : /tmp/bed/llama-cache/rpc",),
+    ),
     _rpc("banner_memory", r"  (?P<msg>backend memory *: +(?P<mb>\d+) MB)$", message="msg", fields=(F("mb", names.RPC_MEMORY_BYTES, MIB_INT_BYTES),)),
     _rpc("banner", r"  (?P<msg>(?:endpoint|local cache|backend memory|transport|devices?) *: .*?)\s*$", message="msg"),
     _rpc("device", r"  (?P<msg>\w+: .* \(\d+ MiB, \d+ MiB free\))\s*$", message="msg", examples=("  CPU: AMD Ryzen (63676 MiB, 63676 MiB free)",)),
@@ -149,11 +153,23 @@ RPC = (
         examples=("[recv_msg] failed to recv data from 10.0.0.2:50052",),
     ),
     _rpc(
+        "bracket_cache", r"\[(?P<tag>set_tensor)\] (?P<msg>saved to '(?P<file>[^']+)')\s*$", producer=_PRODUCER, tag_group="tag", message="msg",
+        fields=(F("file", RPC_CACHE_FILE),), examples=("[set_tensor] saved to '/tmp/bed/llama-cache/rpc/bbc8767303d75fda'",),
+    ),
+    _rpc(
         "bracket_hello", r"\[(?P<tag>hello)\] (?P<msg>version: (?P<version>.*))$", producer=_GGML_RPC, tag_group="tag", message="msg",
         fields=(F("version", names.RPC_VERSION, STRIP),),
     ),
     _rpc("bracket", _BRACKET_TAG + r"(?P<msg>.*)$", producer=_GGML_RPC, tag_group="tag", message="msg"),
     _rpc("bang", r"!{10,}$"),
+    # The client's device list: `llama_prepare_model_devices: using device RPC0 (127.0.0.1:60763) (unknown id) - 24105 MiB free`,
+    # `cmn  common_param:   - RPC0    : 127.0.0.1:60763 (24105 MiB, 24105 MiB free)`, older `using device RPC(RPC[host:port])`.
+    _rpc(
+        "device", r"(?:\w+ +)?(?P<tag>\w+): +(?P<msg>(?:using device RPC\d*\s*\((?:RPC\d*\[(?P<ep>.*?)\]|(?P<ep2>[^)\s]+))\)|- RPC\d* *: (?P<ep3>\S+) \().*)$",
+        producer="llama.cpp", tag_group="tag", message="msg", fields=(F("ep", names.RPC_ENDPOINT), F("ep2", names.RPC_ENDPOINT), F("ep3", names.RPC_ENDPOINT)),
+        needle="RPC",
+        examples=("llama_prepare_model_devices: using device RPC0 (127.0.0.1:47847) (unknown id) - 24105 MiB free",),
+    ),
 )
 
 # GPUStack's worker lines about the RPC servers it supervises (message rules, keyed by first word).

@@ -30,8 +30,13 @@ from otel_plugins.record import LEVEL_LETTERS, LEVEL_WORDS, Event, Kind, Record,
 from ._build import compile_build
 from .regex import first_chars, python_pattern, strip_groups
 
-# Every level spelling a line can state: words, llama.cpp letters, llama.cpp's 2024 `VERB`.
-LEVELS: dict[str, Severity] = {**LEVEL_WORDS, **LEVEL_LETTERS, "VERB": Severity.DEBUG}
+# Every level spelling a line can state: words, llama.cpp letters, llama.cpp's 2024 `VERB`,
+# zerolog's three letters, pino's numbers.
+LEVELS: dict[str, Severity] = {
+    **LEVEL_WORDS, **LEVEL_LETTERS, "VERB": Severity.DEBUG,
+    "TRC": Severity.TRACE, "DBG": Severity.DEBUG, "INF": Severity.INFO, "WRN": Severity.WARN, "FTL": Severity.FATAL, "PNC": Severity.FATAL,
+    "10": Severity.TRACE, "20": Severity.DEBUG, "30": Severity.INFO, "40": Severity.WARN, "50": Severity.ERROR, "60": Severity.FATAL,
+}
 KIND_FOR: dict = {None: Kind.OTHER, **{s: (Kind.ERROR if s >= Severity.ERROR else Kind.OTHER) for s in Severity}}
 _PLAIN = (Kind.OTHER, Kind.ERROR)
 _WEAK_DIALECTS = ("other", "generic")
@@ -198,9 +203,10 @@ class Chain:
 
     Per first character, the candidate shapes are tried in runs: one union regex (every
     shape's pattern, groups stripped, as one alternation) rejects a line for a whole run
-    in one match, or names the first shape of the run that matches. A shape whose pattern
-    scans the whole line (`.*` first, or `words` to check before) and a JSON object are
-    tried alone."""
+    in one match, or names the first shape of the run that matches. Consecutive shapes that
+    need the same substring (`needle`) make a run of their own, skipped whole when the line
+    lacks it. A shape whose pattern scans the whole line (`.*` first, or `words` to check
+    before) and a JSON object are tried alone."""
 
     def __init__(self, name: str, items: Iterable[Shape | Chain]) -> None:
         self.name = name
@@ -218,7 +224,9 @@ class Chain:
         self._table[""] = self._any
 
     def parse(self, text: str, key: str | None = None) -> Record | None:
-        for union, shapes in self._table.get(text[:1], self._any):
+        for needle, union, shapes in self._table.get(text[:1], self._any):
+            if needle is not None and needle not in text:
+                continue
             if union is not None:
                 m = union(text)
                 if m is None:
@@ -234,23 +242,27 @@ class Chain:
 
 
 def _runs(shapes: tuple) -> tuple:
-    """(union match or None, shapes) runs: consecutive union shapes share one regex."""
+    """(needle or None, union match or None, shapes) runs: consecutive union shapes with the
+    same needle share one regex."""
     out: list = []
     run: list = []
 
     def flush() -> None:
+        needle = run[0].needle if run else None
         if len(run) > 1:
             union = "|".join(f"({s.union})" for s in run)
-            out.append((re.compile(python_pattern(union), re.ASCII | re.DOTALL).match, tuple(run)))
+            out.append((needle, re.compile(python_pattern(union), re.ASCII | re.DOTALL).match, tuple(run)))
         elif run:
-            out.append((None, tuple(run)))
+            out.append((needle, None, tuple(run)))
         run.clear()
 
     for shape in shapes:
         if getattr(shape, "union", None) is None:
             flush()
-            out.append((None, (shape,)))
+            out.append((getattr(shape, "needle", None), None, (shape,)))
         else:
+            if run and run[0].needle != shape.needle:
+                flush()
             run.append(shape)
     flush()
     return tuple(out)

@@ -18,21 +18,13 @@ from __future__ import annotations
 from otel_plugins import names
 from otel_plugins.record import Kind
 
-from ._common import HTTP_VERSION, ISO_TIME, LOG_TIME, URL_QUERY
+from ._common import ISO_TIME, LOG_TIME
+from .access import UVICORN_ACCESS, UVICORN_FIELDS
 from .lifecycle import WORD_MESSAGE, WORDS
-from .llama_box import TARGET
 from .shape import INT, TIME, Chain, F, Shape
 
 _LEVEL = r"(?P<lvl>INFO|WARNING|ERROR|DEBUG|CRITICAL|TRACE):"
-_ACCESS = (
-    r"(?P<msg>(?:(?P<client>\S+?):(?P<port>\d+)|\[(?P<host6>[^\]\s]*)\]|(?P<host>\S+?))(?: \d+)?"
-    r' - "(?P<method>[A-Z]+) ' + TARGET + r' HTTP/(?P<version>[\d.]+)" (?P<status>\d{3})(?: .*)?)$'
-)
-_ACCESS_FIELDS = (
-    F("method", names.HTTP_METHOD), F("path", names.URL_PATH), F("query", URL_QUERY),
-    F("client", names.CLIENT_ADDRESS), F("port", names.CLIENT_PORT, INT), F("host6", names.CLIENT_ADDRESS), F("host", names.CLIENT_ADDRESS),
-    F("version", HTTP_VERSION), F("status", names.HTTP_STATUS, INT),
-)
+_ACCESS = "(?P<msg>" + UVICORN_ACCESS + ")$"
 
 
 def _uv(name: str, pattern: str, **kw) -> Shape:
@@ -40,8 +32,9 @@ def _uv(name: str, pattern: str, **kw) -> Shape:
     return Shape("uvicorn." + name, pattern, "uvicorn", level="lvl", message="msg", **kw)
 
 
+# uvicorn pads `INFO:` to 9 columns; rich-styled consoles drop the colon (`INFO   10.42.0.1:43976 - ...`).
 ACCESS = _uv(
-    "access", _LEVEL + r"\s+" + _ACCESS, kind=Kind.HTTP, fields=_ACCESS_FIELDS, const=((names.HTTP_STAGE, "response"),),
+    "access", _LEVEL + r"?\s+" + _ACCESS, kind=Kind.HTTP, fields=UVICORN_FIELDS, const=((names.HTTP_STAGE, "response"),),
     examples=('INFO:     10.101.56.92:49632 - "GET /health HTTP/1.1" 200 OK',),
 )
 LIFECYCLE = _uv("lifecycle", _LEVEL + r"\s+(?P<msg>" + WORD_MESSAGE + ")$", inner=WORDS, required=True, examples=("INFO:     Application startup complete.",))
@@ -56,7 +49,7 @@ VLLM = Shape(
 )
 _INNER = (ACCESS, LIFECYCLE, LOOSE)
 SGLANG = Shape(
-    "uvicorn.sglang", r"\[(?P<when>(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)(?: (?P<rank>[^\]]+))?\] (?P<msg>.*)$", "uvicorn",
+    "uvicorn.sglang", r"\[(?P<when>(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)(?: (?P<rank>[A-Za-z][^\]]*))?\] (?P<msg>.*)$", "uvicorn",
     producer="sglang", tag_group="rank", message="msg", fields=(F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
     inner=Chain(
         "sglang.message",

@@ -18,12 +18,13 @@ from test_dialects import as_golden, read_lines  # noqa: E402
 
 
 def main(families: list[str]) -> None:
-    for directory in sorted(p for p in HERE.iterdir() if (p / "input.log").exists()):
-        if families and directory.name not in families:
+    for directory in sorted(p.parent for p in HERE.rglob("input.log")):
+        name = str(directory.relative_to(HERE))
+        if families and name not in families:
             continue
         out = [json.dumps(as_golden(parse_line(line)), ensure_ascii=True) for line in read_lines(directory / "input.log")]
         (directory / "expected.jsonl").write_text("\n".join(out) + "\n", "utf-8")
-        print(f"{directory.name}: {len(out)} lines")
+        print(f"{name}: {len(out)} lines")
 
 
 if __name__ == "__main__":

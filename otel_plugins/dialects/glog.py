@@ -1,0 +1,42 @@
+"""Google's logging formats: glog / klog (Triton, Kubernetes components, llm-d), TensorFlow
+Serving's glog with a date, and Ray's C++ log lines.
+
+    I0429 12:46:50.778379 1 grpc_server.cc:2519] Started GRPCInferenceService at 0.0.0.0:8001
+    E1027 22:25:32.427556       1 proxy.go:268] "waiting for vLLM to be ready" err="dial tcp ..."
+    2024-09-12 17:54:49.197204: I tensorflow_serving/core/loader_harness.cc:74] Loading servable version {...}
+    [2023-09-19 17:35:16,659 E 1450 3289] logging.cc:361: *** SIGBUS received at time=1695144916 on cpu 2 ***
+
+The level is the letter (I, W, E, F; Ray also D); the message goes to `MESSAGE`.
+"""
+
+from __future__ import annotations
+
+from otel_plugins import names
+
+from ._common import ISO_TIME, LOG_TIME
+from .message import MESSAGE
+from .shape import INT, TIME, F, Shape
+
+
+def _glog(name: str, pattern: str, **kw) -> Shape:
+    return Shape("glog." + name, pattern, "glog", level="lvl", tag_group="src", message="msg", inner=MESSAGE, **kw)
+
+
+GLOG = (
+    _glog(
+        "glog", r"(?P<lvl>[IWEF])(?P<day>\d{4}) (?P<when>\d\d:\d\d:\d\d\.\d{6}) +(?P<thread>\d+) (?P<src>[^\]\s]+:\d+)\] (?P<msg>.*)$",
+        fields=(F("when", LOG_TIME),), examples=("I0429 12:46:50.778379 1 grpc_server.cc:2519] Started GRPCInferenceService at 0.0.0.0:8001",),
+    ),
+    _glog(
+        "dated", r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}): (?P<lvl>[IWEF]) (?P<src>\S+:\d+)\] (?P<msg>.*)$",
+        fields=(F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
+        examples=("2024-09-12 17:54:49.197204: I tensorflow_serving/core/loader_harness.cc:74] Loading servable version {name: x version: 4}",),
+    ),
+    _glog(
+        "ray", r"\[(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?P<lvl>[IWEDF]) (?P<pid>\d+) (?P<thread>\d+)\] (?P<src>\S+:\d+): (?P<msg>.*)$",
+        producer="ray", fields=(F("pid", names.PID, INT), F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
+        examples=("[2023-09-19 17:35:16,659 E 1450 3289] logging.cc:361: *** SIGBUS received at time=1695144916 on cpu 2 ***",),
+    ),
+)
+
+__all__ = ["GLOG"]

@@ -1,0 +1,87 @@
+"""Python `logging` and friends: the level word in the middle of the line.
+
+- `2025-01-01 10:00:00,123 name 1234 INFO     message` (Xinference: logger, pid, padded level);
+- `2025-06-10 11:36:26.764 269781 kserve INFO [encoder_model.py:load():204] message` (KServe);
+- `[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0` (gunicorn),
+  `2023-08-17T12:41:56+0000 [INFO] [api_server:1] message` (BentoML),
+  `[2024-05-17 23:21:12.539] [INFO] [LM STUDIO SERVER] message` (LM Studio), `[INFO] [cli] message`;
+- `2025-11-26 14:11:06.911 | INFO     | module:function:476 - message` (loguru);
+- `2025-07-22 03:38:06,508 [mlserver][model:1] INFO - message` (MLServer);
+- `09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - message` (LiteLLM);
+- `19:09:54-049135 ERROR    message` (text-generation-webui);
+- `2025-01-01 10:00:00 INFO name: message`, `2025-01-01 10:00:00 INFO message`;
+- `INFO:tgi-server:message` (`logging.basicConfig`'s default; the message may be another
+  server's line: a wrapper re-printing TGI's `tracing` output).
+GPUStack's `date - name - LEVEL - message` is `gpustack.py`'s. The message goes to `MESSAGE`.
+"""
+
+from __future__ import annotations
+
+from otel_plugins import names
+
+from ._common import ISO_TIME, LOG_TIME
+from .message import MESSAGE
+from .shape import INT, TIME, Chain, F, Shape
+from .tracing import TRACING
+
+DATE = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z| ?[+-]\d\d:?\d\d)?"
+LEVEL = r"(?P<lvl>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
+_TIME = (F("when", LOG_TIME), F("when", TIME, ISO_TIME))
+
+
+def _py(name: str, pattern: str, *, time: bool = True, **kw) -> Shape:
+    kw.setdefault("fields", ())
+    if time:
+        kw["fields"] = (*kw["fields"], *_TIME)
+    kw.setdefault("inner", MESSAGE)
+    return Shape("pylog." + name, pattern, "python", level="lvl", message="msg", **kw)
+
+
+PYLOG = (
+    _py(
+        "logger_pid", r"(?P<when>" + DATE + r") (?P<logger>[A-Za-z_][\w.]*) (?P<pid>\d+) " + LEVEL + r"\s+(?P<msg>.*)$",
+        tag_group="logger", fields=(F("pid", names.PID, INT),),
+        examples=("2023-11-21 13:52:57,022 xinference.core.supervisor 50309 INFO     Xinference supervisor 127.0.0.1:23432 started",),
+    ),
+    _py(
+        "pid_logger", r"(?P<when>" + DATE + r") (?P<pid>\d+) (?P<logger>[A-Za-z_][\w.]*) " + LEVEL + r" (?:\[(?P<src>[^\]]+)\] )?(?P<msg>.*)$",
+        tag_group="logger", fields=(F("pid", names.PID, INT),),
+        examples=("2025-06-10 11:36:26.764 269781 kserve INFO [encoder_model.py:load():204] Successfully loaded huggingface model from path x",),
+    ),
+    _py(
+        "brackets", r"(?:\[(?P<when>" + DATE + r")\]|(?P<when2>" + DATE + r")) (?:\[(?P<pid>\d+)\] )?\[" + LEVEL + r"\]\s*(?:\[(?P<comp>[^\]]+)\] )?(?P<msg>.*)$",
+        time=False, tag_group="comp",
+        fields=(F("pid", names.PID, INT), F("when", LOG_TIME), F("when2", LOG_TIME), F("when", TIME, ISO_TIME), F("when2", TIME, ISO_TIME)),
+        examples=("[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0", "2025-05-03 06:10:25 [ERROR]", "2023-08-17T12:41:56+0000 [INFO] [api_server:1] Started server process [22669]"),
+    ),
+    _py(
+        "component", r"\[" + LEVEL + r"\] \[(?P<comp>[^\]]+)\] (?P<msg>.*)$", time=False, tag_group="comp",
+        examples=('[INFO] [cli] Starting production HTTP BentoServer from "_service:svc" listening on http://0.0.0.0:3000 (Press CTRL+C to quit)',),
+    ),
+    _py(
+        "loguru", r"(?P<when>" + DATE + r") \| " + LEVEL + r"\s*\| (?P<src>\S+) - (?P<msg>.*)$", tag_group="src",
+        examples=('2025-11-26 14:11:06.911 | INFO     | uvicorn.protocols.http.httptools_impl:send:476 - 192.168.10.100:58009 - "GET /api/version HTTP/1.1" 200',),
+    ),
+    _py(
+        "components", r"(?P<when>" + DATE + r") (?P<comp>(?:\[[^\]]*\])+) " + LEVEL + r" - (?P<msg>.*)$", tag_group="comp",
+        examples=("2025-07-22 03:38:06,508 [mlserver][fraud-v1-baseline_4:1] INFO - Reloaded model 'fraud-v1-baseline_4' successfully.",),
+    ),
+    _py(
+        "litellm", r"(?P<when>\d\d:\d\d:\d\d) - (?P<logger>[^:\n]+):" + LEVEL + r": (?:(?P<src>\S+:\d+) - )?(?P<msg>.*)$", time=False,
+        tag_group="logger", fields=(F("when", LOG_TIME),),
+        examples=("09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - No LiteLLM Virtual Key pass.",),
+    ),
+    _py("clock", r"(?P<when>\d\d:\d\d:\d\d-\d{6}) " + LEVEL + r"\s+(?P<msg>.*)$", time=False, fields=(F("when", LOG_TIME),)),
+    _py(
+        "logger_colon", r"(?P<when>" + DATE + r") " + LEVEL + r" (?P<logger>[\w.-]+): (?P<msg>.*)$", tag_group="logger",
+        examples=("2025-01-01 10:00:00 INFO kserve.trace: model loaded",),
+    ),
+    _py("date_level", r"(?P<when>" + DATE + r") " + LEVEL + r"\s+(?P<msg>.*)$"),
+    _py(
+        "basic", r"(?P<lvl>DEBUG|INFO|WARNING|ERROR|CRITICAL):(?P<logger>[\w.-]+):\s*(?P<msg>.*)$", time=False, tag_group="logger",
+        inner=Chain("pylog.basic.message", (*TRACING, MESSAGE)),
+        examples=("INFO:tgi-server:         2024-01-15T08:47:26.095249Z  INFO shard-manager: text_generation_launcher: Shard ready in 5.70626412s rank=0",),
+    ),
+)
+
+__all__ = ["DATE", "LEVEL", "PYLOG"]
