@@ -1,8 +1,7 @@
-"""The policy against the labelled real-world corpus, and the CLI over all of it.
+"""The CLI over the whole shared corpus, and policy cases its lines raise.
 
-Each excerpt is fed as one stream (a probe before and after "ready" differ). Where the
-policy disagrees with a human label, the line is listed in DISAGREEMENTS with the
-reason the policy's answer stands; any other disagreement fails the test.
+The line-by-line scores against both labelled corpora, with every disagreement argued,
+are in tests/test_corpus_scores.py.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -24,110 +22,6 @@ from otel_plugins.policy import Policy
 CORPUS = CORPUS_DIR
 LABELLED = CORPUS / "labeled.jsonl"
 pytestmark = pytest.mark.skipif(not LABELLED.exists(), reason=f"the shared corpus is not at {CORPUS}")
-
-EXPECTED_KINDS = {
-    "probe_noise": {"probe"},
-    "http_business": {"http"},
-    "load_progress": {"load", "progress"},
-    "rpc": {"rpc"},
-    "lifecycle": {"lifecycle"},
-    "error": {"error"},
-}
-
-# (source, line prefix) -> why the policy's kind is the right call.
-DISAGREEMENTS = {
-    ("mostlygeek/llama-swap#", '[llama-swap] ::1 [2025-03-20 11:27:15] "GET / HTTP/1.1"'):
-        "a watchdog on `/` is only recognisable by its client repeating it: the first two requests "
-        "of the series are client traffic until the third shows the repetition (repeat_min)",
-    ("mostlygeek/llama-swap#", '[llama-swap] ::1 [2025-03-20 11:27:45] "GET / HTTP/1.1"'): "as above (2nd of the series)",
-    ("mostlygeek/llama-swap#", '[llama-swap] 127.0.0.1 [2025-02-28 02:04:53] "GET /v1/models'):
-        "a loopback GET /v1/models is byte for byte what GPUStack's probe sends; listing models from a "
-        "local UI cannot be told apart, so it is downgraded to DEBUG (kept, not dropped: nothing is lost)",
-    ("mostlygeek/llama-swap#", '[llama-swap] 127.0.0.1 [2025-02-28 02:05:00] "GET /v1/models'): "as above",
-    ("", "Dec 02 12:10:37 kamala llama-server[24689]: request: GET /models 127.0.0.1 200"):
-        "Cline listing models over loopback looks exactly like a probe of /models; downgraded, not dropped",
-    ("", "0.35.340.664 I srv       log_server_response: rid 86098301242 | GET /v1/models 192.168.50.13:42186"):
-        "a remote client with a request id is client traffic unless its address is configured as an "
-        "orchestrator; test_orchestrator_address_makes_it_a_probe shows the configured case",
-}
-
-
-def excerpts() -> dict[tuple[str, int], list[dict]]:
-    grouped: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for line in LABELLED.read_text().splitlines():
-        item = json.loads(line)
-        grouped[(item["source"], item["excerpt"])].append(item)
-    return {key: sorted(items, key=lambda i: i["lineno"]) for key, items in grouped.items()}
-
-
-def argued(item: dict) -> tuple[str, str] | None:
-    for key in DISAGREEMENTS:
-        source, prefix = key
-        if item["source"].startswith(source) and item["line"].startswith(prefix):
-            return key
-    return None
-
-
-def agrees(label: str, classified) -> bool:
-    kind = classified.decision.kind.value
-    if label == "other":
-        return kind != "probe"
-    if label == "error" and classified.decision.severity.name in ("WARN", "ERROR", "FATAL"):
-        return True
-    return kind in EXPECTED_KINDS[label]
-
-
-def test_policy_matches_the_labels_or_the_disagreement_is_argued():
-    """Every labelled line gets the labelled kind, or its disagreement is argued above."""
-    totals, agreed, unargued = Counter(), Counter(), []
-    used = set()
-    for items in excerpts().values():
-        classifier = Classifier()
-        for item in items:
-            classified = classifier.classify(item["line"])
-            totals[item["label"]] += 1
-            if agrees(item["label"], classified):
-                agreed[item["label"]] += 1
-                continue
-            key = argued(item)
-            if key is None:
-                unargued.append((item["label"], classified.decision.kind.value, item["line"][:160]))
-            else:
-                used.add(key)
-    print({label: f"{agreed[label]}/{totals[label]}" for label in totals})
-    assert not unargued, unargued
-    assert used == set(DISAGREEMENTS), f"argued but agreeing now (remove them): {set(DISAGREEMENTS) - used}"
-
-
-def test_probe_noise_is_never_louder_than_debug_before_ready():
-    """Every probe the policy recognises while the server is not ready is downgraded to DEBUG."""
-    for items in excerpts().values():
-        classifier = Classifier()
-        for item in items:
-            phase = classifier.lifecycle.phase.value
-            classified = classifier.classify(item["line"])
-            if classified.decision.kind.value == "probe" and phase in ("starting", "loading"):
-                assert classified.decision.severity.name == "DEBUG", item["line"]
-
-
-def test_http_fields_match_the_labels():
-    """Method, path, status and client parsed from each labelled HTTP line equal the label's."""
-    for items in excerpts().values():
-        classifier = Classifier()
-        for item in items:
-            http = item["http"]
-            classified = classifier.classify(item["line"])
-            if not http or argued(item):
-                continue
-            f = classified.record.fields
-            assert f.get("http.request.method") == http["method"], item["line"]
-            assert f.get("url.path") == http["path"], item["line"]
-            assert f.get("http.response.status_code") == http["status"], item["line"]
-            client = f.get("client.address")
-            if http["client"] and client is not None and "client.port" in f and ":" in http["client"]:
-                client = f"{client}:{f['client.port']}"
-            assert client == http["client"] or http["client"] is None, item["line"]
-
 
 def test_orchestrator_address_makes_it_a_probe():
     """Configuring the GPUStack server's address turns its remote /v1/models checks into probes."""

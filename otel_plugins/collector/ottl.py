@@ -20,6 +20,7 @@ import ipaddress
 import re
 
 from .. import names
+from ..policy.decide import LOADING_STATUS
 from ..policy.paths import regex as path_regex
 from ..policy import Policy, Verdict
 from ..record import Severity
@@ -140,9 +141,10 @@ def log_statements(policy: Policy) -> list[str]:
         f"set({kind}, \"probe\") where {probe_condition(policy)}",
         f"set({kind}, \"http\") where {kind} == nil and {attr(names.HTTP_METHOD)} != nil",
     ]
-    # A failing probe: quiet only where the line proves loading, else visible.
+    # A failing probe: quiet only where the line proves loading (the loading answer, with
+    # llama-box's empty rid), else visible.
     if loading_marker_used(policy):
-        marker = f'{probe} and {failing} and {attr(names.REQUEST_ID)} == ""'
+        marker = f'{probe} and {status} == {LOADING_STATUS} and {attr(names.REQUEST_ID)} == ""'
         out += _apply(collector_verdict(policy.loading_verdict), REASON_LOADING, marker)
     out += _apply(Verdict.KEEP, REASON_FAILED, f"{probe} and {failing}")
     # The policy's severity, whatever letter the server printed (as the Python side does).

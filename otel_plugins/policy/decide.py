@@ -20,6 +20,10 @@ REASON_LOADING = "probe_while_loading"
 REASON_HEALTHY = "probe_healthy"
 REASON_FAILED_AFTER_READY = "probe_failed_after_ready"
 REASON_OVERDUE = "probe_failed_load_overdue"
+REASON_PROBE_FAILED = "probe_failed"  # failing with a status that is not the loading answer
+# What a server answers a probe while it loads (llama.cpp's "Loading model", SGLang, Triton):
+# the only failure a probe may quietly get before ready.
+LOADING_STATUS = 503
 REASON_CLIENT_ERROR = "client_error"
 REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
@@ -140,8 +144,9 @@ class ProbePolicy:
         status = record.fields.get(names.HTTP_STATUS)
         if self.matcher.is_probe(record, polling):
             failing = status is not None and status >= 400
-            if failing and (phase is Phase.READY or overdue):
-                reason = REASON_FAILED_AFTER_READY if phase is Phase.READY else REASON_OVERDUE
+            loading_answer = status == LOADING_STATUS and phase in _NOT_READY_PHASES
+            if failing and (phase is Phase.READY or overdue or not loading_answer):
+                reason = REASON_FAILED_AFTER_READY if phase is Phase.READY else REASON_OVERDUE if overdue else REASON_PROBE_FAILED
                 # The policy's severity, not the server's letter (llama-box v2 prints E for any >= 400).
                 return Decision(Verdict.KEEP, Kind.PROBE, policy.failed_probe_severity, reason)
             if phase in _NOT_READY_PHASES:

@@ -1,0 +1,147 @@
+"""Issue 10's acceptance: both labelled corpora, scored line by line, every disagreement argued.
+
+The shared corpus and the fresh one (`tests/testdata/corpus`, collected from public
+issues nobody on the team had seen) are scored with `bench/score_corpus.py`'s own
+figures, each excerpt fed as one stream through the one line pipeline exactly as
+`otel-plugins classify --json` feeds it. Where the policy's answer differs from a human
+label, the line must be listed in DISAGREEMENTS with the reason the policy's answer
+stands; an unlisted miss fails, and so does a listed line that no longer misses. Kind
+and HTTP fields must meet their goals outright; probe noise and protected lines are
+printed raw (the argued lines are why they are below their goals).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS_DIR
+from otel_plugins.commands.classify import http_summary
+from otel_plugins.pipeline import LinePipeline
+from otel_plugins.policy import Policy
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("score_corpus", REPO / "bench" / "score_corpus.py")
+score_corpus = importlib.util.module_from_spec(_spec)
+sys.modules["score_corpus"] = score_corpus
+_spec.loader.exec_module(score_corpus)
+
+_SERIES = "the first two requests of a series are client traffic until the third shows one client repeating itself (repeat_min)"
+_LOOPBACK_LIST = (
+    "a loopback GET of a model list is byte for byte what an orchestrator's probe sends (GPUStack probes /v1/models from "
+    "127.0.0.1); a local UI listing models cannot be told apart, so it is downgraded to DEBUG: kept, not dropped"
+)
+_FAILED_PROBE = (
+    "a probe answered with a failure other than the loading answer (503) is raised to WARN, never hidden: a probe that can "
+    "never succeed (wrong path, missing auth) is what gets a healthy server restarted"
+)
+_CONTINUATION = "a continuation of a multi-line paste that carries no failure word of its own; the line before it is the error"
+_STATED_DEBUG = "the producer itself printed it at DEBUG; the policy never raises a level a server stated for a line that is no failure"
+
+# (source prefix, line prefix) -> why the policy's answer stands.
+DISAGREEMENTS = {
+    ("mostlygeek/llama-swap#75", '[llama-swap] ::1 [2025-03-20 11:27:15] "GET / HTTP/1.1"'): _SERIES,
+    ("mostlygeek/llama-swap#75", '[llama-swap] ::1 [2025-03-20 11:27:45] "GET / HTTP/1.1"'): _SERIES,
+    ("otwld/ollama-helm#23", '[GIN] 2024/04/16 - 09:20:21 | 200 |'): _SERIES,
+    ("otwld/ollama-helm#23", '[GIN] 2024/04/16 - 09:20:26 | 200 |'): _SERIES,
+    ("sipeed/picoclaw#2172", '(APIServer pid=85) INFO:     x.x.x.x:60424 - "GET /v1/models'): _SERIES,
+    ("gpustack/gpustack#1399", "0.35.340.664 I srv       log_server_response: rid 86098301242 | GET /v1/models 192.168.50.13"):
+        "a remote client with a request id asking once is client traffic unless its address is configured as an orchestrator "
+        "(tests/test_corpus.py::test_orchestrator_address_makes_it_a_probe shows the configured case)",
+    ("jtayl222/fraud-model-rollout-demo", 'INFO: 10.42.3.50:0 - "GET /v2/models/fraud-v1-baseline_4'):
+        "one request for a model's metadata from a client that neither repeats it nor probed before: nothing says poller",
+    ("mostlygeek/llama-swap#57", '[llama-swap] 127.0.0.1 [2025-02-28 02:0'): _LOOPBACK_LIST,
+    ("ggml-org/llama.cpp#10547", "Dec 02 12:10:37 kamala llama-server[24689]: request: GET /models 127.0.0.1 200"): _LOOPBACK_LIST,
+    ("ollama/ollama#5816", "[GIN] 2024/07/21 - 15:5"): _LOOPBACK_LIST,
+    ("BerriAI/litellm#13128", 'INFO:     127.0.0.1:38734 - "GET /v1/models/my-gpt-4o HTTP/1.1" 500'):
+        _LOOPBACK_LIST + "; answered 500, it is raised to WARN (a probe failing)",
+    ("ml-explore/mlx-examples#1060", '127.0.0.1 - - [21/Oct/2024 19:25:54] "GET /v1/models HTTP/1.1" 501'):
+        _LOOPBACK_LIST + "; answered 501, it is raised to WARN (a probe failing)",
+    ("mzbac/mlx-llm-server#3", '127.0.0.1 - - [01/Mar/2024 15:56:01] "GET /api/tags HTTP/1.1" 501'):
+        _LOOPBACK_LIST + "; answered 501, it is raised to WARN (a probe failing)",
+    ("BerriAI/litellm#1688", 'INFO:     10.42.0.1:38350 - "GET /health/liveness HTTP/1.1" 404'): _FAILED_PROBE,
+    ("aws/sagemaker-python-sdk#1554", "2020-06-08T09:15:51.852+02:00 | 10.32.0.2 - - [08/Jun/2020:07:15:51 +0000] \"GET /ping"): _FAILED_PROBE,
+    ("bentoml/OpenLLM#79", "2023-06-27T08:28:0"): _FAILED_PROBE,
+    ("mudler/LocalAI#7393", "private-localai-container  | 4:32PM INF HTTP request method=GET path=/readyz status=401"): _FAILED_PROBE,
+    ("huggingface/text-generation-inference#2280", "2024-07-22T19:57:0"):
+        "TGI's launcher prints `shard terminated` at INFO when it stops its shards, on a clean shutdown as after a "
+        "failure; the line itself says no failure, the shard's own error lines before it do (and they are ERROR)",
+    ("huggingface/text-generation-inference#574", " rank=0"): _CONTINUATION,
+    ("oobabooga/textgen#7357", "                         1"): _CONTINUATION,
+    ("mostlygeek/llama-swap#635", "Apr 07 15:39:09 irrational llama-swap[2631815]: [DEBUG] <qwen-3.5-9b> swapState()"): _STATED_DEBUG,
+    ("gpustack/gpustack#1399", "2025-03-04T19:55:05+08:00 - gpustack.worker.backends.llama_box - DEBUG - Run llama-box"): _STATED_DEBUG,
+    ("vllm-project/vllm#19332", "(VllmWorker rank=0 pid=241) "):
+        "a process envelope with nothing after it (the paste cut the progress bar away): no load line is left to read",
+    ("ggml-org/llama.cpp#12385", "main: load the model and apply lora adapter, if any"):
+        "the label says lifecycle, the line is the model load starting: kind load, kept at INFO, moves the phase to loading",
+    ("bentoml/OpenLLM#853", '[INFO] [cli] Starting production HTTP BentoServer from "_service:svc" listening'):
+        "BentoML's start banner: kept at INFO as other; no dialect of this project claims BentoML's CLI lines",
+}
+
+
+def corpora() -> list[Path]:
+    found = [score_corpus.FRESH]
+    if (CORPUS_DIR / "labeled.jsonl").exists():
+        found.insert(0, CORPUS_DIR)
+    return found
+
+
+def decide(stream) -> None:
+    """What `classify --json` answers for every line of the excerpt, attached to its labelled lines."""
+    pipeline = LinePipeline(Policy(), None, line_time=True)
+    rows = []
+    for text in stream.lines:
+        classified = pipeline.feed_text(text)
+        d = classified.decision
+        rows.append({"kind": d.kind.value, "verdict": d.verdict.value, "severity": d.severity.name, "http": http_summary(classified)})
+    for line in stream.labelled:
+        line.got = rows[line.lineno]
+
+
+def argued(line) -> tuple[str, str] | None:
+    return next((key for key in DISAGREEMENTS if line.source.startswith(key[0]) and line.text.startswith(key[1])), None)
+
+
+def test_both_corpora_score_and_every_disagreement_is_argued(capsys):
+    tally = score_corpus.Tally()
+    stated = score_corpus.stated_severity()
+    for directory in corpora():
+        for stream in score_corpus.load_corpus(directory):
+            decide(stream)
+            for line in stream.labelled:
+                line.stated = stated(line.text) if stated else None
+            score_corpus.score(stream, tally)
+            tally.excerpts += 1
+    figures = score_corpus.figures(tally)
+    with capsys.disabled():
+        score_corpus.print_figures("both corpora, in-process", figures)
+    unargued, used = [], set()
+    for cls, lines in tally.misses.items():
+        for line in lines:
+            key = argued(line)
+            if key is None:
+                unargued.append(f"{cls}: [{line.source} #{line.excerpt}:{line.lineno}] {line.text[:140]!r} -> {line.got}")
+            else:
+                used.add(key)
+    assert not unargued, "\n".join(unargued)
+    assert used == set(DISAGREEMENTS), f"argued but agreeing now (remove them): {set(DISAGREEMENTS) - used}"
+    assert figures["kind_right"]["share"] >= score_corpus.GOALS["kind_right"]
+    assert figures["http_right"]["share"] >= score_corpus.GOALS["http_right"]
+    assert figures["noise_share"]["after"] < 0.01 < figures["noise_share"]["before"]
+
+
+@pytest.mark.parametrize("label", ["probe_noise", "error"])
+def test_a_probe_quiet_before_ready_is_only_ever_the_loading_answer_or_success(label):
+    """While a server starts or loads, a probe is downgraded only when it got 503 (the loading answer) or a 2xx."""
+    for directory in corpora():
+        for stream in score_corpus.load_corpus(directory):
+            pipeline = LinePipeline(Policy(), None, line_time=True)
+            for text in stream.lines:
+                before = pipeline.phase.value
+                classified = pipeline.feed_text(text)
+                d = classified.decision
+                if d.kind.value == "probe" and before in ("starting", "loading") and d.severity.name == "DEBUG":
+                    assert classified.http_status in (None, 503) or 200 <= classified.http_status < 400, text
