@@ -17,7 +17,6 @@ facts only, and every phase-dependent case errs toward keeping the line visible:
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from .. import names
 from ..policy.decide import LOADING_STATUS

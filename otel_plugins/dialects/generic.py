@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from otel_plugins.record import Severity
 
-from ._common import ISO_TIME, LOG_TIME
 from .lifecycle import TAG
-from .shape import TIME, Chain, F, Rule, Shape
+from .shape import Chain, Rule, Shape
 
 _UPPER = "TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC"
 # A message that plainly reports a failure; the words are a cheap pre-check for the regex.

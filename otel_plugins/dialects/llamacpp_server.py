@@ -17,7 +17,7 @@ from otel_plugins.record import Event, Kind
 from ._common import URL_QUERY
 from .lifecycle import TAGGED, WORDS
 from .llama_box import TARGET
-from .objects import DIGITS, PRESENT, TEXT, WHOLE, Case, Key, ObjectShape
+from .objects import DIGITS, PRESENT, WHOLE, Case, Key, ObjectShape
 from .objects import TARGET as TARGET_KEY
 from .shape import INT, Conv, F, Shape
 

@@ -31,7 +31,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .. import names
 
 __all__ = ["ChildHealthPoller", "OwnPolls", "health_target", "own_source_address"]
 
