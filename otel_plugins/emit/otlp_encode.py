@@ -120,7 +120,9 @@ class LogEncoder:
         schema_url: str = "",
     ) -> None:
         self.format = wire_format
-        self._attributes: dict[tuple, bytes | str] = {}
+        # key -> value -> (value's class, encoded entry): 1, 1.0 and True are equal keys, so the class is checked.
+        self._by_key: dict[str, dict[Any, tuple[type, Any]]] = {}
+        self._cached = 0
         self._severities: dict[tuple[int, str], bytes | str] = {}
         resource_message = Resource(attributes=[KeyValue(key=k, value=_any_value(v)) for k, v in resource.items()])
         scope = InstrumentationScope(name=scope_name, version=scope_version or "")
@@ -163,12 +165,8 @@ class LogEncoder:
         value = _STRING_VALUE + _length(len(text)) + text
         # In field-number order, as the protobuf library writes them.
         parts = [_TIME + _PACK_FIXED64(time_ns) if time_ns else b"", head, _BODY, _length(len(value)), value]
-        cache = self._attributes
-        for key, item in attributes.items():
-            encoded = cache.get((key, item.__class__, item))
-            if encoded is None:
-                encoded = self._cache(key, item, KeyValue(key=key, value=_any_value(item)).SerializeToString())
-            parts.append(encoded)
+        if attributes:
+            parts += self._entries(attributes)
         if observed_ns:
             parts.append(_OBSERVED + _PACK_FIXED64(observed_ns))
         if event_name:
@@ -179,24 +177,37 @@ class LogEncoder:
     def attributes(self, attributes: Mapping[str, Any], skip: frozenset[str] | set[str] = frozenset()) -> bytes:
         """Protobuf `LogRecord.attributes` entries for `attributes` (but the keys in `skip`), to merge
         into a record that exists already (`MergeFromString` appends to a repeated field)."""
-        cache = self._attributes
-        parts = []
-        for key, item in attributes.items():
-            if skip and key in skip:
-                continue
-            encoded = cache.get((key, item.__class__, item))
-            if encoded is None:
-                encoded = self._cache(key, item, KeyValue(key=key, value=_any_value(item)).SerializeToString())
-            parts.append(encoded)
-        return b"".join(parts)
+        if skip:
+            attributes = {key: item for key, item in attributes.items() if key not in skip}
+        return b"".join(self._entries(attributes))
 
-    def _cache(self, key: str, item: Any, kv: bytes | str) -> bytes | str:
-        if len(self._attributes) >= _CACHE_LIMIT:
-            self._attributes.clear()
-        if isinstance(kv, bytes):
-            kv = _ATTRIBUTE + _length(len(kv)) + kv
-        self._attributes[(key, item.__class__, item)] = kv
-        return kv
+    def _entries(self, attributes: Mapping[str, Any]) -> list[Any]:
+        """Each attribute encoded as an entry of this format, from the cache where it was seen before."""
+        by_key = self._by_key
+        out = []
+        for key, item in attributes.items():
+            values = by_key.get(key)
+            if values is None:
+                values = by_key[key] = {}
+            hit = values.get(item)
+            if hit is None or hit[0] is not item.__class__:
+                hit = self._encode_entry(values, key, item)
+            out.append(hit[1])
+        return out
+
+    def _encode_entry(self, values: dict[Any, tuple[type, Any]], key: str, item: Any) -> tuple[type, Any]:
+        if self.format is WireFormat.PROTOBUF:
+            kv = KeyValue(key=key, value=_any_value(item)).SerializeToString()
+            encoded: Any = _ATTRIBUTE + _length(len(kv)) + kv
+        else:
+            encoded = _dumps({"key": key, "value": _json_value(item)})
+        if self._cached >= _CACHE_LIMIT:  # values seen once (ports, request ids) fill it: start over
+            self._by_key.clear()
+            self._cached = 0
+            values = self._by_key[key] = {}
+        self._cached += 1
+        hit = values[item] = (item.__class__, encoded)
+        return hit
 
     def _protobuf_request(self, records: list[bytes]) -> bytes:
         scope = b"".join([self._scope_bytes, *(_LOG_RECORDS + _length(len(r)) + r for r in records)])
@@ -219,14 +230,7 @@ class LogEncoder:
         parts.append(head)
         parts.append('"body":{"stringValue":' + _dumps(exportable(body)) + "}")
         if attributes:
-            cache = self._attributes
-            encoded = []
-            for key, item in attributes.items():
-                kv = cache.get((key, item.__class__, item))
-                if kv is None:
-                    kv = self._cache(key, item, _dumps({"key": key, "value": _json_value(item)}))
-                encoded.append(kv)
-            parts.append(',"attributes":[' + ",".join(encoded) + "]")
+            parts.append(',"attributes":[' + ",".join(self._entries(attributes)) + "]")
         if event_name:
             parts.append(',"eventName":' + _dumps(event_name))
         parts.append("}")
