@@ -147,12 +147,14 @@ def _proc_cpu_rss(pid: int) -> tuple[float, float]:
     return cpu, (int(hwm.group(1)) / 1024 if hwm else 0.0)
 
 
-def run_collector(log: Path, lines: int, tmp: Path) -> tuple[float, float, float, float, float]:
-    """(cpu seconds, wall seconds, peak RSS MiB, idle cpu seconds, records exported) of the agent."""
+def run_collector(log: Path, lines: int, tmp: Path, config: str | None = None) -> tuple[float, float, float, float, float]:
+    """(cpu seconds, wall seconds, peak RSS MiB, idle cpu seconds, records exported) of the agent
+    running `config` (default: the rendered agent, exporting to debug)."""
     import urllib.request
 
-    config = to_yaml(agent_config(Policy(), exporter="debug", health_check=False))
-    env = {"GPUSTACK_SERVE_LOGS": str(log), "GPUSTACK_RPC_SERVER_LOGS": str(tmp / "none" / "*.log"), "FILELOG_START_AT": "beginning", "AGENT_COUNT_INTERVAL": "5s"}
+    config = config or to_yaml(agent_config(Policy(), exporter="debug", health_check=False))
+    env = {"GPUSTACK_SERVE_LOGS": str(log), "GPUSTACK_RPC_SERVER_LOGS": str(tmp / "none" / "*.log"), "FILELOG_START_AT": "beginning", "AGENT_COUNT_INTERVAL": "5s",
+           "AGENT_STORAGE_DIR": str(tmp / "storage")}
     collector = Collector(config, env=env)
     start = time.monotonic()
     with collector:

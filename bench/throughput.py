@@ -18,8 +18,9 @@ to the first CPU it may use):
 - collector: the real Collector running the rendered `agent.yaml` on the same file (its
   CPU until every line is accepted), for the CPU-per-1M-lines ratio.
 
-`--tree DIR` runs another checkout's code (e.g. the last release, for before/after
-figures). `--check` exits 1 unless issue 12's targets hold: classify >= 0.5x the floor on
+`--python PY` runs the commands with another interpreter (a virtualenv with an earlier
+release installed, for before/after figures); `--agent FILE` gives the Collector that
+agent.yaml (its exporters swapped for `debug`) instead of rendering the current one. `--check` exits 1 unless issue 12's targets hold: classify >= 0.5x the floor on
 both mixes, replay >= 100k lines/s to both sinks, CPU per 1M lines <= 1.0x the Collector's.
 """
 
@@ -70,6 +71,24 @@ def child_cpu(argv: list[str], env: dict[str, str], stdout=subprocess.DEVNULL) -
     return usage.ru_utime + usage.ru_stime, text
 
 
+def debug_exports(agent_yaml: str) -> str:
+    """An agent config with its exporters swapped for `debug` and no health_check (as side_by_side renders it)."""
+    import yaml
+
+    config = yaml.safe_load(agent_yaml)
+    config["exporters"] = {"debug": {"verbosity": "basic", "sampling_initial": 1, "sampling_thereafter": 1000}}
+    service = config["service"]
+    for pipeline in service["pipelines"].values():
+        pipeline["exporters"] = [e if e in config.get("connectors", {}) else "debug" for e in pipeline["exporters"]]
+        pipeline["exporters"] = list(dict.fromkeys(pipeline["exporters"]))
+    service["extensions"] = [e for e in service.get("extensions", []) if not e.startswith("health_check")]
+    config["extensions"] = {k: v for k, v in config.get("extensions", {}).items() if not k.startswith("health_check")}
+    if not config["extensions"]:
+        del config["extensions"]
+        service.pop("extensions", None)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def exported_records(directory: Path) -> int:
     total = 0
     with (directory / "logs.jsonl").open() as f:
@@ -86,17 +105,17 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--mixes", default=",".join(MIXES))
     parser.add_argument("--only", default="floor,classify,replay-json,replay-grpc,collector")
-    parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose otel_plugins to run (default: this one)")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that runs the commands (default: this one)")
+    parser.add_argument("--agent", type=Path, help="an agent.yaml for the Collector (default: rendered from this checkout)")
     parser.add_argument("--check", action="store_true", help="exit 1 unless every target is met")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # children inherit it
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["PYTHONPATH"] = str(args.tree.resolve())
-    cli = [sys.executable, "-m", "otel_plugins"]
+    cli = [args.python, "-m", "otel_plugins"]
     missed: list[str] = []
-    print(f"tree {args.tree.resolve()}, {args.lines:,} lines per mix, one core")
+    print(f"commands run by {args.python}, Collector agent {args.agent or 'rendered here'}; {args.lines:,} lines per mix, one core")
     for mix in args.mixes.split(","):
         with tempfile.TemporaryDirectory(prefix="otel-plugins-throughput-") as tmp_name:
             tmp = Path(tmp_name)
@@ -142,7 +161,8 @@ def main() -> int:
                     if rate["replay-grpc"] < REPLAY_LINES_PER_S:
                         missed.append(f"{mix}: replay to gRPC {rate['replay-grpc']:,.0f} lines/s < {REPLAY_LINES_PER_S:,}")
                 if "collector" in only:
-                    col_cpu, _wall, col_rss, col_start, sent = run_collector(path, args.lines, tmp)
+                    agent = debug_exports(args.agent.read_text()) if args.agent else None
+                    col_cpu, _wall, col_rss, col_start, sent = run_collector(path, args.lines, tmp, agent)
                     print(f"  Collector agent.yaml        {args.lines / col_cpu:>10,.0f} lines/s  {col_cpu:7.2f} CPU-s (start-up {col_start:.2f}), peak RSS {col_rss:.0f} MiB")
                     if "replay-grpc-cpu" in rate:
                         ratio = rate["replay-grpc-cpu"] / col_cpu

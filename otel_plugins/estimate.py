@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gguf import GGUFReader
-
     from .argv import LaunchSpec
 
 __all__ = [
@@ -73,7 +71,6 @@ BANDWIDTH_UNITS: dict[str, float] = {
 _SIZE_NAMES = "B, KiB, MiB, GiB, TiB, KB, MB, GB, TB"
 _BANDWIDTH_NAMES = "bit/s, Kbit/s, Mbit/s, Gbit/s, B/s, KB/s, MB/s, GB/s, MiB/s, GiB/s"
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z/]*)\s*$")
-_SHARD = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
 class EstimateError(ValueError):
@@ -201,31 +198,17 @@ def parse_endpoints(text: str) -> tuple[str, ...]:
     return tuple(endpoints)
 
 
-def _field_int(reader: GGUFReader, key: str) -> int | None:
-    field = reader.get_field(key)
-    if field is None:
-        return None
-    return int(field.parts[field.data[0]][0])
-
-
-def _gguf_file_bytes(path: str) -> tuple[int, int | None]:
-    """(sum of tensor bytes, split.count) of one GGUF file."""
-    from gguf import GGUFReader  # imported here: only this path needs numpy and gguf
-
-    from .gguf_check import check_gguf
+def _gguf_file_bytes(path: str) -> int:
+    """Bytes of every tensor of one GGUF file, from its header (gguf_header: bounded by the file)."""
+    from .gguf_header import GGUFError, read_header
 
     try:
-        check_gguf(path)  # the upstream reader trusts every count in the file: bound them first
-        reader = GGUFReader(path)
+        return sum(tensor.nbytes for tensor in read_header(path).tensors)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+    except (OSError, GGUFError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EstimateError(f"{path}: not a readable GGUF file ({first})") from None
-    try:
-        return sum(int(t.n_bytes) for t in reader.tensors), _field_int(reader, "split.count")
-    finally:
-        del reader  # drops the memory map
 
 
 def gguf_tensor_bytes(path: str | os.PathLike[str]) -> int:
@@ -233,19 +216,14 @@ def gguf_tensor_bytes(path: str | os.PathLike[str]) -> int:
 
     A split model is named `<prefix>-00001-of-0000N.gguf`; any one shard may be given.
     """
+    from .gguf_header import shard_paths
+
     path = os.fspath(path)
-    total, count = _gguf_file_bytes(path)
-    match = _SHARD.match(path)
-    if not count or count <= 1 or match is None:
-        return total
-    own = int(match.group("no"))
-    for number in range(1, count + 1):
-        if number == own:
-            continue
-        shard = f"{match.group('prefix')}-{number:05d}-of-{count:05d}.gguf"
-        if not os.path.isfile(shard):
+    total = 0
+    for shard in shard_paths(path):
+        if shard != path and not os.path.isfile(shard):
             raise EstimateError(f"{path}: shard {os.path.basename(shard)} of the split model is missing")
-        total += _gguf_file_bytes(shard)[0]
+        total += _gguf_file_bytes(shard)
     return total
 
 

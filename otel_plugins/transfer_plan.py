@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
-import mmap
 import os
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from .gguf_header import GGUFError, read_header, shard_paths
 
 __all__ = [
     "HASH_THRESHOLD",
@@ -50,7 +49,6 @@ HASH_THRESHOLD = 10 * 1024 * 1024  # ggml-rpc.cpp: offered by hash when strictly
 _PREFIX = 64 * 1024
 _CHUNK = 8 * 1024 * 1024
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
-_SHARD = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
 class PlanError(ValueError):
@@ -99,109 +97,20 @@ class EndpointPlan:
         return tuple(t for t in self.tensors if t.hashed)
 
 
-_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-_STRING, _ARRAY = 8, 9
-_MAX_COUNT = 1 << 32  # bounds every count read from the file
-
-
-class _Cursor:
-    """Little-endian reads over a memory map; raises PlanError past the end."""
-
-    def __init__(self, data: mmap.mmap, path: str) -> None:
-        self.data, self.path, self.pos = data, path, 0
-
-    def unpack(self, fmt: str):
-        try:
-            values = struct.unpack_from("<" + fmt, self.data, self.pos)
-        except struct.error:
-            raise PlanError(f"{self.path}: truncated GGUF header") from None
-        self.pos += struct.calcsize("<" + fmt)
-        return values[0] if len(values) == 1 else values
-
-    def count(self) -> int:
-        n = self.unpack("Q")
-        if n > _MAX_COUNT:
-            raise PlanError(f"{self.path}: implausible count {n} in the GGUF header")
-        return n
-
-    def string(self) -> str:
-        n = self.count()
-        text = bytes(self.data[self.pos : self.pos + n])
-        self.pos += n
-        return text.decode("utf-8", "replace")
-
-    def value(self, kind: int):
-        if kind == _STRING:
-            return self.string()
-        if kind == _ARRAY:
-            inner, n = self.unpack("I"), self.count()
-            if inner in _SCALARS and inner != _STRING:
-                self.pos += n * struct.calcsize(_SCALARS[inner])  # skipped: no array is needed here
-            else:
-                for _ in range(n):
-                    self.value(inner)
-            return None
-        if kind not in _SCALARS:
-            raise PlanError(f"{self.path}: unknown GGUF value type {kind}")
-        return self.unpack(_SCALARS[kind])
-
-
-def _read_gguf(path: str) -> tuple[dict[str, object], list[ModelTensor]]:
-    """Scalar metadata and tensors of one GGUF file, read straight from its header (the
-    `gguf` package's reader builds every vocabulary array first: seconds per model)."""
-    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType  # sizes of every ggml type
-
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        cur = _Cursor(data, path)
-        if bytes(data[:4]) != b"GGUF":
-            raise PlanError(f"{path}: not a GGUF file")
-        cur.pos = 4
-        version = cur.unpack("I")
-        if version < 2:
-            raise PlanError(f"{path}: GGUF version {version} is too old")
-        n_tensors, n_kv = cur.count(), cur.count()
-        meta: dict[str, object] = {}
-        for _ in range(n_kv):
-            key = cur.string()
-            meta[key] = cur.value(cur.unpack("I"))
-        infos = []
-        for _ in range(n_tensors):
-            name = cur.string()
-            dims = [cur.unpack("Q") for _ in range(cur.unpack("I"))]
-            kind, offset = cur.unpack("I"), cur.unpack("Q")
-            try:
-                block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
-            except (ValueError, KeyError):
-                raise PlanError(f"{path}: tensor {name} has unknown ggml type {kind}") from None
-            elements = math.prod(dims)
-            infos.append((name, elements // block * size, offset))
-        alignment = int(meta.get("general.alignment") or 32)
-        start = cur.pos + (-cur.pos % alignment)
-    return meta, [ModelTensor(name, nbytes, path, start + offset) for name, nbytes, offset in infos]
-
-
-def _shards(path: str) -> list[str]:
-    match = _SHARD.match(path)
-    if match is None:
-        return [path]
-    count = int(match.group("count"))
-    return [f"{match.group('prefix')}-{n:05d}-of-{count:05d}.gguf" for n in range(1, count + 1)]
-
-
 def model_tensors(path: str | os.PathLike[str]) -> tuple[int, list[ModelTensor]]:
     """(block count, tensors in file order) of a GGUF model, every shard of a split one."""
     path = os.fspath(path)
     tensors: list[ModelTensor] = []
     n_layer = None
-    for shard in _shards(path):
+    for shard in shard_paths(path):
         if not os.path.isfile(shard):
             raise PlanError(f"{path}: shard {os.path.basename(shard)} of the split model is missing")
         try:
-            meta, found = _read_gguf(shard)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, PlanError):
-                raise
+            header = read_header(shard)
+        except (OSError, GGUFError) as exc:
             raise PlanError(f"{shard}: not a readable GGUF file ({exc})") from None
+        meta = header.metadata
+        found = [ModelTensor(t.name, t.nbytes, shard, t.offset) for t in header.tensors]
         if n_layer is None:
             count = meta.get(f"{meta.get('general.architecture')}.block_count")
             n_layer = int(count) if isinstance(count, int) else None

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import config as cfg
-from .render import _HEADER, _health, _settings_comment, to_yaml
+from .render import _HEADER, _health, _settings_comment, filelog_receiver, to_yaml
 
 AGENT_PROCESSOR_FILE = "agent-processor.yaml"
 
@@ -55,13 +55,7 @@ def agent_processor_config(processors: Sequence[str] | None = None, *, health_ch
     config: dict[str, Any] = {"extensions": {**_health(health_check), STORAGE: {"directory": STORAGE_DIR.ref, "create_directory": True}}}
     config["receivers"] = {
         "file_log/llama": {
-            "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
-            "start_at": cfg.START_AT.ref,
-            "include_file_path": True,
-            "include_file_name": False,
-            "preserve_leading_whitespaces": True,
-            "preserve_trailing_whitespaces": True,
-            "storage": STORAGE,
+            **filelog_receiver(STORAGE),
             # When the queue refuses (full, or disk trouble), the receiver waits and tries again.
             "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
             "operators": [

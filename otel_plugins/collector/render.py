@@ -44,6 +44,22 @@ def _settings_comment(settings: tuple[cfg.Setting, ...]) -> str:
     return "\n".join(f"#   {s.env}={s.default if s.default is not None else '(required)'}  {s.description}" for s in settings)
 
 
+def filelog_receiver(storage: str | None) -> dict[str, Any]:
+    """The filelog receiver every agent reads the servers' logs with: the files, whole lines, and
+    the storage extension its read offsets go to (None: none)."""
+    receiver: dict[str, Any] = {
+        "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
+        "start_at": cfg.START_AT.ref,
+        "include_file_path": True,
+        "include_file_name": False,
+        "preserve_leading_whitespaces": True,
+        "preserve_trailing_whitespaces": True,
+    }
+    if storage is not None:
+        receiver["storage"] = storage
+    return receiver
+
+
 def _health(enabled: bool) -> dict[str, Any]:
     return {"health_check": {"endpoint": cfg.HEALTH.ref}} if enabled else {}
 
@@ -86,16 +102,8 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
     extensions = {**_health(health_check), **(_storage() if persistent else {})}
     if extensions:
         config["extensions"] = extensions
-    filelog: dict[str, Any] = {
-        "include": [cfg.SERVE_LOGS.ref, cfg.RPC_LOGS.ref],
-        "start_at": cfg.START_AT.ref,
-        "include_file_path": True,
-        "include_file_name": False,
-        "preserve_leading_whitespaces": True,
-        "preserve_trailing_whitespaces": True,
-    }
-    if persistent:
-        filelog["storage"] = _STORAGE  # read offsets: a restart resumes where the last run stopped
+    # With storage, read offsets persist: a restart resumes where the last run stopped.
+    filelog = filelog_receiver(_STORAGE if persistent else None)
     filelog["operators"] = stanza.operators()
     config["receivers"] = {"filelog/llama": filelog}
     config["processors"] = {
