@@ -62,7 +62,8 @@ def floor(path: Path) -> float:
 def child_cpu(argv: list[str], env: dict[str, str], stdout=subprocess.DEVNULL) -> tuple[float, str]:
     """(user+sys CPU seconds, stderr) of one command run to its end."""
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=err)
+        # Run from elsewhere: `python -m` would take ./otel_plugins over the interpreter's own.
+        proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=err, cwd=tempfile.gettempdir())
         _pid, status, usage = os.wait4(proc.pid, 0)
         err.seek(0)
         text = err.read().decode(errors="replace")
