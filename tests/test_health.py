@@ -263,7 +263,14 @@ def test_keep_alive_responses_do_not_wait_for_delayed_acks(served):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     conn.request("GET", "/health")
     conn.getresponse().read()
-    connections = list(server._server.server_state.connections)
-    sockets = [c.transport.get_extra_info("socket") for c in connections if c.transport is not None]
-    conn.close()
-    assert sockets and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+    try:
+        # Only our own connection, read while it is open: other connections of the fixture may
+        # be closing on the server's loop while this thread looks at them.
+        ours = conn.sock.getsockname()
+        connections = list(server._server.server_state.connections)
+        transports = [c.transport for c in connections if c.transport is not None]
+        mine = [t.get_extra_info("socket") for t in transports if t.get_extra_info("peername") == ours]
+        assert len(mine) == 1
+        assert mine[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        conn.close()
