@@ -15,12 +15,13 @@ from .dialects import decode, parse_line
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
-from .policy.decide import OWN_POLL, REASON_SAMPLED
-from .record import Kind, Record
+from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_SAMPLED
+from .record import Kind, Record, Severity
 
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
 _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
+_INDENT = (" ", "\t")
 
 
 class Classified:
@@ -96,6 +97,8 @@ class Classifier:
         self.own_line = own_line
         self._probe_paths = self.policy.matcher.probe_paths
         self._sampled: dict[Decision, Decision] = {}
+        self._continued: dict[Decision, Decision] = {}
+        self._loud: Decision | None = None  # the line before, when it was a warning or a failure
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
         self._last_time: float | None = None
@@ -131,6 +134,12 @@ class Classifier:
             representative, summaries = self.sampler.admit(key, now)
             if not representative:
                 decision = self._sampled_away(decision)
+        loud = self._loud
+        if loud is not None and record.severity is None and record.dialect == "other" and text[:1] in _INDENT:
+            decision = self._continuation(loud)
+        # An access line is complete on its one line, whichever path decided it.
+        loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
+        self._loud = decision if loud_enough else None
         lifecycle.observe(record, decision, now)
         return Classified(record, decision, now, summaries)
 
@@ -158,6 +167,7 @@ class Classifier:
             representative, summaries = self.sampler.admit((method, path, status), now)
             if not representative:
                 decision = self._sampled_away(decision)
+        self._loud = None
         lifecycle.observe_access(decision.kind, status, now)
         return Classified(None, decision, now, summaries, hot=hot)
 
@@ -167,6 +177,15 @@ class Classifier:
         if away is None:
             away = self._sampled[decision] = replace(decision, reason=REASON_SAMPLED, emit=False)
         return away
+
+    def _continuation(self, loud: Decision) -> Decision:
+        """An indented line no dialect claims, right after a warning or a failure, is the rest
+        of that message (a wrapped console line, a multi-line exception message, an exception's
+        fields printed after its traceback): it keeps the message's kind and level."""
+        decision = self._continued.get(loud)
+        if decision is None:
+            decision = self._continued[loud] = Decision(Verdict.KEEP, loud.kind, loud.severity, REASON_CONTINUATION)
+        return decision
 
     def flush(self) -> list[SampleSummary]:
         """Close every open sampling window (at the end of a stream)."""

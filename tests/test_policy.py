@@ -112,6 +112,34 @@ def test_a_client_repeating_itself_or_already_probing_polls():
     assert classifier.classify(line.format(client="10.1.1.2", path="/api/tags")).decision.kind is Kind.HTTP
 
 
+def test_an_indented_line_after_a_failure_carries_it_on():
+    """A wrapped console line or the fields printed after a traceback keep the failure's level;
+    the same indented line after an ordinary one, or after an access line, does not."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier()
+    lines = [
+        "19:09:54-049135 ERROR    Error loading the model: Server process terminated unexpectedly with exit code:",
+        "                         1",
+        "  still part of it",
+        "ggml_cuda_init: found 2 CUDA devices:",
+        "  Device 0: NVIDIA GeForce RTX 5090, compute capability 12.0, VMM: yes",
+        'INFO:     10.0.0.1:5000 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error',
+        "  not a continuation of an access line",
+        "19:09:55-000001 ERROR    Error loading the model again",
+        "an ordinary line, not indented",
+    ]
+    got = []
+    for text in lines:
+        decision = classifier.classify(text).decision
+        got.append((decision.severity, decision.kind, decision.reason))
+    assert got[1] == got[2] == (Severity.ERROR, Kind.ERROR, "continuation")
+    assert got[4][0] is Severity.INFO and got[4][2] is None
+    assert got[5][0] >= Severity.WARN
+    assert got[6][0] is Severity.INFO
+    assert got[8][0] is Severity.INFO
+
+
 def test_yaml_round_trip(tmp_path):
     file = tmp_path / "policy.yaml"
     file.write_text(

@@ -28,6 +28,7 @@ REASON_CLIENT_ERROR = "client_error"
 REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
 REASON_OWN_POLL = "own_poll"
+REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
 _CACHE_SIZE = 4096
