@@ -209,6 +209,11 @@ def test_case3_rendered_agent_redacts_like_python(tmp_path):
     log = tmp_path / "serve" / "1.log"
     log.parent.mkdir()
     log.write_text("\n".join(COLLECTOR_LINES) + "\n")
+    # The same lines again from a file whose name holds a secret: the agent's attributes pass
+    # only where the body or the file path has a marker, and this path has one. (Its first line
+    # differs: filelog takes two files that begin alike for one.)
+    lines = ["the second file", *COLLECTOR_LINES]
+    (log.parent / "run-token=QQpathsecretQQ.log").write_text("\n".join(lines) + "\n")
     out = tmp_path / "agent-out.jsonl"
     config = to_yaml(agent_config(exporter="file", health_check=False))
     env = {"GPUSTACK_SERVE_LOGS": str(log.parent / "*.log"), "GPUSTACK_RPC_SERVER_LOGS": str(tmp_path / "none" / "*.log"),
@@ -216,12 +221,13 @@ def test_case3_rendered_agent_redacts_like_python(tmp_path):
     assert Collector(config, env=env).validate().returncode == 0
     with Collector(config, env=env):
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_bodies(out)) < len(COLLECTOR_LINES):
+        while time.monotonic() < deadline and len(_bodies(out)) < len(COLLECTOR_LINES) + len(lines):
             time.sleep(0.2)
     bodies = _bodies(out)
     text = out.read_text()
-    assert "QQ" not in text, [b for b in bodies if "QQ" in b]
-    assert sorted(bodies) == sorted(redact_text(line) for line in COLLECTOR_LINES)
+    assert "QQ" not in text, [b for b in bodies if "QQ" in b] or "in an attribute"
+    assert "run-token=[REDACTED]" in text
+    assert sorted(bodies) == sorted(redact_text(line) for line in [*COLLECTOR_LINES, *lines])
 
 
 def _bodies(path: Path) -> list[str]:
