@@ -4,8 +4,7 @@ The Python side and the Collector run the same RE2 text (`redact.combined_patter
 line comes out of the agent exactly as `redact_text` makes it:
 
 - `transform/redact`: OTTL `replace_pattern` on the log body (where a marker is present),
-  `replace_all_patterns` on log, span, span event, data point and resource attributes
-  (on an agent's log attributes only where the body or the file path has a marker),
+  `replace_all_patterns` on log, span, span event, data point and resource attributes,
   and the span name and status message;
 - `redaction/secret_keys`: the `redaction` processor's `blocked_key_patterns`, for
   attributes whose key names a secret (`x-api-key`, `password`): their value becomes `****`
@@ -18,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import names, redact
+from .. import redact
 from .ottl import ottl_str
 
 _STATEMENTS = {"logs": "log_statements", "traces": "trace_statements", "metrics": "metric_statements"}
@@ -49,19 +48,11 @@ def replace_in_map(target: str) -> str:
     return f'replace_all_patterns({target}, "value", {_pattern()}, {_replacement()})'
 
 
-def _statements(signal: str, attributes_from_body: bool) -> list[dict[str, Any]]:
+def _statements(signal: str) -> list[dict[str, Any]]:
     resource = {"context": "resource", "statements": [replace_in_map("resource.attributes")]}
     if signal == "logs":
-        markers = _escaped(ottl_str(redact.marker_pattern()))
-        in_body = f"IsMatch(log.body, {markers})"
-        attributes = replace_in_map("log.attributes")
-        if attributes_from_body:
-            # Every rule's match holds one of its markers, and the agent's log attributes are
-            # pieces of the body (parsed out of it), constants of ours, or the file's path: when
-            # none of those holds a marker, no attribute can hold a secret. Skipping the pass over
-            # every attribute of every probe line takes a fifth off the agent's CPU.
-            attributes += f' where {in_body} or IsMatch(log.attributes["{names.LOG_FILE_PATH}"], {markers})'
-        return [resource, {"context": "log", "statements": [f"{replace_in('log.body')} where {in_body}", attributes]}]
+        marker = f"IsMatch(log.body, {_escaped(ottl_str(redact.marker_pattern()))})"
+        return [resource, {"context": "log", "statements": [f"{replace_in('log.body')} where {marker}", replace_in_map("log.attributes")]}]
     if signal == "traces":
         return [
             resource,
@@ -71,13 +62,11 @@ def _statements(signal: str, attributes_from_body: bool) -> list[dict[str, Any]]
     return [resource, {"context": "datapoint", "statements": [replace_in_map("datapoint.attributes")]}]
 
 
-def processors(*signals: str, attributes_from_body: bool = False) -> dict[str, dict[str, Any]]:
-    """The two processors for pipelines of `signals` ("logs", "traces", "metrics").
-    `attributes_from_body`: the log records' attributes were parsed out of their bodies (an
-    agent reading files), so the attributes need a pass only when the body has a marker."""
+def processors(*signals: str) -> dict[str, dict[str, Any]]:
+    """The two processors for pipelines of `signals` ("logs", "traces", "metrics")."""
     transform: dict[str, Any] = {"error_mode": "ignore"}
     for signal in signals:
-        transform[_STATEMENTS[signal]] = _statements(signal, attributes_from_body)
+        transform[_STATEMENTS[signal]] = _statements(signal)
     return {
         TRANSFORM: transform,
         KEYS: {"allow_all_keys": True, "blocked_key_patterns": [_escaped(redact.SECRET_KEY_PATTERN)], "summary": "silent"},

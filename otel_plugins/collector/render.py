@@ -121,7 +121,7 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
                 {"context": "log", "statements": ottl.log_statements(policy)},
             ],
         },
-        **redaction.processors("logs", attributes_from_body=True),  # secrets never leave the agent: redact.py's rules
+        **redaction.processors("logs"),  # secrets never leave the agent: redact.py's rules
         "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
         **({} if persistent else {"batch": {"timeout": "1s", "send_batch_size": 8192}}),
         # The count connector emits one delta per export call: fewer, larger calls.

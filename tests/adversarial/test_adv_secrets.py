@@ -209,9 +209,9 @@ def test_case3_rendered_agent_redacts_like_python(tmp_path):
     log = tmp_path / "serve" / "1.log"
     log.parent.mkdir()
     log.write_text("\n".join(COLLECTOR_LINES) + "\n")
-    # The same lines again from a file whose name holds a secret: the agent's attributes pass
-    # only where the body or the file path has a marker, and this path has one. (Its first line
-    # differs: filelog takes two files that begin alike for one.)
+    # The same lines again from a file whose name holds a secret: the file's path is an attribute
+    # of every record the agent reads from it. (Its first line differs: filelog takes two files
+    # that begin alike for one.)
     lines = ["the second file", *COLLECTOR_LINES]
     (log.parent / "run-token=QQpathsecretQQ.log").write_text("\n".join(lines) + "\n")
     out = tmp_path / "agent-out.jsonl"
