@@ -209,7 +209,7 @@ def wrapped(nbytes: int, mode: str, workdir: Path, endpoint: str | None, label: 
 def failures_exported(directory: Path) -> int:
     """ERROR records in an embedded-default output whose body is one of the child's failure lines."""
     return sum(
-        1 for r in otlp_files.logs(directory)
+        1 for r in otlp_files.iter_logs(directory)
         if r["severity"] == "ERROR" and (" E srv    send_error:" in r["body"] or '" 500 Internal Server Error' in r["body"])
     )
 

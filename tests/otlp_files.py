@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +47,30 @@ def spans(directory: Path) -> list[dict]:
     return out
 
 
-def logs(directory: Path) -> list[dict]:
-    out = []
-    for request in _requests(Path(directory) / "logs.jsonl"):
-        for resource_logs in request.get("resourceLogs", []):
-            for scope in resource_logs.get("scopeLogs", []):
-                for record in scope.get("logRecords", []):
-                    out.append(
-                        {
+def iter_logs(directory: Path) -> Iterator[dict]:
+    """The log records one at a time, the file read a request at a time (a flood's output does
+    not fit in memory as one list)."""
+    path = Path(directory) / "logs.jsonl"
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as requests:
+        for line in requests:
+            if not line.strip():
+                continue
+            for resource_logs in json.loads(line).get("resourceLogs", []):
+                for scope in resource_logs.get("scopeLogs", []):
+                    for record in scope.get("logRecords", []):
+                        yield {
                             "body": value(record.get("body", {})),
                             "severity": record.get("severityText"),
                             "severity_number": record.get("severityNumber"),
                             "attrs": attrs(record.get("attributes")),
                             "event_name": record.get("eventName"),
                         }
-                    )
-    return out
+
+
+def logs(directory: Path) -> list[dict]:
+    return list(iter_logs(directory))
 
 
 def metric_points(directory: Path) -> dict[str, list[dict]]:
