@@ -180,7 +180,9 @@ def wrapped(nbytes: int, mode: str, workdir: Path, endpoint: str | None, label: 
     if endpoint:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     errors = workdir / f"{label}.err"
-    command = [sys.executable, "-m", "otel_plugins", "run", "--log-file", "/dev/null", "--output-dir", str(workdir / f"{label}-otel"),
+    output = workdir / f"{label}-otel"
+    shutil.rmtree(output, ignore_errors=True)  # each run counts only what it exported itself
+    command = [sys.executable, "-m", "otel_plugins", "run", "--log-file", "/dev/null", "--output-dir", str(output),
                "--", sys.executable, str(CHILD)]
     start = time.monotonic()
     with open(errors, "wb") as err:
