@@ -148,7 +148,7 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     (METRIC_LOAD_DURATION, "histogram", "s", "Time from spawn until ready or failure, by llama.load.outcome"),
     (METRIC_DEADLINE, "gauge", "s", "Unix time at which a load still running is overdue (start + expected-load deadline), while loading"),
     (METRIC_PROBES, "counter", "{response}", "Probe responses seen, by url.path, http.response.status_code, llama.policy.verdict and llama.policy.reason"),
-    (METRIC_SUPPRESSED, "counter", "{record}", "Lines dropped or sampled away, by url.path, http.response.status_code and llama.policy.reason"),
+    (METRIC_SUPPRESSED, "counter", "{record}", "Lines dropped or sampled away (or shed: passed through unparsed under overload), by url.path, http.response.status_code and llama.policy.reason"),
     (METRIC_LOG_RECORDS, "counter", "{record}", "Log records after the policy, by llama.log.severity"),
     (METRIC_EXITS, "counter", "{exit}", "Instance exits, by process.exit.code, llama.exit.signal and llama.exit.requested"),
     (METRIC_PEER_STATE, "gauge", "{state}", "RPC peer state per llama.rpc.endpoint: 0 up, 1 degraded, 2 lost"),

@@ -26,7 +26,7 @@ from .crash import CrashDump, CrashFolder
 from .dialects import decode
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
-from .policy.decide import OWN_POLL
+from .policy.decide import OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
@@ -185,8 +185,11 @@ class LinePipeline:
         return classified
 
     def count_shed(self, lines: int) -> None:
-        """Lines the source passed through without parsing them (see sources.process)."""
+        """Lines the source passed through without parsing them (see sources.process); none of
+        them became a record, so they are exported as suppressed, with reason `shed`."""
         self.counts.shed += lines
+        if self.metrics is not None and lines:
+            self.metrics.count_suppressed(None, None, REASON_SHED, lines)
 
     def count_cut(self, lines: int) -> None:
         """Lines the source cut at its line limit (each piece was fed as a line of its own)."""

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+import otlp_files
+from otel_plugins import names
 from otel_plugins.sinks.telemetry import SHUTDOWN_TIMEOUT_S
 from otel_plugins.sources.process import PipePump
 
@@ -63,6 +65,10 @@ def test_flood_sheds_only_harmless_lines_and_exports_every_failure(tmp_path, cap
         check_run(run, FLOOD_BYTES)
     assert run.summary["shed"] > 0, run.line()  # the flood was more than we decide: we shed
     assert run.failures > 0 and run.failures_exported == run.failures, run.line()
+    # What was shed is exported too: llama.log.suppressed{llama.policy.reason=shed}, last point.
+    points = otlp_files.metric_points(tmp_path / "wrapped-file-sink-otel").get(names.METRIC_SUPPRESSED, [])
+    shed = [p["value"] for p in points if p["attrs"].get(names.ATTR_REASON) == "shed"]
+    assert shed and shed[-1] == run.summary["shed"], (shed[-3:], run.line())
 
 
 def test_flood_with_the_otlp_endpoint_at_a_closed_port(tmp_path, capsys):

@@ -27,6 +27,7 @@ LOADING_STATUS = 503
 REASON_CLIENT_ERROR = "client_error"
 REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
+REASON_SHED = "shed"  # passed through unparsed under overload (see sources.process.PipePump)
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
 
