@@ -32,6 +32,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import bed  # noqa: E402
 import otlp_files  # noqa: E402
 
+from otel_plugins import names  # noqa: E402
+
 VERSION = "0.3.36"
 VERBOSE = False
 
@@ -84,12 +86,12 @@ def one_load(model: Path, endpoint: str, out: Path, cache_dir: str | None) -> di
 
 def summarize(samples: list, out: Path) -> dict:
     spans = {s["name"]: s for s in otlp_files.spans(out)}
-    load = spans["llama.load"]
+    load = spans[names.SPAN_LOAD]
     load_s = (int(load["endTimeUnixNano"]) - int(load["startTimeUnixNano"])) / 1e9
-    transfer = spans.get("llama.rpc.transfer", {"events": []})
-    finals = [e["attrs"] for e in transfer["events"] if e["attrs"].get("llama.load.progress.ratio") == 1.0]
-    cached = finals[-1].get("llama.load.bytes.cached", 0) if finals else 0
-    total = finals[-1].get("llama.load.bytes.total") if finals else None
+    transfer = spans.get(names.SPAN_TRANSFER, {"events": []})
+    finals = [e["attrs"] for e in transfer["events"] if e["attrs"].get(names.ATTR_PROGRESS_RATIO) == 1.0]
+    cached = finals[-1].get(names.ATTR_BYTES_CACHED, 0) if finals else 0
+    total = finals[-1].get(names.ATTR_BYTES_TOTAL) if finals else None
     moving = [(t, b) for t, b in samples if (b.get("progress") or 0) > 0 or b.get("status") == "ok"]
     start = moving[0][0] if moving else None
     done_at = next((i for i, (t, b) in enumerate(moving) if b.get("status") == "ok" or (b.get("progress") or 0) >= 1.0), None)
