@@ -129,6 +129,11 @@ class InstanceObserver:
     def phase(self) -> Phase:
         return self.pipeline.phase
 
+    def quiet_probe(self, raw: bytes) -> bool:
+        """For the pumps' overload check: a probe line the policy keeps below WARN now."""
+        with self.lock:
+            return self.pipeline.quiet_probe(raw, self.clock())
+
     @property
     def last_crash(self) -> str | None:
         return self.pipeline.last_crash

@@ -121,8 +121,10 @@ class InstrumentedProcess:
         # Pump threads are daemons; at interpreter exit, let them deliver a finished child's last lines.
         atexit.register(self._drain_at_exit)
         pumps = [
-            PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout"),
-            PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr"),
+            PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout",
+                     harmless=self.observer.quiet_probe),
+            PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr",
+                     harmless=self.observer.quiet_probe),
         ]
         for pump in pumps:
             pump.start()

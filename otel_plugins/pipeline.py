@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from .classify import Classified, Classifier
 from .crash import CrashDump, CrashFolder
 from .dialects import decode
+from .dialects.fastpath import match_hot
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
 from .policy.decide import OWN_POLL, REASON_SHED
@@ -139,6 +140,18 @@ class LinePipeline:
     @property
     def phase(self) -> Phase:
         return self.lifecycle.phase
+
+    def quiet_probe(self, raw: bytes, now: float) -> bool:
+        """Whether `raw` is an access line the policy would take for a probe and keep below WARN
+        now (a 503 while loading, say), judged from the fast path's key alone. A read for the
+        source's overload check (sources.process.PipePump): it moves no state and counts nothing."""
+        hot = match_hot(decode(raw))
+        if hot is None:
+            return False
+        lifecycle = self.lifecycle
+        # Not polling: that can only make a line a probe, never a failure into a quiet one.
+        decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
+        return decision.kind is Kind.PROBE and decision.severity < Severity.WARN
 
     def on_phase_change(self, listener: Callable[[Phase, Phase, float], None]) -> None:
         self.lifecycle.on_change(listener)

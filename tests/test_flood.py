@@ -160,3 +160,34 @@ def test_pump_splits_lines_across_reads_and_passes_overlong_lines_unparsed():
     assert seen == lines + [b"last line without a newline"]
     assert sink.getvalue() == b"".join(x.upper() for x in lines[:100]) + overlong + b"".join(x.upper() for x in lines[100:]) + b"LAST LINE WITHOUT A NEWLINE"
     assert pump.shed_lines == 1
+
+
+def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
+    """Under overload a suspect line is decided unless the check proves it harmless; the cleared
+    and the plain lines pass through unchanged and are counted as shed, nothing else."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    pipeline = LinePipeline(Policy())
+    probe_503 = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    business_503 = b"0.01.000.002 I srv  log_server_r: request: POST /v1/chat/completions 10.0.0.7 503\n"
+    error = b"0.01.000.003 E srv    send_error: task id = 7, error: out of memory\n"
+    plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    assert pipeline.quiet_probe(probe_503, time.time())  # loading: the loading answer is quiet
+    assert not pipeline.quiet_probe(business_503, time.time())
+    data = probe_503 + plain + business_503 + probe_503 + error + plain
+    seen, sink = [], io.BytesIO()
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump",
+                    harmless=lambda raw: pipeline.quiet_probe(raw, time.time()))
+    pump._shed(data, 0, len(data))
+    assert seen == [business_503, error]
+    assert pump.shed_lines == 4 and sink.getvalue() == data
+    # Once ready, a probe's 503 is a probe failing after ready: decided, never shed.
+    pipeline.feed_text("0.02.000.000 I srv  llama_server: model loaded")
+    assert pipeline.phase.value == "ready"
+    assert not pipeline.quiet_probe(probe_503, time.time())
+    # A check that fails is our fault: the line is decided as if there were no check.
+    seen.clear()
+    broken = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, io.BytesIO(), "test-pump", harmless=lambda raw: 1 / 0)
+    broken._shed(data, 0, len(data))
+    assert seen == [probe_503, business_503, probe_503, error] and broken.handler_errors == 4

@@ -120,8 +120,9 @@ class PipePump(threading.Thread):
 
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
     bytes wait in the pipe, it sheds: one C-level scan of the chunk (`_SUSPECT`) finds
-    the lines that could be a failure or move the lifecycle, only those are decided, and
-    the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
+    the lines that could be a failure or move the lifecycle; of those, the ones `harmless`
+    proves quiet (a probe's 503 while the model loads) join the rest. Only what remains is
+    decided; the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
     while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
     again: a flood then costs us little more than copying it, the server keeps the CPU it
     would have had without us, and no failure in the flood goes unparsed. One thread,
@@ -129,11 +130,21 @@ class PipePump(threading.Thread):
     the server more in wake-ups and GIL hand-offs than it saves.
     """
 
-    def __init__(self, pipe: IO[bytes], handler: LineHandler, sink: IO[bytes] | None, name: str) -> None:
+    def __init__(
+        self,
+        pipe: IO[bytes],
+        handler: LineHandler,
+        sink: IO[bytes] | None,
+        name: str,
+        harmless: Callable[[bytes], bool] | None = None,
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self.pipe = pipe
         self.handler = handler
         self.sink = sink
+        # A second, still cheap look at a line the scan suspects (its 4xx/5xx status may be a
+        # probe's loading answer): True proves it harmless, and it is shed like the others.
+        self.harmless = harmless
         self.lines = 0  # decided by the handler
         self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
@@ -219,6 +230,15 @@ class PipePump(threading.Thread):
                 _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
             return line
 
+    def _proven_harmless(self, harmless: Callable[[bytes], bool], line: bytes) -> bool:
+        try:
+            return harmless(line)
+        except Exception:  # our fault: the line is decided as if no check existed
+            self.handler_errors += 1
+            if self.handler_errors <= 3:
+                _log.warning("overload check failed; deciding the line", exc_info=True)
+            return False
+
     def _lines(self, data: bytes, cut: int) -> bool:
         """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed (returns False)."""
         out = []
@@ -244,12 +264,16 @@ class PipePump(threading.Thread):
         """Decides only the lines of `data[begin:cut]` that could matter; the others pass through as they came."""
         out = []
         done = begin  # data[begin:done] is accounted for
+        looked = begin  # data[begin:looked] holds no line left to look at
+        harmless = self.harmless
         for match in _SUSPECT.finditer(data, begin, cut):
             at = match.start()
-            if at < done:
-                continue  # another word on a line already decided
+            if at < looked:
+                continue  # another word on a line already decided or proven harmless
             start = data.rfind(b"\n", begin, at) + 1 or begin
-            end = data.find(b"\n", at, cut) + 1 or cut
+            end = looked = data.find(b"\n", at, cut) + 1 or cut
+            if harmless is not None and self._proven_harmless(harmless, data[start:end]):
+                continue  # passed through with the shed lines around it
             if start > done:
                 out.append(data[done:start])
                 self.shed_lines += data.count(b"\n", done, start)
