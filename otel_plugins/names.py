@@ -236,6 +236,7 @@ _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     (ATTR_PROGRESS_RATIO, "event", "1", "load progress 0..1"),
     (ATTR_BYTES_DONE, "span, event", "By", "weight bytes delivered"),
     (ATTR_BYTES_TOTAL, "span, event", "By", "weight bytes to deliver"),
+    (ATTR_BYTES_CACHED, "span, event", "By", "of the bytes delivered, those the RPC server took from its tensor cache"),
     (ATTR_RATE, "event", "By/s", "transfer rate"),
     (ATTR_ETA, "event", "s", "estimated time to the end of the load"),
     (ATTR_SOURCE, "span, event", "string", "where progress comes from: tcp, percent, dots, buffer"),
