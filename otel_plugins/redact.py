@@ -97,11 +97,22 @@ def replacement(group: str = r"\g<{}>") -> str:
     return "".join(group.format(n) for n in before) + REDACTED + "".join(group.format(n) for n in after)
 
 
+def markers() -> list[str]:
+    """Every rule's markers, sorted: lower-case literals, one of which is in every match."""
+    literals = sorted({m for r in RULES for m in r.markers})
+    assert all(re.fullmatch(r"[a-z0-9_:/-]+", m) for m in literals), "markers are plain literals in both engines"
+    return literals
+
+
+# Letters outside ASCII that case-insensitive matching (RE2's and Go's alike) folds onto an
+# ASCII letter of a marker: `\u017fecret` matches `(?i)secret`, `\u212aey` matches `(?i)key`.
+# A scan that lower-cases a line and looks for the markers literally takes them as markers too.
+FOLDED_ONTO_ASCII = ("\u017f", "\u212a")
+
+
 def marker_pattern() -> str:
     """A case-insensitive alternation of every rule's markers: no match, nothing to redact."""
-    markers = sorted({m for r in RULES for m in r.markers})
-    assert all(re.fullmatch(r"[a-z0-9_:/-]+", m) for m in markers), "markers are plain literals in both engines"
-    return "(?i)" + "|".join(markers)
+    return "(?i)" + "|".join(markers())
 
 
 def _groups() -> tuple[list[int], list[int]]:

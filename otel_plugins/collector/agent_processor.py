@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import config as cfg
-from .render import _HEADER, _health, _settings_comment, filelog_receiver, to_yaml
+from .render import filelog_receiver, header, health_extension, to_yaml
 
 AGENT_PROCESSOR_FILE = "agent-processor.yaml"
 
@@ -52,7 +52,7 @@ def agent_processor_config(processors: Sequence[str] | None = None, *, health_ch
         resolver = {"static": {"hostnames": list(processors)}}
     else:
         resolver = {"dns": {"hostname": PROCESSOR_HOST.ref, "port": PROCESSOR_PORT.ref, "interval": "5s"}}
-    config: dict[str, Any] = {"extensions": {**_health(health_check), STORAGE: {"directory": STORAGE_DIR.ref, "create_directory": True}}}
+    config: dict[str, Any] = {"extensions": {**health_extension(health_check), STORAGE: {"directory": STORAGE_DIR.ref, "create_directory": True}}}
     config["receivers"] = {
         "file_log/llama": {
             **filelog_receiver(STORAGE),
@@ -100,10 +100,9 @@ def agent_processor_config(processors: Sequence[str] | None = None, *, health_ch
 
 
 def render_agent_processor(processors: Sequence[str] | None = None, *, source: str = "default policy", **kw: Any) -> str:
-    header = _HEADER.format(
-        title="Agent for `otel-plugins processor`: one per node. Tails the servers' logs; the processor applies the policy per stream.",
-        policy=source,
-        components="file_log, memory_limiter, load_balancing, file_storage, health_check",
-        settings=_settings_comment(SETTINGS),
-    )
-    return header + to_yaml(agent_processor_config(processors, **kw))
+    return header(
+        "Agent for `otel-plugins processor`: one per node. Tails the servers' logs; the processor applies the policy per stream.",
+        source,
+        "file_log, memory_limiter, load_balancing, file_storage, health_check",
+        SETTINGS,
+    ) + to_yaml(agent_processor_config(processors, **kw))

@@ -11,6 +11,15 @@ line comes out of the agent exactly as `redact_text` makes it:
   (the processor's mask; Python writes `[REDACTED]`).
 
 `$` is doubled: the Collector's config expansion reads `${...}` itself.
+
+Go's regexp has no DFA: the case-insensitive marker alternation and the rules cost about
+20 µs per log line and per attribute value, most of the agent's CPU. So a log record's body
+is lower-cased once into the record's `cache` and searched for each marker literally
+(`Index`, a SIMD substring search); the rules run only where one is found. In the agent,
+every log attribute is cut from the body (or is `log.file.path`, scanned with it), so the same
+scan guards the attributes there; a backslash in the line (a JSON escape can spell a marker
+that the raw line does not hold) sends the attributes through the rules whatever the scan
+says. The gateway's attributes come from anywhere: they always go through the rules.
 """
 
 from __future__ import annotations
@@ -48,11 +57,29 @@ def replace_in_map(target: str) -> str:
     return f'replace_all_patterns({target}, "value", {_pattern()}, {_replacement()})'
 
 
-def _statements(signal: str) -> list[dict[str, Any]]:
+_SCAN = 'log.cache["redact_scan"]'
+_BACKSLASH = "\\"
+
+
+def _scan_finds(literals: list[str]) -> str:
+    """True where the scan holds one of `literals`, or where there is no scan (a body that is
+    not a string, say): then the rules decide."""
+    return " or ".join([f"{_SCAN} == nil", *(f"Index({_SCAN}, {_escaped(ottl_str(m))}) >= 0" for m in literals)])
+
+
+def _log_statements(attributes_from_body: bool) -> list[str]:
+    markers = [*redact.markers(), *redact.FOLDED_ONTO_ASCII]
+    scanned = 'Concat([log.body, log.attributes["log.file.path"]], " ")' if attributes_from_body else "log.body"
+    attributes = replace_in_map("log.attributes")
+    if attributes_from_body:
+        attributes += f" where {_scan_finds([*markers, _BACKSLASH])}"
+    return [f"set({_SCAN}, ToLowerCase({scanned}))", f"{replace_in('log.body')} where {_scan_finds(markers)}", attributes]
+
+
+def _statements(signal: str, attributes_from_body: bool) -> list[dict[str, Any]]:
     resource = {"context": "resource", "statements": [replace_in_map("resource.attributes")]}
     if signal == "logs":
-        marker = f"IsMatch(log.body, {_escaped(ottl_str(redact.marker_pattern()))})"
-        return [resource, {"context": "log", "statements": [f"{replace_in('log.body')} where {marker}", replace_in_map("log.attributes")]}]
+        return [resource, {"context": "log", "statements": _log_statements(attributes_from_body)}]
     if signal == "traces":
         return [
             resource,
@@ -62,11 +89,12 @@ def _statements(signal: str) -> list[dict[str, Any]]:
     return [resource, {"context": "datapoint", "statements": [replace_in_map("datapoint.attributes")]}]
 
 
-def processors(*signals: str) -> dict[str, dict[str, Any]]:
-    """The two processors for pipelines of `signals` ("logs", "traces", "metrics")."""
+def processors(*signals: str, attributes_from_body: bool = False) -> dict[str, dict[str, Any]]:
+    """The two processors for pipelines of `signals` ("logs", "traces", "metrics").
+    `attributes_from_body`: every log attribute was parsed from the body (the agent's filelog)."""
     transform: dict[str, Any] = {"error_mode": "ignore"}
     for signal in signals:
-        transform[_STATEMENTS[signal]] = _statements(signal)
+        transform[_STATEMENTS[signal]] = _statements(signal, attributes_from_body)
     return {
         TRANSFORM: transform,
         KEYS: {"allow_all_keys": True, "blocked_key_patterns": [_escaped(redact.SECRET_KEY_PATTERN)], "summary": "silent"},

@@ -14,7 +14,7 @@ killed is sent again). The test variants read each file once, from a fresh state
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,11 @@ _HEADER = """\
 """
 
 
-def _settings_comment(settings: tuple[cfg.Setting, ...]) -> str:
-    return "\n".join(f"#   {s.env}={s.default if s.default is not None else '(required)'}  {s.description}" for s in settings)
+def header(title: str, source: str, components: str, settings: Sequence[cfg.Setting]) -> str:
+    """The comment block every rendered file starts with: what it is, where it came from, and
+    the environment variables it reads with their defaults."""
+    lines = "\n".join(f"#   {s.env}={s.default if s.default is not None else '(required)'}  {s.description}" for s in settings)
+    return _HEADER.format(title=title, policy=source, components=components, settings=lines)
 
 
 def filelog_receiver(storage: str | None) -> dict[str, Any]:
@@ -60,7 +63,7 @@ def filelog_receiver(storage: str | None) -> dict[str, Any]:
     return receiver
 
 
-def _health(enabled: bool) -> dict[str, Any]:
+def health_extension(enabled: bool) -> dict[str, Any]:
     return {"health_check": {"endpoint": cfg.HEALTH.ref}} if enabled else {}
 
 
@@ -99,7 +102,7 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
     else:
         raise ValueError(f"exporter: {exporter!r} is not one of otlp, file, debug")
     config: dict[str, Any] = {}
-    extensions = {**_health(health_check), **(_storage() if persistent else {})}
+    extensions = {**health_extension(health_check), **(_storage() if persistent else {})}
     if extensions:
         config["extensions"] = extensions
     # With storage, read offsets persist: a restart resumes where the last run stopped.
@@ -121,7 +124,7 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
                 {"context": "log", "statements": ottl.log_statements(policy)},
             ],
         },
-        **redaction.processors("logs"),  # secrets never leave the agent: redact.py's rules
+        **redaction.processors("logs", attributes_from_body=True),  # secrets never leave the agent: redact.py's rules
         "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
         **({} if persistent else {"batch": {"timeout": "1s", "send_batch_size": 8192}}),
         # The count connector emits one delta per export call: fewer, larger calls.
@@ -152,7 +155,7 @@ def gateway_config(*, health_check: bool = True) -> dict[str, Any]:
     """The gateway: OTLP in; traces to Jaeger/Tempo, metrics on `prometheus`, logs to a file."""
     config: dict[str, Any] = {}
     if health_check:
-        config["extensions"] = _health(True)
+        config["extensions"] = health_extension(True)
     config["receivers"] = {"otlp": {"protocols": {"grpc": {"endpoint": cfg.OTLP_GRPC.ref}, "http": {"endpoint": cfg.OTLP_HTTP.ref}}}}
     config["processors"] = {
         "memory_limiter": {"check_interval": "1s", "limit_mib": cfg.GATEWAY_MEMORY.ref},
@@ -211,23 +214,21 @@ def to_yaml(config: Mapping[str, Any]) -> str:
 
 
 def render_agent(policy: Policy | None = None, *, source: str = "default policy", **kw: Any) -> str:
-    header = _HEADER.format(
-        title="Agent: one per node, next to the servers. Tails their logs and applies the probe policy.",
-        policy=source,
-        components="filelog, transform, redaction, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check, file_storage",
-        settings=_settings_comment(cfg.AGENT_SETTINGS),
-    )
-    return header + to_yaml(agent_config(policy, **kw))
+    return header(
+        "Agent: one per node, next to the servers. Tails their logs and applies the probe policy.",
+        source,
+        "filelog, transform, redaction, filter, batch, memory_limiter, count, forward, otlp_grpc, health_check, file_storage",
+        cfg.AGENT_SETTINGS,
+    ) + to_yaml(agent_config(policy, **kw))
 
 
 def render_gateway(*, source: str = "default policy", **kw: Any) -> str:
-    header = _HEADER.format(
-        title="Gateway: in front of the backends. Traces to Jaeger/Tempo, metrics to Prometheus, logs to a file or OTLP backend.",
-        policy=source,
-        components="otlp, memory_limiter, batch, transform, redaction, deltatocumulative, otlp_grpc, prometheus, file, otlp_http, health_check",
-        settings=_settings_comment(cfg.GATEWAY_SETTINGS),
-    )
-    return header + to_yaml(gateway_config(**kw))
+    return header(
+        "Gateway: in front of the backends. Traces to Jaeger/Tempo, metrics to Prometheus, logs to a file or OTLP backend.",
+        source,
+        "otlp, memory_limiter, batch, transform, redaction, deltatocumulative, otlp_grpc, prometheus, file, otlp_http, health_check",
+        cfg.GATEWAY_SETTINGS,
+    ) + to_yaml(gateway_config(**kw))
 
 
 def render_files(out_dir: str | Path, policy: Policy | None = None, *, source: str = "default policy") -> list[Path]:

@@ -191,6 +191,10 @@ COLLECTOR_LINES = [
     "[INFO] Request 10.0.0.1 \"GET /health?access_token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.QQsig_abc HTTP/1.1\" 200 1 \"curl\" 1ms",
     "github ghp_QQabcdefghijklmnopqrstuvwxyz0123456789 slack xoxb-QQ1234567890-abcdefghij google AIzaQQabcdefghijklmnopqrstuvwxyz012345678",
     "aws AKIAQQABCDEFGHIJKLMN ok",
+    # Letters that case-insensitive matching folds onto a marker's (the agent scans for markers
+    # literally in the lower-cased line before it runs the rules).
+    "0.00.006.000 I login \u017fecret=QQfolded1 ok",
+    "0.00.007.000 I \u212aey=QQkelvin2",
     "nothing secret here: GET /v1/models 127.0.0.1 200",
 ]
 
