@@ -151,6 +151,11 @@ class InstanceObserver:
         with self.lock:
             return self.pipeline.feed(raw, None, _STREAM_ATTRIBUTES[stream])
 
+    def count_shed(self, lines: int) -> None:
+        """Lines a pump passed through without deciding them (sources.process.PipePump)."""
+        with self.lock:
+            self.pipeline.count_shed(lines)
+
     def crashed(self, dump: CrashDump) -> None:
         self.spans.crash(dump.kind, dump.message, dump.stacktrace)
 
@@ -265,9 +270,8 @@ class InstanceObserver:
                 self.spans.event(names.EVENT_PEER_RECOVERED, attributes)
                 self.logs.emit_event(Severity.INFO, f"RPC peer {health.endpoint} recovered", attributes, names.EVENT_PEER_RECOVERED)
 
-    def on_exit(self, returncode: int, shed_lines: int = 0) -> int:
+    def on_exit(self, returncode: int) -> int:
         with self.lock:
-            self.pipeline.count_shed(shed_lines)
             code, signal_name = exit_status(returncode)
             now = self.clock()
             phase_before = self.phase

@@ -122,9 +122,9 @@ class InstrumentedProcess:
         atexit.register(self._drain_at_exit)
         pumps = [
             PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout",
-                     harmless=self.observer.quiet_probe),
+                     harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed),
             PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr",
-                     harmless=self.observer.quiet_probe),
+                     harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed),
         ]
         for pump in pumps:
             pump.start()
@@ -180,7 +180,7 @@ class InstrumentedProcess:
             self._peer_watcher.stop()
         if self._child_sources is not None:  # [issue-15 hook]
             self._child_sources.stop()
-        self.exit_code = self.observer.on_exit(returncode, shed_lines=sum(pump.shed_lines for pump in pumps))
+        self.exit_code = self.observer.on_exit(returncode)
         self._done.set()
 
     def _drain_at_exit(self, timeout: float = 5.0) -> None:

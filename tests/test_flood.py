@@ -130,7 +130,8 @@ def test_pump_passes_a_flood_through_byte_for_byte(tmp_path):
     sink, seen = HashingSink(), []
     child = subprocess.Popen([sys.executable, str(bench.CHILD)], stdout=subprocess.PIPE,
                              env=bench.child_env(nbytes, "replay", tmp_path / "pumped.json"))
-    pump = PipePump(child.stdout, lambda raw: seen.append(len(raw)) or raw, sink, "test-pump")
+    reports: list[int] = []
+    pump = PipePump(child.stdout, lambda raw: seen.append(len(raw)) or raw, sink, "test-pump", on_shed=reports.append)
     pump.start()
     assert child.wait(120) == 0
     pump.join(60)
@@ -139,6 +140,8 @@ def test_pump_passes_a_flood_through_byte_for_byte(tmp_path):
     print(f"\npump: {written['lines']} lines, {len(seen)} decided, {pump.shed_lines} shed")
     assert sink.size == nbytes and sink.digest.hexdigest() == expected
     assert pump.shed_lines > 0 and pump.handler_errors == 0
+    # Shedding is reported as it happens, chunk by chunk, and adds up to what was shed.
+    assert len(reports) > 1 and sum(reports) == pump.shed_lines and min(reports) > 0
     assert all(n > 1 for n in seen)  # whole lines only, never a fragment
 
 

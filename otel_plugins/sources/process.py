@@ -137,6 +137,7 @@ class PipePump(threading.Thread):
         sink: IO[bytes] | None,
         name: str,
         harmless: Callable[[bytes], bool] | None = None,
+        on_shed: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.pipe = pipe
@@ -145,6 +146,9 @@ class PipePump(threading.Thread):
         # A second, still cheap look at a line the scan suspects (its 4xx/5xx status may be a
         # probe's loading answer): True proves it harmless, and it is shed like the others.
         self.harmless = harmless
+        # Told each time lines are shed, as it happens: an operator sees a flood being shed
+        # while it lasts, not at the child's exit.
+        self.on_shed = on_shed
         self.lines = 0  # decided by the handler
         self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
@@ -175,7 +179,7 @@ class PipePump(threading.Thread):
                     self._write(view[:start] if start else view)
                     if not start:
                         continue
-                    self.shed_lines += 1
+                    self._count_shed(1)
                     raw_line = False
                 data = b"".join((pending, view[start:]))
             cut = data.rfind(b"\n") + 1
@@ -192,7 +196,7 @@ class PipePump(threading.Thread):
         if pending:
             self._lines(pending, len(pending))
         elif raw_line:
-            self.shed_lines += 1
+            self._count_shed(1)
         try:
             self.pipe.close()
         except OSError:
@@ -210,6 +214,17 @@ class PipePump(threading.Thread):
             self._hold = min(2 * self._hold, _SHED_HOLD_MAX_S)
             return True
         return False
+
+    def _count_shed(self, lines: int) -> None:
+        self.shed_lines += lines
+        if self.on_shed is None or not lines:
+            return
+        try:
+            self.on_shed(lines)
+        except Exception:  # our fault must never cost the server's output
+            self.handler_errors += 1
+            if self.handler_errors <= 3:
+                _log.warning("shed counter failed", exc_info=True)
 
     def _write(self, data: bytes | memoryview) -> None:
         if self.sink is None:
@@ -263,6 +278,7 @@ class PipePump(threading.Thread):
     def _shed(self, data: bytes, begin: int, cut: int) -> None:
         """Decides only the lines of `data[begin:cut]` that could matter; the others pass through as they came."""
         out = []
+        shed = 0
         done = begin  # data[begin:done] is accounted for
         looked = begin  # data[begin:looked] holds no line left to look at
         harmless = self.harmless
@@ -276,15 +292,16 @@ class PipePump(threading.Thread):
                 continue  # passed through with the shed lines around it
             if start > done:
                 out.append(data[done:start])
-                self.shed_lines += data.count(b"\n", done, start)
+                shed += data.count(b"\n", done, start)
             result = self._decide(data[start:end])
             if result is not None:
                 out.append(result)
             done = end
         if done < cut:
             out.append(data[done:cut])
-            self.shed_lines += data.count(b"\n", done, cut)
+            shed += data.count(b"\n", done, cut)
         self._write(b"".join(out))
+        self._count_shed(shed)
 
 
 def _waiting(fd: int) -> int:
