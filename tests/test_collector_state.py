@@ -3,6 +3,8 @@
 - the agent's `file_storage` (filelog offsets and a persistent sending queue): an agent
   killed with SIGKILL in the middle of a file and started again loses no line, and sends
   again only what it had exported but not yet checkpointed (at-least-once);
+- the agent's filelog `retry_on_failure`: lines its memory_limiter refuses are read again, not
+  dropped;
 - the gateway's `deltatocumulative`: the agent's count deltas, arriving in several exports,
   add up in the gateway's Prometheus endpoint to exactly the number of lines counted.
 
@@ -174,3 +176,43 @@ def test_agent_count_deltas_add_up_at_the_gateway(tmp_path):
                      f"llama_probe_responses_total == {written}")
         time.sleep(3)  # later count exports (empty deltas) must not change the sum
         assert prometheus_value(url, "llama_probe_responses_total", labels) == sum(bursts)
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)", text, re.M))
+
+
+def test_lines_the_memory_limiter_refuses_are_read_again(tmp_path, capsys):
+    """An agent over its memory limit refuses what filelog hands it; filelog sends the refused
+    batches again (and waits meanwhile), so every line is exported all the same."""
+    lines = 100_000
+    log = tmp_path / "serve" / "1.log"
+    log.parent.mkdir()
+    shapes = (  # access lines: each record carries a dozen attributes
+        "{t} I srv       log_server_response: rid  | GET /v1/models 127.0.0.1:{port} | status 503 | cost 0.{n}s\n",
+        "{t} I srv       log_server_response: rid 86{port} | POST /v1/chat/completions 10.0.3.7:{port} | status 200 | cost 1.{n}s\n",
+        'INFO:     10.0.3.7:{port} - "GET /health HTTP/1.1" 200 OK\n',
+    )
+    log.write_text("".join(
+        shapes[i % 3].format(t=f"0.00.{i // 1000 % 1000:03d}.{i % 1000:03d}", port=30000 + i % 30000, n=i % 97)
+        for i in range(lines)
+    ))
+    env = {
+        "GPUSTACK_SERVE_LOGS": str(log),
+        "GPUSTACK_RPC_SERVER_LOGS": str(tmp_path / "none" / "*.log"),
+        "FILELOG_START_AT": "beginning",
+        "AGENT_COUNT_INTERVAL": "1s",
+        "AGENT_MEMORY_LIMIT_MIB": "40",  # well below what reading this file at full speed takes
+    }
+    with Collector(to_yaml(agent_config(Policy(), exporter="debug", health_check=False)), env=env) as collector:
+        def telemetry() -> str:
+            return http_request(collector.telemetry_url)[1].decode()
+
+        wait_for(lambda: _metric(telemetry(), "otelcol_exporter_sent_log_records") >= lines, 240, "every line exported")
+        text = telemetry()
+    refused = _metric(text, "otelcol_processor_memory_limiter_refused_log_records")
+    assert refused > 0, "the memory limit was never reached: the test shows nothing"
+    assert _metric(text, "otelcol_receiver_accepted_log_records") == lines
+    assert _metric(text, "otelcol_exporter_sent_log_records") == lines
+    with capsys.disabled():
+        print(f"\nmemory_limiter at 40 MiB: {lines} lines read, {refused:.0f} refused on the way and sent again, all exported")

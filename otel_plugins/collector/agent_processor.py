@@ -55,9 +55,7 @@ def agent_processor_config(processors: Sequence[str] | None = None, *, health_ch
     config: dict[str, Any] = {"extensions": {**health_extension(health_check), STORAGE: {"directory": STORAGE_DIR.ref, "create_directory": True}}}
     config["receivers"] = {
         "file_log/llama": {
-            **filelog_receiver(STORAGE),
-            # When the queue refuses (full, or disk trouble), the receiver waits and tries again.
-            "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
+            **filelog_receiver(STORAGE),  # with retry_on_failure: a refusing queue makes the file wait
             "operators": [
                 {"type": "move", "id": "stream_file", "from": 'attributes["log.file.path"]', "to": 'resource["log.file.path"]'},
                 {"type": "add", "id": "stream_host", "field": 'resource["host.name"]', "value": HOST_NAME.ref},

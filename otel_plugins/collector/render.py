@@ -57,6 +57,10 @@ def filelog_receiver(storage: str | None) -> dict[str, Any]:
         "include_file_name": False,
         "preserve_leading_whitespaces": True,
         "preserve_trailing_whitespaces": True,
+        # A batch the pipeline refuses (the memory_limiter above its limit, a full export queue)
+        # is sent again, for as long as it takes, and the file waits meanwhile: without this,
+        # filelog drops the refused lines.
+        "retry_on_failure": {"enabled": True, "initial_interval": "1s", "max_interval": "30s", "max_elapsed_time": "0s"},
     }
     if storage is not None:
         receiver["storage"] = storage
@@ -127,8 +131,10 @@ def agent_config(policy: Policy | None = None, *, exporter: str = "otlp", health
         **redaction.processors("logs", attributes_from_body=True),  # secrets never leave the agent: redact.py's rules
         "filter/llama_policy": {"error_mode": "ignore", "log_conditions": ottl.drop_conditions(policy)},
         **({} if persistent else {"batch": {"timeout": "1s", "send_batch_size": 8192}}),
-        # The count connector emits one delta per export call: fewer, larger calls.
-        "batch/count": {"timeout": cfg.COUNT_INTERVAL.ref, "send_batch_size": 65536},
+        # The count connector emits one delta per export call: fewer, larger calls. The batch
+        # holds whole records, though: 65,536 of them took the agent's heap over the
+        # memory_limiter on a fast read (bench/throughput.py), which then refused lines.
+        "batch/count": {"timeout": cfg.COUNT_INTERVAL.ref, "send_batch_size": 8192},
     }
     config["exporters"] = exporters
     config["connectors"] = {"forward/llama_policy": {}, "count/llama_policy": {"logs": ottl.count_metrics()}}
