@@ -85,6 +85,11 @@ class LogBatcher:
                 self._wake.set()
         return True
 
+    def join(self, timeout_s: float) -> bool:
+        """Wait for the worker to end after `shutdown`, a send still in flight included; True when it has."""
+        self._worker.join(max(0.0, timeout_s))
+        return not self._worker.is_alive()
+
     def abort(self) -> None:
         """Stop sending: what is still queued counts as dropped once the stats are settled."""
         self._aborted = True
@@ -177,3 +182,8 @@ class LineLogs:
     def shutdown(self, timeout_s: float = 5.0) -> None:
         for _, batcher in self.targets:
             batcher.shutdown(timeout_s)
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait, `timeout_s` in all, for every worker to end; True when they have."""
+        deadline = time.monotonic() + timeout_s
+        return all([batcher.join(deadline - time.monotonic()) for _, batcher in self.targets])

@@ -39,6 +39,8 @@ SCOPE_NAME = "otel_plugins"
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
 _METRICS_SHARE = 0.4
+# Of the metrics' share, what a final metric export keeps for itself however long log sends take.
+_METRIC_EXPORT_RESERVE_S = 1.0
 
 
 class _CountingExporter:
@@ -138,6 +140,10 @@ class Telemetry:
         try:
             if self.line_logs is not None:
                 self.line_logs.shutdown(max(0.1, timeout_s * (1 - _METRICS_SHARE)))
+                # A batch still on the wire when its share of the time ran out (a slow link) lands
+                # or fails before the last metric export reads the counts; else that export would
+                # say fewer records went out than did.
+                self.line_logs.join(deadline - time.monotonic() - _METRIC_EXPORT_RESERVE_S)
             # Metrics last, so that their final export carries the settled drop counts.
             for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
                 try:
