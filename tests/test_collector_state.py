@@ -95,7 +95,7 @@ class Writer(threading.Thread):
 
     5,000 lines/s: busy, but within what the agent reads on one core. filelog saves its
     offsets when a poll has read every file to its end, so a writer that outruns the agent
-    leaves no checkpoint to resume from (collector-config/README.md, "Restarts")."""
+    leaves no checkpoint to resume from (collector-config/README.md, "Agent restarts")."""
 
     def __init__(self, path: Path, chunk: int = 500, interval_s: float = 0.1) -> None:
         super().__init__(daemon=True)
