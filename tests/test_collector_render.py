@@ -163,3 +163,36 @@ def test_agent_keeps_state_and_gateway_accumulates():
     gateway = yaml.safe_load(render_gateway())
     assert "deltatocumulative" in gateway["service"]["pipelines"]["metrics"]["processors"]
     assert "transform/prometheus_deltas" not in gateway["processors"]  # the hand-made delta rewrite is gone
+
+
+def test_every_agent_attribute_is_cut_from_the_body():
+    """The agent redacts a record's attributes only where its body (or `log.file.path`) holds a
+    secret's marker (collector/redaction.py). That is safe only while every attribute is cut
+    from the body: parsers and moves read the body or the working `_` attributes parsed from
+    it, added values are plain literals that hold no marker, and the policy's statements read
+    nothing but the record. A new operator that breaks this must widen the scan first."""
+    from otel_plugins import redact
+
+    config = agent_config(Policy())
+    receiver = config["receivers"]["filelog/llama"]
+    assert not {"attributes", "resource"} & set(receiver), "static receiver attributes are not in the scan"
+    assert receiver["include_file_path"] and not receiver["include_file_name"]
+    markers = [*redact.markers(), *redact.FOLDED_ONTO_ASCII]
+
+    def from_body(field: str) -> bool:
+        return field == "body" or field.startswith("attributes._")
+
+    for op in receiver["operators"]:
+        where = f"{op['type']} {op['id']}"
+        if "from" in op:
+            assert from_body(op["from"]), where
+        if "parse_from" in op:
+            assert from_body(op["parse_from"]), where
+        if op["type"] == "add":
+            value = str(op["value"])
+            assert not value.startswith("EXPR(") and "${" not in value, where
+            assert not any(m in value.lower() for m in markers), where
+    for block in config["processors"]["transform/llama_policy"]["log_statements"]:
+        if block["context"] == "log":
+            for statement in block["statements"]:
+                assert "resource." not in statement and "scope." not in statement, statement
