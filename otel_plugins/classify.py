@@ -171,6 +171,11 @@ class Classifier:
         lifecycle.observe_access(decision.kind, status, now)
         return Classified(None, decision, now, summaries, hot=hot)
 
+    @property
+    def expects_continuation(self) -> bool:
+        """The line before was a warning or a failure: an indented line next is the rest of it."""
+        return self._loud is not None
+
     def _sampled_away(self, decision: Decision) -> Decision:
         """The decision of a line its sampling window did not keep (one shared object per decision)."""
         away = self._sampled.get(decision)

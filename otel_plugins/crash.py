@@ -68,6 +68,11 @@ class CrashFolder:
         self._open: CrashDump | None = None
         self._done: list[CrashDump] = []  # complete, not yet handed out
 
+    @property
+    def collecting(self) -> bool:
+        """A dump is open and its next line may belong to it."""
+        return self._open is not None and not self._open.complete
+
     def take(self, classified: Classified) -> bool:
         """True if the line is part of a crash dump (and must not be emitted on its own)."""
         record = classified.record

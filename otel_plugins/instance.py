@@ -134,6 +134,11 @@ class InstanceObserver:
         with self.lock:
             return self.pipeline.quiet_probe(raw, self.clock())
 
+    def collecting(self) -> bool:
+        """For the pumps' overload check: a crash dump is being folded and needs every line."""
+        with self.lock:
+            return self.pipeline.collecting
+
     @property
     def last_crash(self) -> str | None:
         return self.pipeline.last_crash

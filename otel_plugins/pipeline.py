@@ -153,6 +153,13 @@ class LinePipeline:
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
         return decision.kind is Kind.PROBE and decision.severity < Severity.WARN
 
+    @property
+    def collecting(self) -> bool:
+        """The next line may belong to a record begun before it (a crash dump being folded, the
+        rest of a warning's message): a source that skips lines under overload (`PipePump`)
+        must hand it over, or the dump loses its frames and the message its end."""
+        return self.crashes.collecting or self.classifier.expects_continuation
+
     def on_phase_change(self, listener: Callable[[Phase, Phase, float], None]) -> None:
         self.lifecycle.on_change(listener)
 

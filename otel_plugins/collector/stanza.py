@@ -35,7 +35,7 @@ from .. import names
 from ..dialects.envelope import ANSI, ANSI_MARK
 from ..dialects.failures import FAILURES, WORDS
 from ..dialects.objects import DIGITS, PRESENT, TARGET, ObjectShape
-from ..dialects.pipeline import LINE
+from ..dialects.pipeline import LINE, all_shapes
 from ..dialects.prefixed import Behind
 from ..dialects.regex import rename_groups, strip_groups, sure_groups
 from ..dialects.shape import LEVELS, Chain, Keyed, Later, Shape
@@ -104,25 +104,6 @@ def carried(shape: Shape | ObjectShape) -> list[tuple[str, str]]:
     if isinstance(shape, ObjectShape):
         return [(k.attr, k.conv.ottl) for case in shape.cases for k in case.keys if k.attr != TARGET and k.conv.portable]
     return [(f.attr, f.conv.ottl) for f in shape.fields if f.attr[0] != "@" and isinstance(f.group, str) and f.conv.portable]
-
-
-def all_shapes() -> list[Shape | ObjectShape]:
-    """Every shape and rule the line chain can reach."""
-    seen: dict[int, Any] = {}
-
-    def visit(item: Any) -> None:
-        if id(item) in seen:
-            return
-        seen[id(item)] = item
-        inner = getattr(item, "inner", None)
-        for sub in inner if isinstance(inner, tuple) else (inner,):
-            sub = sub.chain if isinstance(sub, Later) else sub
-            for shape in sub.shapes if sub is not None else ():
-                visit(shape)
-
-    for shape in (*LINE.shapes, *(rule for _words, rule in FAILURES)):
-        visit(shape)
-    return [s for s in seen.values() if isinstance(s, (Shape, ObjectShape))]
 
 
 # ---------------------------------------------------------------- operators

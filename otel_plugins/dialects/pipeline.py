@@ -11,6 +11,8 @@ parse_line's layers, in order:
 
 from __future__ import annotations
 
+from typing import Any
+
 from otel_plugins import names
 from otel_plugins.record import Record
 
@@ -33,7 +35,8 @@ from .lmstudio import LMSTUDIO
 from .loading import DOTS_ONLY
 from .ollama import OLLAMA
 from .prefixed import behind
-from .shape import DOTS, LEN, Chain, F, Shape
+from .objects import ObjectShape
+from .shape import DOTS, LEN, Chain, F, Later, Shape
 from .uvicorn import UVICORN
 
 # Full-line formats first (each owns its prefix), then llama.cpp content that can stand
@@ -75,3 +78,22 @@ def _parse(text: str) -> Record:
     rec = LINE.parse(line)
     rec.text = line
     return failures.mark(rec)
+
+
+def all_shapes() -> list[Shape | ObjectShape]:
+    """Every shape and rule the line chain can reach."""
+    seen: dict[int, Any] = {}
+
+    def visit(item: Any) -> None:
+        if id(item) in seen:
+            return
+        seen[id(item)] = item
+        inner = getattr(item, "inner", None)
+        for sub in inner if isinstance(inner, tuple) else (inner,):
+            sub = sub.chain if isinstance(sub, Later) else sub
+            for shape in sub.shapes if sub is not None else ():
+                visit(shape)
+
+    for shape in (*LINE.shapes, *(rule for _words, rule in failures.FAILURES)):
+        visit(shape)
+    return [s for s in seen.values() if isinstance(s, (Shape, ObjectShape))]

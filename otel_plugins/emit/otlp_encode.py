@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from json.encoder import encode_basestring
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,6 +103,23 @@ def _json_value(value: Any) -> dict[str, Any]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+# A string alone is written by the encoder `json.dumps` would build (ensure_ascii=False),
+# without building one per call: a quarter of the cost, the same text.
+_json_string = encode_basestring
+
+
+def _json_entry(key: str, item: Any) -> str:
+    """`{"key":…,"value":…}` as `_dumps` writes it, assembled for the common value types."""
+    head = '{"key":' + _json_string(key) + ',"value":'
+    if isinstance(item, str):
+        return head + '{"stringValue":' + _json_string(exportable(item)) + "}}"
+    if isinstance(item, bool):
+        return head + ('{"boolValue":true}}' if item else '{"boolValue":false}}')
+    if isinstance(item, int):
+        return head + '{"intValue":"' + str(int(item)) + '"}}'
+    return _dumps({"key": key, "value": _json_value(item)})
 
 
 class LogEncoder:
@@ -200,7 +218,7 @@ class LogEncoder:
             kv = KeyValue(key=key, value=_any_value(item)).SerializeToString()
             encoded: Any = _ATTRIBUTE + _length(len(kv)) + kv
         else:
-            encoded = _dumps({"key": key, "value": _json_value(item)})
+            encoded = _json_entry(key, item)
         if self._cached >= _CACHE_LIMIT:  # values seen once (ports, request ids) fill it: start over
             self._by_key.clear()
             self._cached = 0
@@ -228,7 +246,7 @@ class LogEncoder:
         if head is None:
             head = self._severities[(severity, severity_text)] = f'"severityNumber":{severity},"severityText":{_dumps(severity_text)},'
         parts.append(head)
-        parts.append('"body":{"stringValue":' + _dumps(exportable(body)) + "}")
+        parts.append('"body":{"stringValue":' + _json_string(exportable(body)) + "}")
         if attributes:
             parts.append(',"attributes":[' + ",".join(self._entries(attributes)) + "]")
         if event_name:

@@ -13,7 +13,6 @@ import fcntl
 import termios
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
+
+from ..dialects.suspect import SUSPECT
 
 _log = logging.getLogger(__name__)
 _PIPE_SIZE = 1 << 20
@@ -36,18 +37,6 @@ _CHECK_EVERY = 16
 # sustained flood costs us a few tries a second, not a core.
 _SHED_HOLD_S = 0.01
 _SHED_HOLD_MAX_S = 0.32
-# Lines that could be a failure (a level letter or word for warnings and worse, an error or
-# crash word, a 4xx/5xx status) or that move the lifecycle or the load's progress. Under
-# overload only the lines holding one of these are decided; the others are proven harmless
-# by this one C-level scan of the chunk, passed through and counted.
-_SUSPECT = re.compile(
-    rb"\d [WEF] |\] [WEF] |^[WEF] |WARN|ERROR|FATAL|CRITICAL|PANIC|[Ee]rror|[Ff]ail|[Aa]bort|[Ee]xception|Traceback"
-    rb"|Killed|[Ss]egmentation|core dumped|[Oo]ut of memory|OOM|oom-kill|GGML_ASSERT|terminate called|panic"
-    rb"|[\s\"|][45]\d\d(?:[\s|]|$)"
-    rb"|model loaded|loading model|listening|ready|main loop|startup complete|Uvicorn running|[Ss]hutting down|exiting"
-    rb"|buffer size|model tensors|RPC\d*\[|RPC server|[Aa]ccepted|[Cc]losed",
-    re.M,
-)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -119,9 +108,10 @@ class PipePump(threading.Thread):
     """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`.
 
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
-    bytes wait in the pipe, it sheds: one C-level scan of the chunk (`_SUSPECT`) finds
-    the lines that could be a failure or move the lifecycle; of those, the ones `harmless`
-    proves quiet (a probe's 503 while the model loads) join the rest. Only what remains is
+    bytes wait in the pipe, it sheds: one RE2 scan of the chunk (`dialects.suspect.SUSPECT`)
+    finds the lines that could be a failure or move the lifecycle; of those, the ones `harmless`
+    proves quiet (a probe's 503 while the model loads) join the rest, and while `collecting`
+    says a record goes on (a crash dump), every line is taken. Only what remains is
     decided; the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
     while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
     again: a flood then costs us little more than copying it, the server keeps the CPU it
@@ -138,6 +128,7 @@ class PipePump(threading.Thread):
         name: str,
         harmless: Callable[[bytes], bool] | None = None,
         on_shed: Callable[[int], None] | None = None,
+        collecting: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.pipe = pipe
@@ -149,6 +140,10 @@ class PipePump(threading.Thread):
         # Told each time lines are shed, as it happens: an operator sees a flood being shed
         # while it lasts, not at the child's exit.
         self.on_shed = on_shed
+        # True while the handler is collecting a record of several lines (a crash dump): then
+        # every line is decided, whatever the scan says, so that a traceback's frames or a
+        # goroutine's stack, which hold no suspect word, stay with their dump.
+        self.collecting = collecting
         self.lines = 0  # decided by the handler
         self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
@@ -280,20 +275,24 @@ class PipePump(threading.Thread):
         out = []
         shed = 0
         done = begin  # data[begin:done] is accounted for
-        looked = begin  # data[begin:looked] holds no line left to look at
-        harmless = self.harmless
-        for match in _SUSPECT.finditer(data, begin, cut):
-            at = match.start()
-            if at < looked:
-                continue  # another word on a line already decided or proven harmless
-            start = data.rfind(b"\n", begin, at) + 1 or begin
-            end = looked = data.find(b"\n", at, cut) + 1 or cut
-            if harmless is not None and self._proven_harmless(harmless, data[start:end]):
+        at = begin  # the start of the next line to look at
+        harmless, search = self.harmless, SUSPECT.search
+        while at < cut:
+            if self._collecting():
+                start = at  # a dump is being collected: its next line is decided, whatever it holds
+            else:
+                match = search(data, at, cut)
+                if match is None:
+                    break
+                start = data.rfind(b"\n", at, match.start()) + 1 or at
+            end = at = data.find(b"\n", start, cut) + 1 or cut
+            line = data[start:end]
+            if harmless is not None and self._proven_harmless(harmless, line):
                 continue  # passed through with the shed lines around it
             if start > done:
                 out.append(data[done:start])
                 shed += data.count(b"\n", done, start)
-            result = self._decide(data[start:end])
+            result = self._decide(line)
             if result is not None:
                 out.append(result)
             done = end
@@ -302,6 +301,17 @@ class PipePump(threading.Thread):
             shed += data.count(b"\n", done, cut)
         self._write(b"".join(out))
         self._count_shed(shed)
+
+    def _collecting(self) -> bool:
+        if self.collecting is None:
+            return False
+        try:
+            return self.collecting()
+        except Exception:  # our fault: the scan alone decides, as if there were no hook
+            self.handler_errors += 1
+            if self.handler_errors <= 3:
+                _log.warning("collecting check failed", exc_info=True)
+            return False
 
 
 def _waiting(fd: int) -> int:

@@ -1,0 +1,126 @@
+"""Under overload the wrapper decides only what the scan (`dialects.suspect.SUSPECT`) finds,
+and every line of a record begun before (`LinePipeline.collecting`). Nothing loud may be lost:
+
+- every golden example of a shape that makes a line loud, or moves the lifecycle, the load or
+  an RPC peer, is found by the scan, but a crash dump's frames (collected after their head);
+- both labelled corpora, each excerpt pumped in overload (every chunk shed), give every WARN
+  and ERROR record and every crash dump that deciding every line gives.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS_DIR
+from otel_plugins.dialects.pipeline import all_shapes
+from otel_plugins.dialects.shape import Shape
+from otel_plugins.dialects.suspect import SUSPECT, suspect_pattern
+from otel_plugins.names import CRASH_PART
+from otel_plugins.pipeline import LinePipeline
+from otel_plugins.policy import Policy
+from otel_plugins.record import Kind, Severity
+from otel_plugins.sources.process import PipePump
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("score_corpus", REPO / "bench" / "score_corpus.py")
+score_corpus = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("score_corpus", score_corpus)
+_spec.loader.exec_module(score_corpus)
+
+_TELLING = (Kind.ERROR, Kind.LIFECYCLE, Kind.LOAD, Kind.PROGRESS, Kind.RPC)
+
+
+def telling_examples() -> list[tuple[str, str]]:
+    out = []
+    for shape in all_shapes():
+        if not isinstance(shape, Shape) or dict(shape.const).get(CRASH_PART) == "backtrace":
+            continue  # a dump's frame is decided because its head was: the dump is being collected
+        loud = shape.severity is not None and shape.severity >= Severity.WARN
+        if loud or shape.kind in _TELLING or shape.event is not None:
+            out += [(shape.name, example) for example in shape.examples]
+    return out
+
+
+def test_the_scan_finds_every_example_of_a_telling_shape():
+    examples = telling_examples()
+    assert len(examples) >= 30
+    missed = [(name, text) for name, text in examples if SUSPECT.search(text.encode("utf-8", "surrogateescape")) is None]
+    assert not missed
+
+
+def test_the_scan_passes_ordinary_traffic_and_is_declared_from_the_shapes():
+    ordinary = [
+        b"0.00.099.560 I slot update_slots: id  0 | task 12 | new prompt, n_ctx_slot = 4096, n_keep = 0, n_prompt_tokens = 29\n",
+        b'INFO:     10.101.56.92:33164 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n',
+        b"0.01.000.004 I srv  log_server_r: request: GET /health 127.0.0.1 200\n",
+    ]
+    assert all(SUSPECT.search(line) is None for line in ordinary)
+    # A shape's literal is in the scan because the shape is: not a second list to keep.
+    assert "Uvicorn\\ running\\ on\\ " in suspect_pattern() and "Waiting\\ for\\ shard\\ to\\ be\\ ready" in suspect_pattern()
+    # A status at the very start of a line is found on that line, not on the line before.
+    data = b"plain line\n503 Service Unavailable\n"
+    match = SUSPECT.search(data)
+    assert match is not None and match.start() == data.index(b"503")
+
+
+class Loud:
+    """The records a pipeline emits at WARN and above, and its crash dumps."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+
+    def emit(self, classified, extra=None) -> None:
+        if classified.decision.severity >= Severity.WARN:
+            self.records.append((classified.decision.severity.name, classified.record.text))
+
+    def emit_crash(self, dump, extra=None) -> None:
+        if dump.head is None:
+            # A pasted excerpt may begin inside a dump, which a wrapped server's output never does:
+            # there the dump is known by how it ends.
+            self.records.append(("crash", dump.kind, dump.stacktrace.splitlines()[-1]))
+        else:
+            self.records.append(("crash", dump.message, dump.stacktrace))
+
+    def emit_summary(self, summary, extra=None) -> None:
+        pass
+
+
+def corpora() -> list[Path]:
+    found = [score_corpus.FRESH]
+    if (CORPUS_DIR / "labeled.jsonl").exists():
+        found.insert(0, CORPUS_DIR)
+    return found
+
+
+@pytest.mark.parametrize("directory", corpora(), ids=lambda d: d.parent.name + "/" + d.name)
+def test_overload_loses_no_warning_failure_or_crash_dump(directory):
+    decided_all = shed_all = 0
+    lost = []
+    for excerpt in score_corpus.load_corpus(directory):
+        data = b"".join(line.encode("utf-8", "surrogateescape") + b"\n" for line in excerpt.lines)
+        every = Loud()
+        pipeline = LinePipeline(Policy(), every)
+        for raw in data.splitlines(keepends=True):
+            pipeline.feed(raw)
+        pipeline.close()
+        shed = Loud()
+        overloaded = LinePipeline(Policy(), shed)
+        pump = PipePump(io.BytesIO(), overloaded.feed, io.BytesIO(), "test-pump",
+                        harmless=lambda raw: overloaded.quiet_probe(raw, time.time()), collecting=lambda: overloaded.collecting)
+        pump._shed(data, 0, len(data))  # the whole excerpt arrives while the pump is behind
+        overloaded.close()
+        assert pump.lines + pump.shed_lines == len(excerpt.lines) and pump.handler_errors == 0
+        decided_all += len(every.records)
+        shed_all += pump.shed_lines
+        missing = collections.Counter(every.records) - collections.Counter(shed.records)
+        lost += [(excerpt.labelled[0].source if excerpt.labelled else "?", record) for record in missing.elements()]
+    print(f"\n{directory}: {decided_all} loud records, {shed_all} lines shed, {len(lost)} lost")
+    assert decided_all >= 40 and shed_all >= 100
+    assert not lost
