@@ -30,8 +30,14 @@ _SECRET_NAMES = r"(?:api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|s
 # ... and looser names, whose value counts only if it is not a plain number: `EOS token =
 # 128009` and sglang's `#token: 4022` are ids and counts; HF_TOKEN=hf_... is not.
 _LOOSE_NAMES = r"(?:key|token)"
-_ANY_VALUE = r"""(?:"[^"]*"|'[^']*'|[^\s"'&,;]+)"""
-_NOT_A_NUMBER = r"""(?:"[^"]*"|'[^']*'|[0-9.]*[^\s"'&,;0-9.][^\s"'&,;]*)"""
+# Inside a JSON string a logger may escape what separates a name from its value: a quote
+# (`\"api_key\":\"v\"`, a JSON text logged as a string), `=` (Gson writes `\u003d`), a URL's
+# slashes (`http:\/\/`). The raw line is what a body carries, so the rules take both spellings.
+_QUOTE = r"""(?:\\?["']|\\u002[27])?"""
+_EQUALS = r"(?:=|\\u003[dD])"
+_ESCAPED_QUOTED = r'\\"[^"\\]*\\"'
+_ANY_VALUE = rf"""(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[^\s"'&,;]+)"""
+_NOT_A_NUMBER = rf"""(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[0-9.]*[^\s"'&,;0-9.][^\s"'&,;]*)"""
 
 
 @dataclass(frozen=True)
@@ -51,18 +57,19 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("authorization header", r"""(authorization["']?[\t ]*[:=][\t ]*)(?:"[^"]*"|'[^']*'|[^\s,;]+(?:[\t ]+[^\s,;]+)?)""",
+    Rule("authorization header",
+         rf"""(authorization{_QUOTE}[\t ]*(?:[:=]|\\u003[dD])[\t ]*)(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[^\s,;]+(?:[\t ]+[^\s,;]+)?)""",
          ("authorization",), ignore_case=True),
     Rule("bearer token", r"\b(bearer\s+)[A-Za-z0-9._~+/=-]{4,}", ("bearer",), ignore_case=True),
     # NAME=value, NAME: value, "name": "value"; `key: 3` and `monkey=banana` stay.
-    Rule("secret name and value", rf"""({_SECRET_NAMES}["']?[\t ]*[=:][\t ]*){_ANY_VALUE}""",
+    Rule("secret name and value", rf"""({_SECRET_NAMES}{_QUOTE}[\t ]*(?:[=:]|\\u003[dD])[\t ]*){_ANY_VALUE}""",
          ("key", "secret", "passw", "credential"), ignore_case=True),
-    Rule("key or token and value", rf"""({_LOOSE_NAMES}["']?[\t ]*=[\t ]*){_NOT_A_NUMBER}""", ("key", "token"), ignore_case=True),
-    Rule("token: value", rf"""(token["']?[\t ]*:[\t ]*){_NOT_A_NUMBER}""", ("token",), ignore_case=True),
+    Rule("key or token and value", rf"""({_LOOSE_NAMES}{_QUOTE}[\t ]*{_EQUALS}[\t ]*){_NOT_A_NUMBER}""", ("key", "token"), ignore_case=True),
+    Rule("token: value", rf"""(token{_QUOTE}[\t ]*:[\t ]*){_NOT_A_NUMBER}""", ("token",), ignore_case=True),
     Rule("secret flag and value", r"(--[a-z0-9-]*(?:key|token|secret|password|passwd)[\t ]+)[^\s-]\S*",
          ("key", "token", "secret", "passw"), ignore_case=True),
-    # scheme://user:password@ and scheme://:password@ (redis, amqp, ...).
-    Rule("URL credentials", r"([a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]+(@)", ("://",), ignore_case=True, keep_after=True),
+    # scheme://user:password@ and scheme://:password@ (redis, amqp, ...), slashes escaped or not.
+    Rule("URL credentials", r"([a-z][a-z0-9+.-]*:(?://|\\/\\/))[^/\s:@]*:[^/\s@]+(@)", ("://", ":\\/"), ignore_case=True, keep_after=True),
     Rule("OpenAI-style key", r"\bsk-[A-Za-z0-9_-]{16,}", ("sk-",)),
     Rule("Stripe-style key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}", ("k_live_", "k_test_")),
     Rule("Hugging Face token", r"hf_[A-Za-z0-9]{20,}", ("hf_",)),
@@ -100,7 +107,7 @@ def replacement(group: str = r"\g<{}>") -> str:
 def markers() -> list[str]:
     """Every rule's markers, sorted: lower-case literals, one of which is in every match."""
     literals = sorted({m for r in RULES for m in r.markers})
-    assert all(re.fullmatch(r"[a-z0-9_:/-]+", m) for m in literals), "markers are plain literals in both engines"
+    assert all(re.fullmatch(r"[a-z0-9_:/\\-]+", m) for m in literals), "markers are plain literals (regex-escaped where used)"
     return literals
 
 
@@ -112,7 +119,7 @@ FOLDED_ONTO_ASCII = ("\u017f", "\u212a")
 
 def marker_pattern() -> str:
     """A case-insensitive alternation of every rule's markers: no match, nothing to redact."""
-    return "(?i)" + "|".join(markers())
+    return "(?i)" + "|".join(re.escape(m) for m in markers())
 
 
 def _groups() -> tuple[list[int], list[int]]:

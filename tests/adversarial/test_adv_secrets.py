@@ -195,6 +195,11 @@ COLLECTOR_LINES = [
     # literally in the lower-cased line before it runs the rules).
     "0.00.006.000 I login \u017fecret=QQfolded1 ok",
     "0.00.007.000 I \u212aey=QQkelvin2",
+    # JSON-escaped separators: Gson's `\u003d`, a JSON text logged as a string, escaped slashes.
+    r'{"level":"info","msg":"calling api_key\u003dGsonQQsecret1 now"}',
+    r'{"msg":"{\"api_key\":\"nestedQQsecret2\",\"n\":1}"}',
+    r'{"msg":"proxy http:\/\/bob:escQQsecret3@proxy.local:3128 up"}',
+    r'{"msg":"{\"token\":\"nestQQtoken4\"}"}',
     "nothing secret here: GET /v1/models 127.0.0.1 200",
 ]
 
