@@ -22,6 +22,7 @@ from .record import Kind, Record, Severity
 _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
 _INDENT = (" ", "\t")
+_INDENT_BYTES = (b" ", b"\t")
 
 
 class Classified:
@@ -171,10 +172,19 @@ class Classifier:
         lifecycle.observe_access(decision.kind, status, now)
         return Classified(None, decision, now, summaries, hot=hot)
 
-    @property
-    def expects_continuation(self) -> bool:
-        """The line before was a warning or a failure: an indented line next is the rest of it."""
-        return self._loud is not None
+    def continues(self, first: bytes) -> bool:
+        """Whether a line that begins with `first` may go on from the warning or failure before
+        it, for a source about to pass that line over undecided: an indented line (the rest of
+        the message), or any line after a failure (a dump's frames follow it, with no word of
+        their own). If it may not, the warning waits for its rest no longer, as if the line had
+        been decided."""
+        loud = self._loud
+        if loud is None:
+            return False
+        if first in _INDENT_BYTES or loud.severity >= Severity.ERROR:
+            return True
+        self._loud = None
+        return False
 
     def _sampled_away(self, decision: Decision) -> Decision:
         """The decision of a line its sampling window did not keep (one shared object per decision)."""

@@ -134,10 +134,10 @@ class InstanceObserver:
         with self.lock:
             return self.pipeline.quiet_probe(raw, self.clock())
 
-    def collecting(self) -> bool:
-        """For the pumps' overload check: a crash dump is being folded and needs every line."""
+    def must_decide(self, raw: bytes) -> bool:
+        """For the pumps' overload check: `raw` may belong to a record begun before it."""
         with self.lock:
-            return self.pipeline.collecting
+            return self.pipeline.must_decide(raw)
 
     @property
     def last_crash(self) -> str | None:

@@ -123,10 +123,10 @@ class InstrumentedProcess:
         pumps = [
             PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout",
                      harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed,
-                     collecting=self.observer.collecting),
+                     must_decide=self.observer.must_decide),
             PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr",
                      harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed,
-                     collecting=self.observer.collecting),
+                     must_decide=self.observer.must_decide),
         ]
         for pump in pumps:
             pump.start()

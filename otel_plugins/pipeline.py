@@ -153,12 +153,12 @@ class LinePipeline:
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
         return decision.kind is Kind.PROBE and decision.severity < Severity.WARN
 
-    @property
-    def collecting(self) -> bool:
-        """The next line may belong to a record begun before it (a crash dump being folded, the
-        rest of a warning's message): a source that skips lines under overload (`PipePump`)
-        must hand it over, or the dump loses its frames and the message its end."""
-        return self.crashes.collecting or self.classifier.expects_continuation
+    def must_decide(self, raw: bytes) -> bool:
+        """For a source about to pass `raw` over undecided under overload (`PipePump`): True when
+        the line may belong to a record begun before it (a crash dump being folded, the indented
+        rest of a warning's message), so that it must be decided after all, or the dump loses its
+        frames and the message its end. A line passed over ends a message waiting for its rest."""
+        return self.crashes.collecting or self.classifier.continues(raw[:1])
 
     def on_phase_change(self, listener: Callable[[Phase, Phase, float], None]) -> None:
         self.lifecycle.on_change(listener)

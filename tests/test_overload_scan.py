@@ -1,5 +1,6 @@
 """Under overload the wrapper decides only what the scan (`dialects.suspect.SUSPECT`) finds,
-and every line of a record begun before (`LinePipeline.collecting`). Nothing loud may be lost:
+and every line that may belong to a record begun before it
+(`LinePipeline.must_decide`). Nothing loud may be lost:
 
 - every golden example of a shape that makes a line loud, or moves the lifecycle, the load or
   an RPC peer, is found by the scan, but a crash dump's frames (collected after their head);
@@ -113,7 +114,7 @@ def test_overload_loses_no_warning_failure_or_crash_dump(directory):
         shed = Loud()
         overloaded = LinePipeline(Policy(), shed)
         pump = PipePump(io.BytesIO(), overloaded.feed, io.BytesIO(), "test-pump",
-                        harmless=lambda raw: overloaded.quiet_probe(raw, time.time()), collecting=lambda: overloaded.collecting)
+                        harmless=lambda raw: overloaded.quiet_probe(raw, time.time()), must_decide=overloaded.must_decide)
         pump._shed(data, 0, len(data))  # the whole excerpt arrives while the pump is behind
         overloaded.close()
         assert pump.lines + pump.shed_lines == len(excerpt.lines) and pump.handler_errors == 0
@@ -124,3 +125,28 @@ def test_overload_loses_no_warning_failure_or_crash_dump(directory):
     print(f"\n{directory}: {decided_all} loud records, {shed_all} lines shed, {len(lost)} lost")
     assert decided_all >= 40 and shed_all >= 100
     assert not lost
+
+
+def test_what_follows_a_warning_or_a_failure_while_shedding():
+    """The indented rest of a warning is decided with it; an unindented line after a warning is
+    shed, and the warning waits for its rest no longer; any line after a failure is decided (a
+    dump's frames follow with no word of their own)."""
+    warn = b"0.01.000.001 W srv  update_slots: context shift is disabled\n"
+    rest = b"    and the request was truncated\n"
+    plain = b"0.01.000.002 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    error = b"0.01.000.003 E srv    send_error: task id = 7, error: out of memory\n"
+    frame = b"PC: @     0x7fbb10670bba  (unknown)  (unknown)\n"
+
+    def decided(data: bytes) -> list[bytes]:
+        pipeline, seen = LinePipeline(Policy()), []
+        pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), io.BytesIO(), "test-pump",
+                        must_decide=pipeline.must_decide)
+        pump._shed(data, 0, len(data))
+        assert pump.lines + pump.shed_lines == data.count(b"\n")
+        return seen
+
+    assert decided(warn + rest + plain) == [warn, rest]
+    assert decided(warn + plain + rest) == [warn]
+    # The frame opens a dump: the line after it is decided too, to see whether the dump goes on.
+    assert decided(error + frame + plain) == [error, frame, plain]
+    assert decided(error + plain + warn + plain) == [error, plain, warn]

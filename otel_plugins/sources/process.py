@@ -110,8 +110,8 @@ class PipePump(threading.Thread):
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
     bytes wait in the pipe, it sheds: one RE2 scan of the chunk (`dialects.suspect.SUSPECT`)
     finds the lines that could be a failure or move the lifecycle; of those, the ones `harmless`
-    proves quiet (a probe's 503 while the model loads) join the rest, and while `collecting`
-    says a record goes on (a crash dump), every line is taken. Only what remains is
+    proves quiet (a probe's 503 while the model loads) join the rest, and a line `must_decide`
+    claims for a record begun before it (a crash dump) is taken. Only what remains is
     decided; the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
     while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
     again: a flood then costs us little more than copying it, the server keeps the CPU it
@@ -128,7 +128,7 @@ class PipePump(threading.Thread):
         name: str,
         harmless: Callable[[bytes], bool] | None = None,
         on_shed: Callable[[int], None] | None = None,
-        collecting: Callable[[], bool] | None = None,
+        must_decide: Callable[[bytes], bool] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.pipe = pipe
@@ -140,10 +140,10 @@ class PipePump(threading.Thread):
         # Told each time lines are shed, as it happens: an operator sees a flood being shed
         # while it lasts, not at the child's exit.
         self.on_shed = on_shed
-        # True while the handler is collecting a record of several lines (a crash dump): then
-        # every line is decided, whatever the scan says, so that a traceback's frames or a
-        # goroutine's stack, which hold no suspect word, stay with their dump.
-        self.collecting = collecting
+        # Asked of the next line while shedding: True when it may belong to a record of several
+        # lines begun before it (a crash dump), so that it is decided whatever the scan says and
+        # a traceback's frames or a goroutine's stack, which hold no suspect word, stay with it.
+        self.must_decide = must_decide
         self.lines = 0  # decided by the handler
         self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
@@ -278,8 +278,10 @@ class PipePump(threading.Thread):
         at = begin  # the start of the next line to look at
         harmless, search = self.harmless, SUSPECT.search
         while at < cut:
-            if self._collecting():
-                start = at  # a dump is being collected: its next line is decided, whatever it holds
+            end = data.find(b"\n", at, cut) + 1 or cut
+            claimed = self._must_decide(data[at:end])
+            if claimed:
+                start = at  # part of a record begun before it: decided, whatever it holds
             else:
                 match = search(data, at, cut)
                 if match is None:
@@ -287,7 +289,7 @@ class PipePump(threading.Thread):
                 start = data.rfind(b"\n", at, match.start()) + 1 or at
             end = at = data.find(b"\n", start, cut) + 1 or cut
             line = data[start:end]
-            if harmless is not None and self._proven_harmless(harmless, line):
+            if not claimed and harmless is not None and self._proven_harmless(harmless, line):
                 continue  # passed through with the shed lines around it
             if start > done:
                 out.append(data[done:start])
@@ -302,15 +304,15 @@ class PipePump(threading.Thread):
         self._write(b"".join(out))
         self._count_shed(shed)
 
-    def _collecting(self) -> bool:
-        if self.collecting is None:
+    def _must_decide(self, line: bytes) -> bool:
+        if self.must_decide is None:
             return False
         try:
-            return self.collecting()
+            return self.must_decide(line)
         except Exception:  # our fault: the scan alone decides, as if there were no hook
             self.handler_errors += 1
             if self.handler_errors <= 3:
-                _log.warning("collecting check failed", exc_info=True)
+                _log.warning("must_decide check failed", exc_info=True)
             return False
 
 
