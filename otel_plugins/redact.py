@@ -35,6 +35,7 @@ _LOOSE_NAMES = r"(?:key|token)"
 # slashes (`http:\/\/`). The raw line is what a body carries, so the rules take both spellings.
 _QUOTE = r"""(?:\\?["']|\\u002[27])?"""
 _EQUALS = r"(?:=|\\u003[dD])"
+_EQUALS_OR_COLON = r"(?:[=:]|\\u003[dD])"
 _ESCAPED_QUOTED = r'\\"[^"\\]*\\"'
 _ANY_VALUE = rf"""(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[^\s"'&,;]+)"""
 _NOT_A_NUMBER = rf"""(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[0-9.]*[^\s"'&,;0-9.][^\s"'&,;]*)"""
@@ -58,11 +59,11 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("authorization header",
-         rf"""(authorization{_QUOTE}[\t ]*(?:[:=]|\\u003[dD])[\t ]*)(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[^\s,;]+(?:[\t ]+[^\s,;]+)?)""",
+         rf"""(authorization{_QUOTE}[\t ]*{_EQUALS_OR_COLON}[\t ]*)(?:{_ESCAPED_QUOTED}|"[^"]*"|'[^']*'|[^\s,;]+(?:[\t ]+[^\s,;]+)?)""",
          ("authorization",), ignore_case=True),
     Rule("bearer token", r"\b(bearer\s+)[A-Za-z0-9._~+/=-]{4,}", ("bearer",), ignore_case=True),
     # NAME=value, NAME: value, "name": "value"; `key: 3` and `monkey=banana` stay.
-    Rule("secret name and value", rf"""({_SECRET_NAMES}{_QUOTE}[\t ]*(?:[=:]|\\u003[dD])[\t ]*){_ANY_VALUE}""",
+    Rule("secret name and value", rf"""({_SECRET_NAMES}{_QUOTE}[\t ]*{_EQUALS_OR_COLON}[\t ]*){_ANY_VALUE}""",
          ("key", "secret", "passw", "credential"), ignore_case=True),
     Rule("key or token and value", rf"""({_LOOSE_NAMES}{_QUOTE}[\t ]*{_EQUALS}[\t ]*){_NOT_A_NUMBER}""", ("key", "token"), ignore_case=True),
     Rule("token: value", rf"""(token{_QUOTE}[\t ]*:[\t ]*){_NOT_A_NUMBER}""", ("token",), ignore_case=True),

@@ -13,8 +13,8 @@ load, and little else. It is read off the declarations, not kept as a second lis
 
 A shape whose literal is too short to be worth a search (a frame's `.`) relies on the
 generic part, or on its dump being collected (`LinePipeline.must_decide`): once a crash
-head is decided, every line is, until the dump is done. `tests/test_flood.py` feeds both corpora
-through the pump in overload and checks that no WARN or ERROR record is lost.
+head is decided, every line is, until the dump is done. `tests/test_overload_scan.py` feeds
+both corpora through the pump in overload and checks that no WARN or ERROR record is lost.
 
 RE2, not `re`: a DFA looks for all of this in one pass, about 120 MB/s here, where `re`'s
 backtracking alternation managed 6 MB/s, slower than a flooding server writes.

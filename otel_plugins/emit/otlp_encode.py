@@ -23,8 +23,8 @@ from __future__ import annotations
 import enum
 import json
 import struct
-from json.encoder import encode_basestring
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
