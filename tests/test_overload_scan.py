@@ -22,11 +22,11 @@ import pytest
 from conftest import CORPUS_DIR
 from otel_plugins.dialects.pipeline import all_shapes
 from otel_plugins.dialects.shape import Shape
-from otel_plugins.dialects.suspect import SUSPECT, suspect_pattern
+from otel_plugins.dialects.suspect import SUSPECT, suspect_pattern, telling
 from otel_plugins.names import CRASH_PART
 from otel_plugins.pipeline import LinePipeline
 from otel_plugins.policy import Policy
-from otel_plugins.record import Kind, Severity
+from otel_plugins.record import Severity
 from otel_plugins.sources.process import PipePump
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,16 +35,12 @@ score_corpus = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("score_corpus", score_corpus)
 _spec.loader.exec_module(score_corpus)
 
-_TELLING = (Kind.ERROR, Kind.LIFECYCLE, Kind.LOAD, Kind.PROGRESS, Kind.RPC)
-
-
 def telling_examples() -> list[tuple[str, str]]:
     out = []
     for shape in all_shapes():
         if not isinstance(shape, Shape) or dict(shape.const).get(CRASH_PART) == "backtrace":
             continue  # a dump's frame is decided because its head was: the dump is being collected
-        loud = shape.severity is not None and shape.severity >= Severity.WARN
-        if loud or shape.kind in _TELLING or shape.event is not None:
+        if telling(shape):
             out += [(shape.name, example) for example in shape.examples]
     return out
 

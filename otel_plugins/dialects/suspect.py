@@ -45,10 +45,9 @@ _GENERIC = (
     r"(?i:error|fail|abort|exception|fatal|panic|crash|exited|terminat|signal|killed|segmentation|core dumped"
     r"|out of memory|oom|GGML_ASSERT|terminate called|exit (?:code|status)|status=\d)",
     r"SIG[A-Z]{3}",
-    # The lifecycle and load words of servers that print them in prose.
-    r"model loaded|loading model|listening|ready|main loop|startup complete|Uvicorn running|[Ss]hutting down|exiting"
-    r"|[Ss]tart(?:ing|ed) |[Ss]erving|binding|spawning|application startup|[Hh]ealth check"
-    r"|buffer size|model tensors|load_tensors|offload|RPC|[Aa]ccepted|[Cc]losed",
+    # RPC peers, in lines whose shapes hold too short a literal (`RPC0 (host:port)`, llama-box's
+    # `cli   accepted: host:port`).
+    r"RPC|[Aa]ccepted|[Cc]losed",
     r"^\.\.\.\.",  # llama.cpp's loading dots
 )
 
@@ -59,7 +58,8 @@ def _level_words() -> list[str]:
     return sorted(w for w, s in LEVELS.items() if s >= Severity.WARN and w.isalpha() and len(w) >= 3)
 
 
-def _telling(shape: Shape) -> bool:
+def telling(shape: Shape) -> bool:
+    """A shape whose lines the scan must find: loud, a failure, a lifecycle, load, progress or RPC line, or an event."""
     loud = shape.severity is not None and shape.severity >= Severity.WARN
     return loud or shape.kind in _TELLING_KINDS or shape.event is not None
 
@@ -68,7 +68,7 @@ def declared_literals() -> list[tuple[str, bool]]:
     """(literal, case-insensitive) every telling shape's matches hold, long enough to search for."""
     found: set[tuple[str, bool]] = set()
     for shape in all_shapes():
-        if not isinstance(shape, Shape) or not _telling(shape):
+        if not isinstance(shape, Shape) or not telling(shape):
             continue
         literal = longest_literal(shape.regex)
         if len(literal) >= _MIN_LITERAL:

@@ -287,7 +287,9 @@ class PipePump(threading.Thread):
                 if match is None:
                     break
                 start = data.rfind(b"\n", at, match.start()) + 1 or at
-            end = at = data.find(b"\n", start, cut) + 1 or cut
+                if start != at:
+                    end = data.find(b"\n", start, cut) + 1 or cut
+            at = end
             line = data[start:end]
             if not claimed and harmless is not None and self._proven_harmless(harmless, line):
                 continue  # passed through with the shed lines around it
