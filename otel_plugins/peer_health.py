@@ -17,13 +17,14 @@ LOST (first rule that matches gives the reason):
      or CLOSED ("peer closed the connection");
   3. the primary connection is stalled and its total retransmissions grew since the last
      poll that saw an ACK arrive (or nothing outstanding) ("no ack for X s, N retransmissions");
-  4. the connect probe failed (refused, timed out, unreachable) and there is no working
-     connection.
-A failed probe while a working connection exists changes nothing: the connection is the
-better evidence, and a single-client rpc-server (upstream, listen backlog 1) leaves probes
-unanswered while it serves the instance. For the same reason probes are only sent (at most
-once per `connect_interval_s` per endpoint) when there is no working connection, or while
-the peer is lost.
+  4. the connect probe failed (refused, timed out, unreachable) and the instance has no
+     ESTABLISHED connection to the peer.
+Probes are only sent (at most once per `connect_interval_s` per endpoint) while the
+instance has no ESTABLISHED connection to the peer. While it has one, that connection is
+the evidence: a single-client rpc-server (upstream, listen backlog 1) leaves probes
+unanswered while it serves the instance, and each unanswered probe fills its backlog, so
+a probe would fail exactly when the instance is busiest and keep failing until the
+instance lets go. A stalled connection is judged by rule 3 alone.
 
 DEGRADED (only from up; checked on the primary connection against the previous poll):
   - total retransmissions rose by at least `degraded_retrans` since the previous poll;
@@ -34,8 +35,11 @@ DEGRADED (only from up; checked on the primary connection against the previous p
 
 RECOVERED (back to up):
   - from degraded: none of the degraded conditions held for `lost_after_s`;
-  - from lost: a working connection exists (if the instance's connection had been in use;
-    otherwise none is needed) and a connect probe succeeded after the loss.
+  - from lost, with an ESTABLISHED connection: it is working and the peer acknowledged
+    something after the loss (a new session's handshake counts);
+  - from lost, without one: no connection of the instance had been in use, and a connect
+    probe succeeded after the loss. An instance whose session was in use and is gone stays
+    lost until it opens a new one: the server answering a probe does not give it back.
 
 `since_last_ack_s` is the primary connection's `lastack_ms` in seconds.
 """
@@ -119,6 +123,7 @@ class _Peer:
     last_bad_at: float | None = None  # the last poll with a degraded condition
     last_probe_at: float | None = None
     working: bool = False
+    established: bool = False  # the instance has an ESTABLISHED connection to the peer
 
 
 def _primary(conns: Sequence[TcpInfo]) -> TcpInfo | None:
@@ -147,9 +152,9 @@ class PeerHealthMonitor:
         return tuple(p.health for p in list(self._peers.values()))
 
     def probe_due(self, endpoint: str) -> bool:
-        """Whether a connect probe should be sent now: no working connection (or lost), rate-limited."""
+        """Whether a connect probe should be sent now: no ESTABLISHED connection, rate-limited."""
         p = self._peer(endpoint)
-        if p.working and p.health.state != LOST:
+        if p.established:
             return False
         return p.last_probe_at is None or self._clock() - p.last_probe_at >= self.config.connect_interval_s
 
@@ -168,7 +173,7 @@ class PeerHealthMonitor:
         if probe is not None:
             p.last_probe_at, p.last_probe_ok = now, probe
         if connections is None:
-            p.working = False  # unknown: let the probe speak
+            p.working = p.established = False  # unknown: let the probe speak
         else:
             primary = _primary(connections)
             was_in_use = p.in_use
@@ -179,6 +184,7 @@ class PeerHealthMonitor:
                     if now - first >= cfg.lost_after_s or c.bytes_acked >= IN_USE_BYTES:
                         p.in_use = True
             p.known = {i: t for i, t in p.known.items() if i in seen}
+            p.established = primary is not None
             if primary is None:
                 p.working = False
                 closed = next((c for c in connections if c.state in PEER_CLOSED_STATES), None)
@@ -190,7 +196,7 @@ class PeerHealthMonitor:
                     lost_reason = "connection closed"
             else:
                 since_ack, lost_reason, degraded_reason = self._connection(p, primary, now)
-        if probe is False and not p.working and lost_reason is None:
+        if probe is False and not p.established and lost_reason is None:
             lost_reason = f"connect probe failed: {probe_error or 'refused or timed out'}"
         return self._decide(p, now, since_ack, lost_reason, degraded_reason)
 
@@ -239,9 +245,12 @@ class PeerHealthMonitor:
                 p.lost_at = now
             state, reason = LOST, lost_reason
         elif state == LOST:
-            probed_ok = p.last_probe_ok and p.last_probe_at is not None and p.last_probe_at > (p.lost_at or 0.0)
-            if probed_ok and (p.working or not p.in_use):
-                state, reason = UP, "recovered: connection working and connect probe succeeded"
+            lost_for = now - (p.lost_at or now)
+            if p.established:
+                if p.working and since_ack is not None and since_ack < lost_for:
+                    state, reason = UP, "recovered: the connection is acknowledged again"
+            elif not p.in_use and p.last_probe_ok and (p.last_probe_at or 0.0) > (p.lost_at or 0.0):
+                state, reason = UP, "recovered: connect probe succeeded"
         elif degraded_reason is not None:
             state, reason, p.last_bad_at = DEGRADED, degraded_reason, now
         elif state == DEGRADED and now - (p.last_bad_at or now) >= self.config.lost_after_s:

@@ -52,9 +52,9 @@ def health(port: int) -> tuple[int, dict]:
 
 def wait_ready(port: int, proc, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while health(port)[1].get("status") != "ok":
+    while (answer := health(port))[1].get("status") != "ok":
         assert proc.poll() is None, f"wrapper exited with {proc.returncode}"
-        assert time.monotonic() < deadline, "instance never became ready"
+        assert time.monotonic() < deadline, f"instance never became ready: /health answers {answer}"
         time.sleep(0.1)
 
 
