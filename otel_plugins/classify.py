@@ -21,8 +21,8 @@ from .record import Kind, Record, Severity
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
 _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
-_INDENT = (" ", "\t")
-_INDENT_BYTES = (b" ", b"\t")
+_INDENT = " \t"
+_INDENT_BYTES = b" \t"
 
 
 class Classified:
@@ -100,6 +100,7 @@ class Classifier:
         self._sampled: dict[Decision, Decision] = {}
         self._continued: dict[Decision, Decision] = {}
         self._loud: Decision | None = None  # the line before, when it was a warning or a failure
+        self._loud_indent = 0  # how far that line was indented: its rest is indented further
         self._uptime_anchor: float | None = None
         self._last_uptime = 0.0
         self._last_time: float | None = None
@@ -136,11 +137,14 @@ class Classifier:
             if not representative:
                 decision = self._sampled_away(decision)
         loud = self._loud
-        if loud is not None and record.severity is None and record.dialect == "other" and text[:1] in _INDENT:
+        indent = len(text) - len(text.lstrip(_INDENT)) if text[:1] in _INDENT else 0
+        if loud is not None and record.severity is None and record.dialect == "other" and indent > self._loud_indent:
             decision = self._continuation(loud)
+            indent = self._loud_indent  # the message's rest: the line after it is measured against its head
         # An access line is complete on its one line, whichever path decided it.
         loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
         self._loud = decision if loud_enough else None
+        self._loud_indent = indent
         lifecycle.observe(record, decision, now)
         return Classified(record, decision, now, summaries)
 
@@ -172,16 +176,16 @@ class Classifier:
         lifecycle.observe_access(decision.kind, status, now)
         return Classified(None, decision, now, summaries, hot=hot)
 
-    def continues(self, first: bytes) -> bool:
-        """Whether a line that begins with `first` may go on from the warning or failure before
-        it, for a source about to pass that line over undecided: an indented line (the rest of
-        the message), or any line after a failure (a dump's frames follow it, with no word of
+    def continues(self, raw: bytes) -> bool:
+        """Whether the line `raw` may go on from the warning or failure before it, for a source
+        about to pass that line over undecided: a line indented further than that one (the rest
+        of the message), or any line after a failure (a dump's frames follow it, with no word of
         their own). If it may not, the warning waits for its rest no longer, as if the line had
         been decided."""
         loud = self._loud
         if loud is None:
             return False
-        if first in _INDENT_BYTES or loud.severity >= Severity.ERROR:
+        if loud.severity >= Severity.ERROR or len(raw) - len(raw.lstrip(_INDENT_BYTES)) > self._loud_indent:
             return True
         self._loud = None
         return False

@@ -158,7 +158,7 @@ class LinePipeline:
         the line may belong to a record begun before it (a crash dump being folded, the indented
         rest of a warning's message), so that it must be decided after all, or the dump loses its
         frames and the message its end. A line passed over ends a message waiting for its rest."""
-        return self.crashes.collecting or self.classifier.continues(raw[:1])
+        return self.crashes.collecting or self.classifier.continues(raw)
 
     def on_phase_change(self, listener: Callable[[Phase, Phase, float], None]) -> None:
         self.lifecycle.on_change(listener)

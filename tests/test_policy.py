@@ -140,6 +140,33 @@ def test_an_indented_line_after_a_failure_carries_it_on():
     assert got[8][0] is Severity.INFO
 
 
+def test_a_row_indented_like_the_failure_before_it_is_not_its_continuation():
+    """`kubectl describe` prints every event as a row indented by two spaces: a row after a
+    failing one is the next event, not the rest of its message (only a line indented further
+    than the failure is). Rows from llm-d/llm-d-inference-sim#45 (tests/testdata/corpus)."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier()
+    rows = [
+        "  Normal   Killing                 25m                   kubelet                  Container vllm-standalone failed liveness probe, will be restarted",
+        '  Normal   Pulling                 25m (x2 over 28m)     kubelet                  Pulling image "ghcr.io/llm-d/llm-d-inference-sim:v0.1.1"',
+        "      wrapped further: part of the row above",
+    ]
+    got = [classifier.classify(text).decision for text in rows]
+    assert got[0].severity is Severity.ERROR
+    assert (got[1].severity, got[1].kind, got[1].reason) == (Severity.INFO, Kind.OTHER, None)
+    assert got[2].severity is Severity.INFO  # the row before it was no failure
+    classifier.classify(rows[0])
+    assert classifier.classify(rows[2]).decision.reason == "continuation"
+    # The overload path asks the same question of the raw line, after a warning (after a
+    # failure it decides whatever follows: a dump's frames carry no indent of their own).
+    warning = "  W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048)"
+    assert classifier.classify(warning).decision.severity is Severity.WARN
+    assert classifier.continues(rows[2].encode())
+    classifier.classify(warning)
+    assert not classifier.continues(rows[1].encode())
+
+
 def test_yaml_round_trip(tmp_path):
     file = tmp_path / "policy.yaml"
     file.write_text(
