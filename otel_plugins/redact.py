@@ -22,6 +22,8 @@ from typing import Any
 
 import re2
 
+from .first_match import Finder, first_match
+
 REDACTED = "[REDACTED]"
 
 # Names whose value is a secret whatever it looks like (the match starts at the name's last
@@ -136,7 +138,7 @@ def _groups() -> tuple[list[int], list[int]]:
 
 
 @cache
-def _compiled() -> tuple[Any, Any, Callable[[Any], bytes]]:
+def _compiled() -> tuple[Any, Finder, Callable[[Any], bytes]]:
     # Bytes in, bytes out: google-re2's str path re-encodes and maps offsets in Python, and
     # cannot take the lone surrogates that stand for undecodable bytes; a function for the
     # replacement avoids its template parser. Together about four times faster.
@@ -147,14 +149,14 @@ def _compiled() -> tuple[Any, Any, Callable[[Any], bytes]]:
         groups = match.groups()
         return b"".join(groups[n - 1] or b"" for n in before) + secret + b"".join(groups[n - 1] or b"" for n in after)
 
-    return re2.compile(combined_pattern().encode()), re2.compile(marker_pattern().encode()), replace
+    return re2.compile(combined_pattern().encode()), first_match(re2.compile(marker_pattern().encode())), replace
 
 
 def redact_text(text: str) -> str:
     """`text` with every secret replaced; the same object when there is nothing to do."""
-    pattern, markers, replace = _compiled()
+    pattern, find_marker, replace = _compiled()
     data = text.encode("utf-8", "surrogatepass")
-    if markers.search(data) is None:
+    if find_marker(data, 0, len(data)) < 0:
         return text
     redacted = pattern.sub(replace, data)
     if redacted == data:

@@ -26,6 +26,7 @@ import re
 
 import re2
 
+from otel_plugins.first_match import first_match
 from otel_plugins.record import Kind, Severity
 
 from .failures import WORDS as FAILURE_WORDS
@@ -93,3 +94,5 @@ def suspect_pattern() -> str:
 
 
 SUSPECT = re2.compile(suspect_pattern().encode())
+# Where the scan finds the next line that could matter in data[pos:endpos], or -1.
+find_suspect = first_match(SUSPECT)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from ..dialects.suspect import SUSPECT
+from ..dialects.suspect import find_suspect
 
 _log = logging.getLogger(__name__)
 _PIPE_SIZE = 1 << 20
@@ -276,17 +276,17 @@ class PipePump(threading.Thread):
         shed = 0
         done = begin  # data[begin:done] is accounted for
         at = begin  # the start of the next line to look at
-        harmless, search = self.harmless, SUSPECT.search
+        harmless = self.harmless
         while at < cut:
             end = data.find(b"\n", at, cut) + 1 or cut
             claimed = self._must_decide(data[at:end])
             if claimed:
                 start = at  # part of a record begun before it: decided, whatever it holds
             else:
-                match = search(data, at, cut)
-                if match is None:
+                found = find_suspect(data, at, cut)
+                if found < 0:
                     break
-                start = data.rfind(b"\n", at, match.start()) + 1 or at
+                start = data.rfind(b"\n", at, found) + 1 or at
                 if start != at:
                     end = data.find(b"\n", start, cut) + 1 or cut
             at = end
