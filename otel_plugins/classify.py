@@ -108,8 +108,10 @@ class Classifier:
     def classify_bytes(self, raw: bytes, observed: float | None = None) -> Classified:
         return self.classify(decode(raw), observed)
 
-    def classify(self, text: str, observed: float | None = None) -> Classified:
-        hot = match_hot(text)
+    def classify(self, text: str, observed: float | None = None, hot: HotMatch | None = None) -> Classified:
+        """Decides `text`; `hot` is the fast path's match of it, when the caller made it already."""
+        if hot is None:
+            hot = match_hot(text)
         if hot is not None:
             return self._classify_access(hot, observed)
         record = parse_line(text)

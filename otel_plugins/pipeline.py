@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from .classify import Classified, Classifier
 from .crash import CrashDump, CrashFolder
 from .dialects import decode
-from .dialects.fastpath import match_hot
+from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
 from .policy.decide import OWN_POLL, REASON_SHED
@@ -136,6 +136,9 @@ class LinePipeline:
         self.counts = LineCounts()
         self.last_crash: str | None = None
         self.closed = False
+        # The line `quiet_probe` matched last, and its match: a source that then decides the
+        # same line after all (`feed`) is spared matching it twice.
+        self._looked_at: tuple[bytes, HotMatch] | None = None
 
     @property
     def phase(self) -> Phase:
@@ -148,6 +151,7 @@ class LinePipeline:
         hot = match_hot(decode(raw))
         if hot is None:
             return False
+        self._looked_at = (raw, hot)
         lifecycle = self.lifecycle
         # Not polling: that can only make a line a probe, never a failure into a quiet one.
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
@@ -165,15 +169,23 @@ class LinePipeline:
 
     def feed(self, raw: bytes, arrival: float | None = None, extra: Attributes | None = None) -> bytes | None:
         """Decides one raw line (ending included); returns what to pass through (None: dropped)."""
-        classified = self.feed_text(decode(raw), arrival, extra)
+        looked_at = self._looked_at
+        if looked_at is not None and looked_at[0] is raw:
+            self._looked_at = None
+            classified = self.feed_text(looked_at[1].text, arrival, extra, looked_at[1])
+        else:
+            classified = self.feed_text(decode(raw), arrival, extra)
         if classified.folded:  # part of a crash dump: printed as it came
             return raw
         return render(raw, classified.decision)
 
-    def feed_text(self, text: str, arrival: float | None = None, extra: Attributes | None = None) -> Classified:
-        """Decides one line. A line that became part of a crash dump comes back `folded`:
-        it is exported with its dump, not on its own."""
-        classified = self.classifier.classify(text, arrival)
+    def feed_text(
+        self, text: str, arrival: float | None = None, extra: Attributes | None = None, hot: HotMatch | None = None
+    ) -> Classified:
+        """Decides one line (`hot`: the fast path's match of `text`, when it was made already).
+        A line that became part of a crash dump comes back `folded`: it is exported with its
+        dump, not on its own."""
+        classified = self.classifier.classify(text, arrival, hot)
         counts = self.counts
         counts.lines += 1
         if classified.decision is OWN_POLL:

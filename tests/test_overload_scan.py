@@ -146,3 +146,40 @@ def test_what_follows_a_warning_or_a_failure_while_shedding():
     # The frame opens a dump: the line after it is decided too, to see whether the dump goes on.
     assert decided(error + frame + plain) == [error, frame, plain]
     assert decided(error + plain + warn + plain) == [error, plain, warn]
+
+
+class Every:
+    """Every record a pipeline emits, with its decision."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+
+    def emit(self, classified, extra=None) -> None:
+        d = classified.decision
+        self.records.append((d.severity.name, d.kind.value, d.verdict.value, d.reason, classified.record.text))
+
+
+def test_a_line_the_overload_check_matched_is_decided_as_if_it_had_not_been():
+    """`quiet_probe` hands its match on to `feed` for the same line object only: the records are
+    those of a pipeline that never looked, and any other line is matched afresh."""
+    lines = [
+        b"0.00.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n",  # the loading answer: quiet
+        b"0.00.000.100 I main: server is listening on http://127.0.0.1:8080 - starting the main loop\n",
+        b"0.00.001.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n",  # failing after ready: raised
+        b"0.00.001.002 I srv  log_server_r: request: POST /v1/chat/completions 10.0.3.7 500\n",
+    ]
+    fresh, looking = LinePipeline(Policy(), Every()), LinePipeline(Policy(), Every())
+    quiet = []
+    for raw in lines:
+        fresh.feed(raw)
+        quiet.append(looking.quiet_probe(raw, time.time()))
+        looking.feed(raw)
+    assert quiet == [True, False, False, False]
+    assert looking.logs.records == fresh.logs.records
+    assert [r[0] for r in fresh.logs.records] == ["DEBUG", "INFO", "WARN", "ERROR"]
+    # A match is never used for another line, even one of the same bytes.
+    stale = LinePipeline(Policy(), Every())
+    stale.quiet_probe(lines[0], time.time())
+    stale.feed(lines[3])
+    stale.feed(bytes(bytearray(lines[0])))
+    assert [(r[0], r[4]) for r in stale.logs.records] == [("ERROR", lines[3].decode().rstrip()), ("DEBUG", lines[0].decode().rstrip())]
