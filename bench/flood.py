@@ -9,7 +9,9 @@ to 1 mbit/s by tbf).
 `--mode replay` (default) writes a pre-built block of lines over and over (2-3 GB/s
 here); `--mode format` formats every line on its own (about 45 MB/s, CPU-bound child).
 Prints, for each run: the child's own wall time, its ratio to the unwrapped run, the
-wrapper's peak RSS (VmHWM from /proc, sampled while it runs), its exit summary
+wrapper's CPU time (its own, the child's taken out: steadier than wall times on a shared
+machine, and under overload a measure of what deciding the found lines costs), its peak
+RSS (VmHWM from /proc, sampled while it runs), its exit summary
 (emitted = exported + dropped) and, for the Collector, the records it wrote to its file
 and the wrapper's last `llama.telemetry.*` values. Unwrapped and wrapped runs
 alternate. With `--check` it exits 1 when a target is missed (child ratio <= 1.05, peak RSS
@@ -25,6 +27,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -73,6 +76,7 @@ class Run:
     stderr: str = ""
     failures: int = 0  # failure lines the child wrote
     failures_exported: int | None = None  # of those, exported as ERROR records (embedded file sink only)
+    wrapper_cpu_s: float | None = None  # the wrapper's own CPU time (the child's taken out)
 
     def line(self, baseline: float | None = None) -> str:
         out = f"{self.label:<26} child wall {self.child_wall_s:7.3f}s ({self.bytes / self.child_wall_s / 1e6:7.1f} MB/s)"
@@ -81,7 +85,9 @@ class Run:
         if self.wrapper_wall_s is not None:
             s = self.summary
             out += (
-                f"  wrapper: exit {self.wrapper_exit}, wall {self.wrapper_wall_s:.1f}s, peak RSS {self.peak_rss_mb:.1f} MB,"
+                f"  wrapper: exit {self.wrapper_exit}, wall {self.wrapper_wall_s:.1f}s,"
+                + (f" CPU {self.wrapper_cpu_s:.2f}s," if self.wrapper_cpu_s is not None else "")
+                + f" peak RSS {self.peak_rss_mb:.1f} MB,"
                 f" parsed {s.get('lines')}, shed {s.get('shed')}, emitted {s.get('emitted')} = exported {s.get('exported')}"
                 f" + dropped {s.get('dropped')} (export failures {s.get('failures')})"
             )
@@ -185,6 +191,8 @@ def wrapped(nbytes: int, mode: str, workdir: Path, endpoint: str | None, label: 
     command = [sys.executable, "-m", "otel_plugins", "run", "--log-file", "/dev/null", "--output-dir", str(output),
                "--", sys.executable, str(CHILD)]
     start = time.monotonic()
+    # The wrapper reaps the child and we reap the wrapper: both land in RUSAGE_CHILDREN.
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(errors, "wb") as err:
         wrapper = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
     sampler = RssSampler(wrapper.pid)
@@ -201,7 +209,10 @@ def wrapped(nbytes: int, mode: str, workdir: Path, endpoint: str | None, label: 
     text = errors.read_text(errors="replace")
     summary, settled = parse_summary(text)
     r = _report(report)
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
     run = Run(label, r["wall_s"], r["cpu_s"], r["bytes"], r["lines"], wall, code, sampler.peak_kb / 1024, summary, settled, stderr=text)
+    run.wrapper_cpu_s = cpu - r["cpu_s"]
     run.failures = r.get("failures", 0)
     if not endpoint:
         run.failures_exported = failures_exported(workdir / f"{label}-otel")
@@ -372,6 +383,7 @@ def main() -> int:
             pairs = statistics.median(r.child_wall_s / b.child_wall_s for r, b in zip(rs, base))
             print(
                 f"{rs[0].label}: median {m:.3f}s, ratio of medians {m / median:.3f}, median of pair ratios {pairs:.3f};"
+                f" wrapper CPU median {statistics.median(r.wrapper_cpu_s for r in rs):.2f}s;"
                 f" peak RSS max {max(r.peak_rss_mb for r in rs):.1f} MB;"
                 f" accounting exact in {sum(r.summary.get('emitted') == r.summary.get('exported', 0) + r.summary.get('dropped', 0) for r in rs)}/{len(rs)}"
             )
