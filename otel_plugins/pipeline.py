@@ -147,7 +147,8 @@ class LinePipeline:
     def quiet_probe(self, raw: bytes, now: float) -> bool:
         """Whether `raw` is an access line the policy would take for a probe and keep below WARN
         now (a 503 while loading, say), judged from the fast path's key alone. A read for the
-        source's overload check (sources.process.PipePump): it moves no state and counts nothing."""
+        source's overload check (sources.process.PipePump): it moves no state and counts nothing;
+        it only keeps its match, for `feed` if the source decides this same line after all."""
         hot = match_hot(decode(raw))
         if hot is None:
             return False
