@@ -4,9 +4,9 @@
 
 One writer fills a pipe as fast as it can with llama-box lines: three `GET /health ... 503`
 probes (the loading answer) to one ordinary line. `sources.process.PipePump` reads them into a
-`LinePipeline` (no exporter: the pipeline's own cost), first without `harmless`, then with
-the pipeline's `quiet_probe` check, which sheds the 503s it proves quiet instead of deciding
-them. Prints the pump's throughput and what it decided and shed. A figure for people, not CI.
+`LinePipeline` (no exporter: the pipeline's own cost), first without `quiet`, then with
+the pipeline's `quiet_passthrough` check, which sheds the 503s it proves quiet instead of
+deciding them (printing them at DEBUG, as deciding them would). Prints the pump's throughput and what it decided and shed. A figure for people, not CI.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ OTHER = b"0.01.000.002 I slot      release: id  0 | task 9 | stop processing: n_
 def run(total: int, check: bool) -> str:
     pipeline = LinePipeline(Policy())
     read_end, write_end = os.pipe()
-    harmless = (lambda raw: pipeline.quiet_probe(raw, time.time())) if check else None
-    pump = PipePump(open(read_end, "rb"), pipeline.feed, None, "storm", harmless=harmless)  # noqa: SIM115 - the pump closes it
+    quiet = (lambda raw: pipeline.quiet_passthrough(raw, time.time())) if check else None
+    pump = PipePump(open(read_end, "rb"), pipeline.feed, None, "storm", quiet=quiet)  # noqa: SIM115 - the pump closes it
     block = (PROBE * 3 + OTHER) * 4000
     start, sent = time.monotonic(), 0
     pump.start()

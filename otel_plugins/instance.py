@@ -129,10 +129,11 @@ class InstanceObserver:
     def phase(self) -> Phase:
         return self.pipeline.phase
 
-    def quiet_probe(self, raw: bytes) -> bool:
-        """For the pumps' overload check: a probe line the policy keeps below WARN now."""
+    def quiet_passthrough(self, raw: bytes) -> bytes | None:
+        """For the pumps' overload check: what to pass through for a probe line the policy
+        keeps below WARN now (None: not such a line, decide it)."""
         with self.lock:
-            return self.pipeline.quiet_probe(raw, self.clock())
+            return self.pipeline.quiet_passthrough(raw, self.clock())
 
     def must_decide(self, raw: bytes) -> bool:
         """For the pumps' overload check: `raw` may belong to a record begun before it."""

@@ -122,10 +122,10 @@ class InstrumentedProcess:
         atexit.register(self._drain_at_exit)
         pumps = [
             PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout",
-                     harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed,
+                     quiet=self.observer.quiet_passthrough, on_shed=self.observer.count_shed,
                      must_decide=self.observer.must_decide),
             PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr",
-                     harmless=self.observer.quiet_probe, on_shed=self.observer.count_shed,
+                     quiet=self.observer.quiet_passthrough, on_shed=self.observer.count_shed,
                      must_decide=self.observer.must_decide),
         ]
         for pump in pumps:

@@ -26,7 +26,7 @@ from .crash import CrashDump, CrashFolder
 from .dialects import decode
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
-from .policy import Policy, ProbePolicy, SampleSummary
+from .policy import Decision, Policy, ProbePolicy, SampleSummary
 from .policy.decide import OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
@@ -149,14 +149,26 @@ class LinePipeline:
         now (a 503 while loading, say), judged from the fast path's key alone. A read for the
         source's overload check (sources.process.PipePump): it moves no state and counts nothing;
         it only keeps its match, for `feed` if the source decides this same line after all."""
+        return self._quiet_decision(raw, now) is not None
+
+    def quiet_passthrough(self, raw: bytes, now: float) -> bytes | None:
+        """For the source's overload check: None when `raw` is not a quiet probe (see
+        `quiet_probe`); else what to pass through for it, as deciding it would (the line
+        itself, the line at DEBUG, or nothing when the policy drops it), with no record made."""
+        decision = self._quiet_decision(raw, now)
+        if decision is None:
+            return None
+        return render(raw, decision) or b""
+
+    def _quiet_decision(self, raw: bytes, now: float) -> Decision | None:
         hot = match_hot(decode(raw))
         if hot is None:
-            return False
+            return None
         self._looked_at = (raw, hot)
         lifecycle = self.lifecycle
         # Not polling: that can only make a line a probe, never a failure into a quiet one.
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
-        return decision.kind is Kind.PROBE and decision.severity < Severity.WARN
+        return decision if decision.kind is Kind.PROBE and decision.severity < Severity.WARN else None
 
     def must_decide(self, raw: bytes) -> bool:
         """For a source about to pass `raw` over undecided under overload (`PipePump`): True when

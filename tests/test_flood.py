@@ -166,10 +166,11 @@ def test_pump_splits_lines_across_reads_and_passes_overlong_lines_unparsed():
 
 
 def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
-    """Under overload a suspect line is decided unless the check proves it harmless; the cleared
-    and the plain lines pass through unchanged and are counted as shed, nothing else."""
+    """Under overload a suspect line is decided unless the check proves it harmless; the plain
+    lines pass through unchanged, a cleared probe passes through as deciding it would print it
+    (at DEBUG, or not at all under a drop policy), and both are counted as shed, nothing else."""
     from otel_plugins.pipeline import LinePipeline
-    from otel_plugins.policy import Policy
+    from otel_plugins.policy import Policy, Verdict
 
     pipeline = LinePipeline(Policy())
     probe_503 = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
@@ -179,18 +180,30 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     assert pipeline.quiet_probe(probe_503, time.time())  # loading: the loading answer is quiet
     assert not pipeline.quiet_probe(business_503, time.time())
     data = probe_503 + plain + business_503 + probe_503 + error + plain
+    printed = LinePipeline(Policy()).feed(probe_503)  # what deciding it passes through
+    assert printed == probe_503.replace(b" I srv", b" D srv")
     seen, sink = [], io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump",
-                    harmless=lambda raw: pipeline.quiet_probe(raw, time.time()))
+                    quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()))
     pump._shed(data, 0, len(data))
     assert seen == [business_503, error]
-    assert pump.shed_lines == 4 and sink.getvalue() == data
+    assert pump.shed_lines == 4 and sink.getvalue() == printed + plain + business_503 + printed + error + plain
+    # A policy that drops probes while loading: they leave the passthrough, shed all the same.
+    dropping = LinePipeline(Policy(loading_verdict=Verdict.DROP))
+    seen.clear()
+    sink = io.BytesIO()
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump",
+                    quiet=lambda raw: dropping.quiet_passthrough(raw, time.time()))
+    pump._shed(data, 0, len(data))
+    assert seen == [business_503, error]
+    assert pump.shed_lines == 4 and sink.getvalue() == plain + business_503 + error + plain
     # Once ready, a probe's 503 is a probe failing after ready: decided, never shed.
     pipeline.feed_text("0.02.000.000 I srv  llama_server: model loaded")
     assert pipeline.phase.value == "ready"
     assert not pipeline.quiet_probe(probe_503, time.time())
+    assert pipeline.quiet_passthrough(probe_503, time.time()) is None
     # A check that fails is our fault: the line is decided as if there were no check.
     seen.clear()
-    broken = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, io.BytesIO(), "test-pump", harmless=lambda raw: 1 / 0)
+    broken = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, io.BytesIO(), "test-pump", quiet=lambda raw: 1 / 0)
     broken._shed(data, 0, len(data))
     assert seen == [probe_503, business_503, probe_503, error] and broken.handler_errors == 4

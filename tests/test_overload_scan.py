@@ -110,7 +110,7 @@ def test_overload_loses_no_warning_failure_or_crash_dump(directory):
         shed = Loud()
         overloaded = LinePipeline(Policy(), shed)
         pump = PipePump(io.BytesIO(), overloaded.feed, io.BytesIO(), "test-pump",
-                        harmless=lambda raw: overloaded.quiet_probe(raw, time.time()), must_decide=overloaded.must_decide)
+                        quiet=lambda raw: overloaded.quiet_passthrough(raw, time.time()), must_decide=overloaded.must_decide)
         pump._shed(data, 0, len(data))  # the whole excerpt arrives while the pump is behind
         overloaded.close()
         assert pump.lines + pump.shed_lines == len(excerpt.lines) and pump.handler_errors == 0

@@ -109,10 +109,12 @@ class PipePump(threading.Thread):
 
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
     bytes wait in the pipe, it sheds: one RE2 scan of the chunk (`dialects.suspect.SUSPECT`)
-    finds the lines that could be a failure or move the lifecycle; of those, the ones `harmless`
-    proves quiet (a probe's 503 while the model loads) join the rest, and a line `must_decide`
-    claims for a record begun before it (a crash dump) is taken. Only what remains is
-    decided; the rest pass through as they came, counted in `shed_lines`. It keeps shedding for a
+    finds the lines that could be a failure or move the lifecycle; of those, the ones `quiet`
+    proves harmless (a probe's 503 while the model loads) join the rest, passed through as
+    deciding them would print them (at DEBUG, or not at all, as the policy says), and a line
+    `must_decide` claims for a record begun before it (a crash dump) is taken. Only what
+    remains is decided; the rest pass through as they came. All that is not decided is
+    counted in `shed_lines`. It keeps shedding for a
     while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
     again: a flood then costs us little more than copying it, the server keeps the CPU it
     would have had without us, and no failure in the flood goes unparsed. One thread,
@@ -126,7 +128,7 @@ class PipePump(threading.Thread):
         handler: LineHandler,
         sink: IO[bytes] | None,
         name: str,
-        harmless: Callable[[bytes], bool] | None = None,
+        quiet: Callable[[bytes], bytes | None] | None = None,
         on_shed: Callable[[int], None] | None = None,
         must_decide: Callable[[bytes], bool] | None = None,
     ) -> None:
@@ -135,8 +137,10 @@ class PipePump(threading.Thread):
         self.handler = handler
         self.sink = sink
         # A second, still cheap look at a line the scan suspects (its 4xx/5xx status may be a
-        # probe's loading answer): True proves it harmless, and it is shed like the others.
-        self.harmless = harmless
+        # probe's loading answer): bytes prove it harmless and are what to pass through for it
+        # (the line itself, rewritten, or b"" when the policy drops it); it makes no record.
+        # None: the line is decided.
+        self.quiet = quiet
         # Told each time lines are shed, as it happens: an operator sees a flood being shed
         # while it lasts, not at the child's exit.
         self.on_shed = on_shed
@@ -240,14 +244,14 @@ class PipePump(threading.Thread):
                 _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
             return line
 
-    def _proven_harmless(self, harmless: Callable[[bytes], bool], line: bytes) -> bool:
+    def _quiet(self, quiet: Callable[[bytes], bytes | None], line: bytes) -> bytes | None:
         try:
-            return harmless(line)
+            return quiet(line)
         except Exception:  # our fault: the line is decided as if no check existed
             self.handler_errors += 1
             if self.handler_errors <= 3:
                 _log.warning("overload check failed; deciding the line", exc_info=True)
-            return False
+            return None
 
     def _lines(self, data: bytes, cut: int) -> bool:
         """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed (returns False)."""
@@ -276,7 +280,7 @@ class PipePump(threading.Thread):
         shed = 0
         done = begin  # data[begin:done] is accounted for
         at = begin  # the start of the next line to look at
-        harmless = self.harmless
+        quiet = self.quiet
         while at < cut:
             end = data.find(b"\n", at, cut) + 1 or cut
             claimed = self._must_decide(data[at:end])
@@ -291,11 +295,17 @@ class PipePump(threading.Thread):
                     end = data.find(b"\n", start, cut) + 1 or cut
             at = end
             line = data[start:end]
-            if not claimed and harmless is not None and self._proven_harmless(harmless, line):
+            passed = self._quiet(quiet, line) if quiet is not None and not claimed else None
+            if passed is line:
                 continue  # passed through with the shed lines around it
             if start > done:
                 out.append(data[done:start])
                 shed += data.count(b"\n", done, start)
+            if passed is not None:  # shed too, but printed as deciding it would print it
+                out.append(passed)
+                shed += line.endswith(b"\n")
+                done = end
+                continue
             result = self._decide(line)
             if result is not None:
                 out.append(result)
