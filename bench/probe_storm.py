@@ -6,7 +6,8 @@ One writer fills a pipe as fast as it can with llama-box lines: three `GET /heal
 probes (the loading answer) to one ordinary line. `sources.process.PipePump` reads them into a
 `LinePipeline` (no exporter: the pipeline's own cost), first without `quiet`, then with
 the pipeline's `quiet_passthrough` check, which sheds the 503s it proves quiet instead of
-deciding them (printing them at DEBUG, as deciding them would). Prints the pump's throughput and what it decided and shed. A figure for people, not CI.
+deciding them (printing them at DEBUG, as deciding them would). Prints the pump's
+throughput and what it decided and shed. A figure for people, not CI.
 """
 
 from __future__ import annotations

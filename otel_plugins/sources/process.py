@@ -114,12 +114,12 @@ class PipePump(threading.Thread):
     deciding them would print them (at DEBUG, or not at all, as the policy says), and a line
     `must_decide` claims for a record begun before it (a crash dump) is taken. Only what
     remains is decided; the rest pass through as they came. All that is not decided is
-    counted in `shed_lines`. It keeps shedding for a
-    while (`_SHED_HOLD_S`, doubling while the flood lasts) before it decides every line
-    again: a flood then costs us little more than copying it, the server keeps the CPU it
-    would have had without us, and no failure in the flood goes unparsed. One thread,
-    because on a small machine a second one (a reader handing chunks to a parser) costs
-    the server more in wake-ups and GIL hand-offs than it saves.
+    counted in `shed_lines`. It keeps shedding for a while (`_SHED_HOLD_S`, doubling while
+    the flood lasts) before it decides every line again: a flood then costs us little more
+    than copying it, the server keeps the CPU it would have had without us, and no failure
+    in the flood goes unparsed. One thread, because on a small machine a second one (a
+    reader handing chunks to a parser) costs the server more in wake-ups and GIL hand-offs
+    than it saves.
     """
 
     def __init__(
