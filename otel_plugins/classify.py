@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import AnyStr
 
 from . import names
 from .dialects import decode, parse_line
@@ -23,6 +24,11 @@ _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
 _INDENT = " \t"
 _INDENT_BYTES = b" \t"
+
+
+def _indent(line: AnyStr, blanks: AnyStr) -> int:
+    """How many blanks `line` begins with."""
+    return len(line) - len(line.lstrip(blanks))
 
 
 class Classified:
@@ -139,7 +145,7 @@ class Classifier:
             if not representative:
                 decision = self._sampled_away(decision)
         loud = self._loud
-        indent = len(text) - len(text.lstrip(_INDENT)) if text[:1] in _INDENT else 0
+        indent = _indent(text, _INDENT)
         if loud is not None and record.severity is None and record.dialect == "other" and indent > self._loud_indent:
             decision = self._continuation(loud)
             indent = self._loud_indent  # the message's rest: the line after it is measured against its head
@@ -187,7 +193,7 @@ class Classifier:
         loud = self._loud
         if loud is None:
             return False
-        if loud.severity >= Severity.ERROR or len(raw) - len(raw.lstrip(_INDENT_BYTES)) > self._loud_indent:
+        if loud.severity >= Severity.ERROR or _indent(raw, _INDENT_BYTES) > self._loud_indent:
             return True
         self._loud = None
         return False

@@ -136,7 +136,7 @@ class LinePipeline:
         self.counts = LineCounts()
         self.last_crash: str | None = None
         self.closed = False
-        # The line `quiet_probe` matched last, and its match: a source that then decides the
+        # The line `quiet_passthrough` matched last, and its match: a source that then decides the
         # same line after all (`feed`) is spared matching it twice.
         self._looked_at: tuple[bytes, HotMatch] | None = None
 
@@ -144,17 +144,13 @@ class LinePipeline:
     def phase(self) -> Phase:
         return self.lifecycle.phase
 
-    def quiet_probe(self, raw: bytes, now: float) -> bool:
-        """Whether `raw` is an access line the policy would take for a probe and keep below WARN
-        now (a 503 while loading, say), judged from the fast path's key alone. A read for the
-        source's overload check (sources.process.PipePump): it moves no state and counts nothing;
-        it only keeps its match, for `feed` if the source decides this same line after all."""
-        return self._quiet_decision(raw, now) is not None
-
     def quiet_passthrough(self, raw: bytes, now: float) -> bytes | None:
-        """For the source's overload check: None when `raw` is not a quiet probe (see
-        `quiet_probe`); else what to pass through for it, as deciding it would (the line
-        itself, the line at DEBUG, or nothing when the policy drops it), with no record made."""
+        """For the source's overload check (sources.process.PipePump): None unless `raw` is an
+        access line the policy would take for a probe and keep below WARN now (a 503 while
+        loading, say), judged from the fast path's key alone; then what to pass through for it,
+        as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
+        drops it). It moves no state and counts nothing, no record is made; it only keeps its
+        match, for `feed` if the source decides this same line after all."""
         decision = self._quiet_decision(raw, now)
         if decision is None:
             return None

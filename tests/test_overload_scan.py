@@ -160,7 +160,7 @@ class Every:
 
 
 def test_a_line_the_overload_check_matched_is_decided_as_if_it_had_not_been():
-    """`quiet_probe` hands its match on to `feed` for the same line object only: the records are
+    """`quiet_passthrough` hands its match on to `feed` for the same line object only: the records are
     those of a pipeline that never looked, and any other line is matched afresh."""
     lines = [
         b"0.00.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n",  # the loading answer: quiet
@@ -172,14 +172,14 @@ def test_a_line_the_overload_check_matched_is_decided_as_if_it_had_not_been():
     quiet = []
     for raw in lines:
         fresh.feed(raw)
-        quiet.append(looking.quiet_probe(raw, time.time()))
+        quiet.append(looking.quiet_passthrough(raw, time.time()) is not None)
         looking.feed(raw)
     assert quiet == [True, False, False, False]
     assert looking.logs.records == fresh.logs.records
     assert [r[0] for r in fresh.logs.records] == ["DEBUG", "INFO", "WARN", "ERROR"]
     # A match is never used for another line, even one of the same bytes.
     stale = LinePipeline(Policy(), Every())
-    stale.quiet_probe(lines[0], time.time())
+    stale.quiet_passthrough(lines[0], time.time())
     stale.feed(lines[3])
     stale.feed(bytes(bytearray(lines[0])))
     assert [(r[0], r[4]) for r in stale.logs.records] == [("ERROR", lines[3].decode().rstrip()), ("DEBUG", lines[0].decode().rstrip())]

@@ -244,13 +244,15 @@ class PipePump(threading.Thread):
                 _log.warning("line handler failed; passing the line through unchanged", exc_info=True)
             return line
 
-    def _quiet(self, quiet: Callable[[bytes], bytes | None], line: bytes) -> bytes | None:
+    def _ask(self, check: Callable[[bytes], Any], line: bytes, what: str) -> Any:
+        """`check(line)`, or None when it fails: our fault, so the line is treated as if there
+        were no check (`quiet`: decided; `must_decide`: left to the scan)."""
         try:
-            return quiet(line)
-        except Exception:  # our fault: the line is decided as if no check existed
+            return check(line)
+        except Exception:
             self.handler_errors += 1
             if self.handler_errors <= 3:
-                _log.warning("overload check failed; deciding the line", exc_info=True)
+                _log.warning("overload check %s failed", what, exc_info=True)
             return None
 
     def _lines(self, data: bytes, cut: int) -> bool:
@@ -280,10 +282,10 @@ class PipePump(threading.Thread):
         shed = 0
         done = begin  # data[begin:done] is accounted for
         at = begin  # the start of the next line to look at
-        quiet = self.quiet
+        quiet, must_decide = self.quiet, self.must_decide
         while at < cut:
             end = data.find(b"\n", at, cut) + 1 or cut
-            claimed = self._must_decide(data[at:end])
+            claimed = must_decide is not None and bool(self._ask(must_decide, data[at:end], "must_decide"))
             if claimed:
                 start = at  # part of a record begun before it: decided, whatever it holds
             else:
@@ -295,7 +297,7 @@ class PipePump(threading.Thread):
                     end = data.find(b"\n", start, cut) + 1 or cut
             at = end
             line = data[start:end]
-            passed = self._quiet(quiet, line) if quiet is not None and not claimed else None
+            passed = self._ask(quiet, line, "quiet") if quiet is not None and not claimed else None
             if passed is line:
                 continue  # passed through with the shed lines around it
             if start > done:
@@ -315,17 +317,6 @@ class PipePump(threading.Thread):
             shed += data.count(b"\n", done, cut)
         self._write(b"".join(out))
         self._count_shed(shed)
-
-    def _must_decide(self, line: bytes) -> bool:
-        if self.must_decide is None:
-            return False
-        try:
-            return self.must_decide(line)
-        except Exception:  # our fault: the scan alone decides, as if there were no hook
-            self.handler_errors += 1
-            if self.handler_errors <= 3:
-                _log.warning("must_decide check failed", exc_info=True)
-            return False
 
 
 def _waiting(fd: int) -> int:
