@@ -26,7 +26,7 @@ from .crash import CrashDump, CrashFolder
 from .dialects import decode
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
-from .policy import Decision, Policy, ProbePolicy, SampleSummary
+from .policy import Policy, ProbePolicy, SampleSummary
 from .policy.decide import OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
@@ -50,6 +50,10 @@ class LineMetrics(Protocol):
     def count_line(self, classified: Classified) -> None: ...
 
     def count_log(self, severity: Severity) -> None: ...
+
+    def count_probe(self, path: str | None, status: int | None, verdict: Any, reason: Any = None) -> None: ...
+
+    def count_suppressed(self, path: str | None, status: int | None, reason: Any, count: int = 1) -> None: ...
 
 
 class Follower(Protocol):
@@ -149,14 +153,10 @@ class LinePipeline:
         access line the policy would take for a probe and keep below WARN now (a 503 while
         loading, say), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
-        drops it). It moves no state and counts nothing, no record is made; it only keeps its
+        drops it). No record is made and the phase does not move; the probe response is counted
+        (`llama.probe.responses`), as deciding the line counts it, so that a probe storm shows on
+        that counter, while the line itself is counted by the source, as shed. It keeps its
         match, for `feed` if the source decides this same line after all."""
-        decision = self._quiet_decision(raw, now)
-        if decision is None:
-            return None
-        return render(raw, decision) or b""
-
-    def _quiet_decision(self, raw: bytes, now: float) -> Decision | None:
         hot = match_hot(decode(raw))
         if hot is None:
             return None
@@ -164,7 +164,11 @@ class LinePipeline:
         lifecycle = self.lifecycle
         # Not polling: that can only make a line a probe, never a failure into a quiet one.
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
-        return decision if decision.kind is Kind.PROBE and decision.severity < Severity.WARN else None
+        if decision.kind is not Kind.PROBE or decision.severity >= Severity.WARN:
+            return None
+        if self.metrics is not None:
+            self.metrics.count_probe(hot.key[1], hot.key[2], decision.verdict.value, decision.reason)
+        return render(raw, decision) or b""
 
     def must_decide(self, raw: bytes) -> bool:
         """For a source about to pass `raw` over undecided under overload (`PipePump`): True when

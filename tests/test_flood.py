@@ -206,3 +206,45 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     broken = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, io.BytesIO(), "test-pump", quiet=lambda raw: 1 / 0)
     broken._shed(data, 0, len(data))
     assert seen == [probe_503, business_503, probe_503, error] and broken.handler_errors == 4
+
+
+def test_a_probe_cleared_under_overload_counts_as_a_probe_response_as_if_decided():
+    """A probe storm under overload shows on `llama.probe.responses` exactly as it would have if
+    every probe had been decided: the cleared probes are counted there; as lines they are shed."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_plugins.emit.metrics import InstanceMetrics
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    probe_503 = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    data = (probe_503 + plain) * 3
+
+    def probe_responses(shedding: bool) -> tuple[dict, int]:
+        reader = InMemoryMetricReader()
+        provider = MeterProvider(metric_readers=[reader])
+        pipeline = LinePipeline(Policy(), metrics=InstanceMetrics(provider.get_meter("t"), None))
+        if shedding:
+            pump = PipePump(io.BytesIO(), lambda raw: pipeline.feed(raw), io.BytesIO(), "test-pump",
+                            quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()))
+            pump._shed(data, 0, len(data))
+            shed = pump.shed_lines
+        else:
+            for line in io.BytesIO(data):
+                pipeline.feed(line)
+            shed = 0
+        found = {}
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == names.METRIC_PROBES:
+                        found = {tuple(sorted(p.attributes.items())): p.value for p in metric.data.data_points}
+        provider.shutdown()
+        return found, shed
+
+    decided, _ = probe_responses(shedding=False)
+    cleared, shed = probe_responses(shedding=True)
+    assert shed == 6 and sum(decided.values()) == 3
+    assert cleared == decided
