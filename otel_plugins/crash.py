@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from .classify import Classified
 from .names import CRASH_PART, EXCEPTION_MESSAGE, EXCEPTION_TYPE
 
-# gdb echoes the source line of a frame: "30\t../sysdeps/unix/sysv/linux/wait4.c: No such file".
-_GDB_SOURCE_LINE = re.compile(r"^\d+\t")
+# Lines that belong to an open dump but say nothing on their own, so no dialect claims them:
+# gdb's echo of a frame's source line (`30\t../sysdeps/unix/sysv/linux/wait4.c: No such file`),
+# a rule around a report (`-----`, `=====`: UCX, Open MPI's mpirun), and a Rust backtrace's
+# frames (`   3: crate::module::fn`) and their places (`             at src/main.rs:4:5`), and
+# any line indented four or more (the rest of a statement a traceback quotes over several lines).
+_GOES_ON = re.compile(r"^(?:\d+\t|\s*[-=]{5,}\s*$|\s*\d+: \S|\s+at \S+:\d+|\s{4,}\S)")
 _THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
 
 
@@ -34,12 +38,21 @@ class CrashDump:
     exception_type: str | None = None  # the last exception line's (a Python traceback)
     exception_message: str | None = None
     ended: bool = False  # an exception line came: the next line that is not a part closes the dump
+    # The line after a head that ends in ':' is the rest of it (a Rust panic's message, the file an
+    # Intel GPU runtime abort names): it is taken whatever it says.
+    rest: str | None = None
 
     @property
     def message(self) -> str:
         if self.exception_message is not None:
             return self.exception_message
+        if self.head and self.rest:
+            return f"{self.head} {self.rest.strip()}"
         return self.head or (self.lines[0] if self.lines else "crash")
+
+    @property
+    def awaits_rest(self) -> bool:
+        return self.head is not None and self.rest is None and not self.lines and self.head.rstrip().endswith(":")
 
     @property
     def kind(self) -> str:
@@ -50,8 +63,10 @@ class CrashDump:
         text = self.message
         if thrown := _THROWN.search(text):
             return thrown.group(1)
-        if "terminate called" in text:
+        if "terminate called" in text or "libc++abi: terminating" in text:
             return "std::terminate"
+        if "' panicked at " in text:
+            return "panic"
         for marker in ("GGML_ASSERT", "GGML_ABORT"):
             if marker in text:
                 return marker
@@ -78,8 +93,11 @@ class CrashFolder:
         record = classified.record
         part = record.fields.get(CRASH_PART)
         dump = self._open
-        # An empty line (Python's around `During handling ...`) or gdb's source line goes on a dump.
-        goes_on = dump is not None and not dump.complete and (not (record.message or "").strip() or _GDB_SOURCE_LINE.match(record.text))
+        # An empty line (Python's around `During handling ...`), a head's rest and the lines of
+        # `_GOES_ON` go on an open dump.
+        goes_on = dump is not None and not dump.complete and (
+            not (record.message or "").strip() or dump.awaits_rest or _GOES_ON.match(record.message or record.text) is not None
+        )
         if part is None and not goes_on:
             if dump is not None and dump.ended:
                 dump.complete = True
@@ -92,6 +110,9 @@ class CrashFolder:
             dump = self._open = CrashDump()
         if part == "head" and dump.head is None:
             dump.head = record.text
+        elif part is None and dump.awaits_rest:
+            dump.rest = record.message or record.text
+            dump.lines.append(record.text)
         else:
             dump.lines.append(record.text)
         if part == "exception":

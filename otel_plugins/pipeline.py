@@ -27,7 +27,7 @@ from .dialects import decode
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
-from .policy.decide import OWN_POLL, REASON_SHED
+from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
@@ -207,6 +207,8 @@ class LinePipeline:
         # An access line never belongs to a crash dump (the fast path keeps its Record unbuilt).
         if not classified.access_line and self.crashes.take(classified):
             classified.folded = True
+            if classified.decision.kind is not Kind.ERROR:
+                classified.decision = IN_CRASH_DUMP
             if classified.record.event is Event.CRASH:
                 self.last_crash = classified.record.text[:512]
             self._finish_crash(classified.time, False, extra)

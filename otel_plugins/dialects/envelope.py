@@ -11,6 +11,8 @@
 - llama-server router mode: `[42751] ` (the child instance's port);
 - `journalctl -o verbose`: the entry's `    MESSAGE=` field (its other `    _FIELD=` lines are
   the dialect "journald", kind OTHER);
+- Docker's time (`docker logs -t`, Docker Desktop's log view) in front of a crash's or a
+  traceback's line: `2025-10-07 09:27:03   File "/x/api.py", line 418, in send`;
 - LM Studio's one-space indent and a user's `**bold**` around a pasted line.
 Each is a shape whose inner chain is the whole line chain again (envelopes nest: syslog
 around a router prefix). The envelope's own information is kept as fields (its kind names
@@ -25,7 +27,10 @@ import re
 from otel_plugins import names
 
 from ._common import CONTAINER_NAME, ENVELOPE, ENVELOPE_TIME, HOST_NAME, ISO_TIME, PROCESS_NAME, PROCESS_ROLE, ROUTER_PORT, STRIP
-from .shape import INT, PRODUCER, TIME, Conv, F, Later, Shape
+from .crash import CRASH
+from .regex import strip_groups
+from .shape import INT, PRODUCER, TIME, Chain, Conv, F, Later, Shape
+from .traceback import TRACEBACK
 
 ANSI = r"(?:\x1b|\^\[|#033)\[[0-9;?]*[ -/]*[@-~]"  # real, pasted as `^[`, or CloudWatch's `#033`
 ANSI_MARK = r"\x1b|\^\[|#033\["  # a line that may hold one (pipeline.py tests the same three)
@@ -60,6 +65,9 @@ _LOCAL_DAY = r"(?:(?:" + _MONTH + r"|\d{1,2}月) {1,2}\d{1,2}|\d{1,2}\.? " + _MO
 _SYSLOG = (F("when", ENVELOPE_TIME), F("host", HOST_NAME), F("prog", PROCESS_NAME), F("pid", names.PID, INT))
 _PROGRAM = r" (?P<host>\S*) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 
+_DOCKER_TIME = r"(?P<when>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) "
+_CRASH_PARTS = (*CRASH, *TRACEBACK)
+
 ENVELOPES = (
     _envelope(
         "process", r"\((?P<role>[A-Za-z_][\w ]*?)(?: \w+=\d+)*? ?pid=(?P<pid>\d+)\) ",
@@ -80,6 +88,15 @@ ENVELOPES = (
         examples=("2026-07-28T20:08:36.626065-04:00 host llama-server[7]: E srv  x: bad",),
     ),
     _envelope("compose", r"(?P<name>[A-Za-z0-9][\w.-]*) +\| ", (F("name", CONTAINER_NAME),), needle=" | ", examples=('vllm-1  | INFO:     10.0.0.1:5004 - "GET /health HTTP/1.1" 200 OK',)),
+    # Only in front of a crash's or a traceback's part: a date and a time also begin formats of
+    # their own (Python logging, KServe's), which take their lines whole.
+    Shape(
+        "envelope.docker_time", _DOCKER_TIME + r"(?P<msg>.*)$", None,
+        message="msg", const=((ENVELOPE, "docker_time"),), outer=(ENVELOPE,), fields=(F("when", ENVELOPE_TIME),),
+        inner=Chain("docker_time.crash", _CRASH_PARTS), required=True,
+        guard=strip_groups(_DOCKER_TIME) + "(?:" + "|".join(strip_groups(s.pattern) for s in _CRASH_PARTS) + ")",
+        examples=('2025-10-07 09:27:03   File "/usr/local/lib/python3.10/dist-packages/xoscar/api.py", line 418, in __on_receive__',),
+    ),
     _envelope("journal_verbose", r"    MESSAGE=", examples=('    MESSAGE=[INFO] Request 192.168.88.12 "GET /ui/ HTTP/1.1" 200 482915 "Mozilla/5.0" 1.2ms',)),
 )
 # The other fields of a `journalctl -o verbose` entry.

@@ -2,7 +2,7 @@
 
 Shells, kernels, init systems, container runtimes and supervisors report a dead child at
 INFO, at DEBUG or at no level at all: `Killed`, `Segmentation fault (core dumped)`,
-`signal: aborted`, `exited with code 137`, `Main process exited, code=killed, status=9/KILL`,
+`signal: aborted`, `exited with code 137`, `returned non-zero exit status 1`, `Main process exited, code=killed, status=9/KILL`,
 `Failed with result 'oom-kill'`, the kernel's OOM report, `Back-off restarting failed
 container`, `SIGQUIT received ... one child failed`. Such a line is kind ERROR at ERROR
 (never lower than stated), event CRASH where a process is gone. A line that ends in
@@ -48,8 +48,10 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
     (("exit", "died", "terminated"), _rule(
         "exit_code",
         r".*?(?:\b(?:exited|died|terminated|ended)(?: unexpectedly| abnormally)? with (?:exit )?(?:code|status):? ?(?:-?[1-9]\d*|0x[0-9a-fA-F]+)\b"
-        r"|\bexit status (?:[1-9]\d*|0x[0-9a-fA-F]+)\b|\bterminated unexpectedly\b).*",
+        r"|\bexit status (?:[1-9]\d*|0x[0-9a-fA-F]+)\b|\bterminated unexpectedly\b|\bnon-zero exit (?:code|status)\b).*",
     )),
+    # Open MPI's mpirun (multi-GPU TensorRT-LLM) about a rank that failed.
+    (("returned",), _rule("mpi_job", r".*?\bterminated normally, but \d+ process(?:es)? returned\b.*")),
     # systemd and Kubernetes.
     (("exit", "fail"), _rule(
         "systemd", r".*?(?:[Mm]ain process exited, code=(?:killed|dumped|exited, status=[1-9]\d*)\b|Failed with result '(?:oom-kill|core-dump|signal|watchdog|exit-code|timeout)').*",

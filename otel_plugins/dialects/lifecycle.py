@@ -109,6 +109,7 @@ TAGGED = Keyed(
             r(r"model loaded", Event.READY),
             r(r"listening on (?P<url>\S+)", Event.LISTENING, fields=_URL),
             r(r"starting server in router mode", None),
+            r(r"server is listening on (?P<url>\S+)", Event.LISTENING, fields=_URL),
         ),
         # llama-server's router: a request handed to a model's child instance
         "proxy_reques": _rules(
@@ -178,6 +179,8 @@ WORDS = Keyed(
             r(r"Starting shard\b", Event.STARTING, producer=_TGI),
             r(r"Starting Webserver", Event.LISTENING, producer=_TGI),
             r(r"Starting download process", Event.LOADING, producer=_TGI, **_LOAD),
+            r(r"Starting [\w.-]+ worker\b", Event.STARTING),  # `Starting GPUStack worker.`
+            r(r"Starting [\w.\- ]+? API on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),)),  # KoboldCpp
         ),
         "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),
         "Creating": _rules("Creating", r(r"Creating [\w.-]+ container workload", Event.STARTING, producer="gpustack")),
@@ -195,7 +198,14 @@ WORDS = Keyed(
             r(r"GPUStack Server is ready", Event.READY, producer="gpustack"),
             r(r"GPUStack version: ", Event.STARTING, producer="gpustack"),
         ),
-        "Serving": _rules("Serving", r(r"Serving on (?P<url>\S+?)\.?$", Event.LISTENING, fields=_URL)),
+        "Serving": _rules(
+            "Serving",
+            r(r"Serving on (?P<url>\S+?)\.?$", Event.LISTENING, fields=_URL),
+            # A side service of a supervisor (`Serving worker APIs on 0.0.0.0:10150.`): not the model's.
+            r(r"Serving [\w ]+? on (?P<host>[^\s:\[\]]+|\[[^\]]+\]):(?P<port>\d+)\.?$", None, fields=_ADDR),
+        ),
+        "HTTP": _rules("HTTP", r(r"HTTP server listening\b", Event.LISTENING)),  # llama.cpp's 2024 JSON log, llamafile
+        "Model": _rules("Model", r(r"Model loaded\.?\s*$", Event.LOADED)),  # mistral.rs
         "serving": _rules("serving", r(r"serving on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),), producer="ramalama")),
         "See": _rules("See", r(r"See all Router/Swagger docs on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="litellm")),
         "Connected": _rules("Connected", r(r"Connected\s*$", Event.READY, producer=_TGI)),

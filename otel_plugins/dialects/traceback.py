@@ -1,5 +1,6 @@
 """Python tracebacks, line by line (bare, or inside an envelope: compose, journald, `(APIServer pid=1)`).
 
+    Process ForkProcess-1:                                    head (multiprocessing, before the traceback)
     Traceback (most recent call last):                        head (anywhere in a line: `failures`)
       File "/x/server.py", line 621, in _wait_and_warmup      frame (`> File` marks loguru's failing frame)
         assert res.status_code == 200, f"{res=}"              code, exactly four spaces in
@@ -42,6 +43,10 @@ TRACEBACK = (
     # Python (a keyword, a call, an index, an attribute, an assignment, a decorator, a closing
     # bracket), so an indented table (`    Warning  BackOff  4m25s ...`) is not one.
     _part("code", _GROUP + "    " + _CODE + r".*$", examples=("    return runner.run(main)", "    model = get_model(")),
+    # Python 3.13 elides the middle of a long statement: `    ...<6 lines>...`.
+    _part("elided", _GROUP + r"    \s*\.\.\.<\d+ lines?>\.\.\.\s*$", examples=("    ...<6 lines>...",)),
+    # multiprocessing's report of a child that died of an exception: `Process EngineCore_DP0:`, then its traceback.
+    _part("process", r"Process [A-Za-z_][\w-]*:\s*$", part="head", examples=("Process EngineCore_DP0:",)),
     _part("carets", _GROUP + r"\s{4,}[~^]+\s*$", examples=("           ^^^^^^^^^^^^^^",)),
     _part(
         "chained",

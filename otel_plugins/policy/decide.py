@@ -30,6 +30,7 @@ REASON_SAMPLED = "sampled"
 REASON_SHED = "shed"  # passed through unparsed under overload (see sources.process.PipePump)
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
+REASON_CRASH_DUMP = "crash_dump"  # a line no dialect claims, folded into the crash dump it sits in
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
 _CACHE_SIZE = 4096
@@ -50,6 +51,9 @@ class Decision:
 # A line about the wrapper's own request to its server (see sources.child_health): never
 # the server's business, never a probe of anyone else's; dropped before the policy looks.
 OWN_POLL = Decision(Verdict.DROP, Kind.PROBE, Severity.DEBUG, REASON_OWN_POLL, emit=False)
+# A line that goes on a crash dump without being a part of one by itself (a rule, a Rust frame,
+# a panic's message): exported within the dump's ERROR record, so shown as an error line.
+IN_CRASH_DUMP = Decision(Verdict.KEEP, Kind.ERROR, Severity.ERROR, REASON_CRASH_DUMP)
 
 
 class ProbeMatcher:

@@ -1,0 +1,87 @@
+"""Crash reports of native and Rust servers folded into one ERROR record each (`dialects/crash.py`
+marks the parts, `crash.py` folds them, with the lines that only go on an open dump).
+
+The lines are real ones, from the holdout excerpts scored for issue 10 (sources named below)."""
+
+from __future__ import annotations
+
+from test_dialects_failures import fold
+
+AFTER = "I0901 10:00:00.000000 1 server.cc:1] next line of the server, not part of the crash"
+
+# Triton with the TensorRT-LLM backend (triton-inference-server/tensorrtllm_backend#273): Triton's
+# own handler, UCX's backtrace between two rules, then Open MPI's handler.
+TRITON = [
+    "Signal (11) received.",
+    "[e2e-102-219:6082 :0:6592] Caught signal 11 (Segmentation fault: address not mapped to object at address (nil))",
+    "==== backtrace (tid:   6592) ====",
+    " 0 0x0000000000042520 __sigaction()  ???:0",
+    " 1 0x000000000006751c tensorrt_llm::batch_manager::GptManager::returnCompletedRequests()  :0",
+    "=================================",
+    "[e2e-102-219:06082] *** Process received signal ***",
+    "[e2e-102-219:06082] Signal: Segmentation fault (11)",
+    "[e2e-102-219:06082] [ 0] /usr/lib/x86_64-linux-gnu/libc.so.6(+0x42520)[0x7f8e755a2520]",
+]
+
+# mistral.rs (EricLBuehler/mistral.rs#1203): the message follows the head since Rust 1.73.
+RUST = [
+    "thread '<unnamed>' panicked at mistralrs-core/src/pipeline/sampling.rs:303:26:",
+    "Expected receiver.: SendError { .. }",
+    "stack backtrace:",
+    "   0: rust_begin_unwind",
+    "   1: core::panicking::panic_fmt",
+    "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+]
+
+# vLLM on Python 3.13 (vllm-project/vllm#44411, shortened): a statement quoted over several
+# lines, with the middle elided.
+PY313 = [
+    "(APIServer pid=395085) Traceback (most recent call last):",
+    '(APIServer pid=395085)   File "/usr/lib/python3.13/site-packages/vllm/v1/engine/utils.py", line 730, in launch_core_engines',
+    "(APIServer pid=395085)     wait_for_engine_startup(",
+    "(APIServer pid=395085)     ~~~~~~~~~~~~~~~~~~~~~~~^",
+    "(APIServer pid=395085)         handshake_socket,",
+    "(APIServer pid=395085)     ...<6 lines>...",
+    "(APIServer pid=395085)         coordinator.proc if coordinator else None,",
+    "(APIServer pid=395085)     )",
+    "(APIServer pid=395085) RuntimeError: Engine core initialization failed. See root cause above.",
+]
+
+
+def test_a_native_signal_report_is_one_record_and_the_next_line_of_the_server_its_own():
+    sink = fold([*TRITON, AFTER])
+    [dump] = sink.crashes
+    assert sink.records == [AFTER]
+    assert dump.head == TRITON[0] and dump.stacktrace == "\n".join(TRITON)
+
+
+def test_a_rust_panic_is_one_record_with_its_message():
+    sink = fold(RUST)
+    [dump] = sink.crashes
+    assert sink.records == []
+    assert dump.kind == "panic"
+    assert dump.message == RUST[0] + " " + RUST[1]
+    assert dump.stacktrace == "\n".join(RUST)
+
+
+def test_a_python_313_traceback_with_elided_lines_is_one_record():
+    sink = fold([*PY313, AFTER])
+    [dump] = sink.crashes
+    assert sink.records == [AFTER]
+    assert (dump.kind, dump.message) == ("RuntimeError", "Engine core initialization failed. See root cause above.")
+    assert dump.stacktrace.count("\n") == len(PY313) - 1
+
+
+def test_multiprocessing_names_the_process_before_its_traceback():
+    lines = ["(EngineCore_DP0 pid=17374) Process EngineCore_DP0:", *PY313[:2], PY313[-1]]
+    sink = fold(lines)
+    [dump] = sink.crashes
+    assert dump.head == lines[0] and dump.kind == "RuntimeError"
+
+
+def test_lines_that_only_go_on_a_dump_are_plain_lines_outside_one():
+    """A rule, a numbered list and an indented line mean nothing alone: outside a crash dump they
+    are decided as the lines they are, not as errors."""
+    plain = ["=================================", "   0: first choice", "        handshake_socket,"]
+    sink = fold(plain)
+    assert sink.crashes == [] and sink.records == plain
