@@ -26,6 +26,7 @@ from .names import CRASH_PART, EXCEPTION_MESSAGE, EXCEPTION_TYPE
 # frames (`   3: crate::module::fn`) and their places (`             at src/main.rs:4:5`), and
 # any line indented four or more (the rest of a statement a traceback quotes over several lines).
 _GOES_ON = re.compile(r"^(?:\d+\t|\s*[-=]{5,}\s*$|\s*\d+: \S|\s+at \S+:\d+|\s{4,}\S)")
+_TRACEBACK_HEAD = "(most recent call last):"
 _THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
 
 
@@ -39,8 +40,10 @@ class CrashDump:
     exception_message: str | None = None
     ended: bool = False  # an exception line came: the next line that is not a part closes the dump
     # The line after a head that ends in ':' is the rest of it (a Rust panic's message, the file an
-    # Intel GPU runtime abort names): it is taken whatever it says.
-    rest: str | None = None
+    # Intel GPU runtime abort names): it is taken whatever it says. A traceback's head is not one:
+    # its frames follow, and they are parts of their own.
+    awaiting_rest: bool = False
+    rest: str | None = None  # the rest of the first head, for the message
 
     @property
     def message(self) -> str:
@@ -50,9 +53,6 @@ class CrashDump:
             return f"{self.head} {self.rest.strip()}"
         return self.head or (self.lines[0] if self.lines else "crash")
 
-    @property
-    def awaits_rest(self) -> bool:
-        return self.head is not None and self.rest is None and not self.lines and self.head.rstrip().endswith(":")
 
     @property
     def kind(self) -> str:
@@ -96,7 +96,7 @@ class CrashFolder:
         # An empty line (Python's around `During handling ...`), a head's rest and the lines of
         # `_GOES_ON` go on an open dump.
         goes_on = dump is not None and not dump.complete and (
-            not (record.message or "").strip() or dump.awaits_rest or _GOES_ON.match(record.message or record.text) is not None
+            not (record.message or "").strip() or dump.awaiting_rest or _GOES_ON.match(record.message or record.text) is not None
         )
         if part is None and not goes_on:
             if dump is not None and dump.ended:
@@ -110,11 +110,12 @@ class CrashFolder:
             dump = self._open = CrashDump()
         if part == "head" and dump.head is None:
             dump.head = record.text
-        elif part is None and dump.awaits_rest:
-            dump.rest = record.message or record.text
-            dump.lines.append(record.text)
         else:
+            if part is None and dump.awaiting_rest and not dump.lines:
+                dump.rest = record.message or record.text
             dump.lines.append(record.text)
+        text = record.text.rstrip()
+        dump.awaiting_rest = part == "head" and text.endswith(":") and not text.endswith(_TRACEBACK_HEAD)
         if part == "exception":
             dump.exception_type = record.fields.get(EXCEPTION_TYPE) or dump.exception_type
             dump.exception_message = record.fields.get(EXCEPTION_MESSAGE, "")

@@ -85,3 +85,11 @@ def test_lines_that_only_go_on_a_dump_are_plain_lines_outside_one():
     plain = ["=================================", "   0: first choice", "        handshake_socket,"]
     sink = fold(plain)
     assert sink.crashes == [] and sink.records == plain
+
+
+def test_a_second_panic_in_the_same_report_keeps_its_message_in_the_dump():
+    second = ["thread 'main' panicked at mistralrs-server/src/interactive_mode.rs:412:32:", "called `Result::unwrap()` on an `Err` value: SendError { .. }"]
+    sink = fold([*RUST, *second])
+    assert sink.records == []
+    [dump] = sink.crashes
+    assert dump.message == RUST[0] + " " + RUST[1] and dump.stacktrace.endswith("\n".join(second))
