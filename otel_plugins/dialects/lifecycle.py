@@ -205,7 +205,16 @@ WORDS = Keyed(
             r(r"Serving [\w ]+? on (?P<host>[^\s:\[\]]+|\[[^\]]+\]):(?P<port>\d+)\.?$", None, fields=_ADDR),
         ),
         "HTTP": _rules("HTTP", r(r"HTTP server listening\b", Event.LISTENING)),  # llama.cpp's 2024 JSON log, llamafile
-        "Model": _rules("Model", r(r"Model loaded\.?\s*$", Event.LOADED)),  # mistral.rs
+        "Model": _rules(
+            "Model",
+            r(r"Model loaded\.?\s*$", Event.LOADED),  # mistral.rs
+            r(r"Model loading took", Event.LOADED, producer="vllm", **_LOAD),
+        ),
+        "loading": _rules("loading", r(r"loading weights\.\.\.", Event.LOADING, **_LOAD)),  # llamafile, llama.cpp's 2023 server
+        "Removing": _rules("Removing", r(r"Removing \d+ replicas? from Deployment", None, producer="ray")),  # Ray Serve scaling down
+        # TensorRT-LLM's engine: its size as it loads, and the execution context it allocates.
+        "Loaded": _rules("Loaded", r(r"Loaded engine size: ", None, producer="tensorrt-llm", **_LOAD)),
+        "Allocated": _rules("Allocated", r(r"Allocated [\d.]+ [KMG]iB for execution context memory", None, producer="tensorrt-llm", **_LOAD)),
         "serving": _rules("serving", r(r"serving on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),), producer="ramalama")),
         "See": _rules("See", r(r"See all Router/Swagger docs on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="litellm")),
         "Connected": _rules("Connected", r(r"Connected\s*$", Event.READY, producer=_TGI)),
@@ -226,7 +235,7 @@ WORDS = Keyed(
         # Loading: model weights, shards, servables, progress bars
         "Loading": _rules(
             "Loading",
-            r(r"Loading model weights took", Event.LOADED, producer="vllm", **_LOAD),
+            r(r"Loading (?:model )?weights took", Event.LOADED, producer="vllm", **_LOAD),
             r(r"Loading [\w ]*checkpoint shards: +(?P<pct>\d+)% Completed", None, fields=(F("pct", names.LOAD_PERCENT, INT),), **_PROGRESS),
             r(r"Loading (?:servable version|encoder model|model\b)", Event.LOADING, **_LOAD),
         ),

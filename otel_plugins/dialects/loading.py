@@ -85,10 +85,16 @@ LOADING = (
     ),
 )
 
+# A text progress bar with a count (KoboldCpp, and any `|====>   | 1934/2985` printer): how far, not how much.
+PROGRESS_BAR = Shape(
+    "loading.bar", r" *\|[=#>. -]*\| *(?P<done>\d+)/(?P<total>\d+)\b.*", "loading", kind=Kind.PROGRESS,
+    examples=("  |================================>                 | 1934/2985 - 0.00MB/s",),
+)
+
 # A line of progress dots only (one per percent, `LLAMA_LOG_CONT`, no prefix).
 DOTS_ONLY = Shape(
     "loading.dots", r"(?P<dots>\.+)$", "llama.cpp", kind=Kind.PROGRESS, producer="llama.cpp",
     fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("..........",),
 )
 
-__all__ = ["DOTS_ONLY", "LOADING"]
+__all__ = ["DOTS_ONLY", "LOADING", "PROGRESS_BAR"]

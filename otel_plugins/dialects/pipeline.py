@@ -32,7 +32,7 @@ from .llama_swap import LLAMA_SWAP
 from .llamacpp_prefix import LLAMACPP_PREFIX
 from .llamacpp_server import STRUCTURED
 from .lmstudio import LMSTUDIO
-from .loading import DOTS_ONLY
+from .loading import DOTS_ONLY, PROGRESS_BAR
 from .ollama import OLLAMA
 from .prefixed import behind
 from .objects import ObjectShape
@@ -52,7 +52,7 @@ DOTS_GLUED = Shape(
     "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,
     fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("....0.03.008.559 I main: model loaded",),
 )
-LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, JOURNAL_FIELD, DOTS_ONLY, DOTS_GLUED, DIALECTS))
+LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, JOURNAL_FIELD, DOTS_ONLY, PROGRESS_BAR, DOTS_GLUED, DIALECTS))
 
 
 def decode(raw: bytes) -> str:

@@ -9,6 +9,7 @@
 - `2025-07-22 03:38:06,508 [mlserver][model:1] INFO - message` (MLServer);
 - `09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - message` (LiteLLM);
 - `19:09:54-049135 ERROR    message` (text-generation-webui);
+- `2024-09-03 16:18:19,348 INFO worker.py:1783 -- message`, `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (Ray, Ray Serve);
 - `2025-01-01 10:00:00 INFO name: message`, `2025-01-01 10:00:00 INFO message`;
 - `INFO:tgi-server:message` (`logging.basicConfig`'s default; the message may be another
   server's line: a wrapper re-printing TGI's `tracing` output).
@@ -70,6 +71,16 @@ PYLOG = (
         "litellm", r"(?P<when>\d\d:\d\d:\d\d) - (?P<logger>[^:\n]+):" + LEVEL + r": (?:(?P<src>\S+:\d+) - )?(?P<msg>.*)$", time=False,
         tag_group="logger", fields=(F("when", LOG_TIME),),
         examples=("09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - No LiteLLM Virtual Key pass.",),
+    ),
+    # Ray: `2024-09-03 16:18:19,348 INFO worker.py:1783 -- message`, and Ray Serve's
+    # `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (component, then replica or pid).
+    _py(
+        "ray", r"(?P<when>" + DATE + r")\s+" + LEVEL + r" (?P<src>[\w.-]+:\d+) -- (?P<msg>.*)$", tag_group="src",
+        examples=("2024-09-03 16:18:19,348 INFO worker.py:1783 -- Started a local Ray instance.",),
+    ),
+    _py(
+        "ray_serve", LEVEL + r" (?P<when>" + DATE + r") (?P<comp>[\w.-]+) (?P<id>\S+) -- (?P<msg>.*)$", tag_group="comp",
+        examples=("INFO 2025-08-29 18:03:14,300 controller 524122 -- Removing 2 replicas from Deployment(name='LLMRouter', app='default').",),
     ),
     _py("clock", r"(?P<when>\d\d:\d\d:\d\d-\d{6}) " + LEVEL + r"\s+(?P<msg>.*)$", time=False, fields=(F("when", LOG_TIME),)),
     _py(
