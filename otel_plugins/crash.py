@@ -39,6 +39,7 @@ class CrashDump:
     exception_type: str | None = None  # the last exception line's (a Python traceback)
     exception_message: str | None = None
     ended: bool = False  # an exception line came: the next line that is not a part closes the dump
+    interrupted: bool = False  # a line of the server's own came after the last part: a new head is a new crash
     # The line after a head that ends in ':' is the rest of it (a Rust panic's message, the file an
     # Intel GPU runtime abort names): it is taken whatever it says. A traceback's head is not one:
     # its frames follow, and they are parts of their own.
@@ -84,6 +85,11 @@ class CrashFolder:
         self._done: list[CrashDump] = []  # complete, not yet handed out
 
     @property
+    def open_dump(self) -> CrashDump | None:
+        """The dump the last line went on, while it is being folded (a report places it by that line)."""
+        return self._open
+
+    @property
     def collecting(self) -> bool:
         """A dump is open and its next line may belong to it."""
         return self._open is not None and not self._open.complete
@@ -99,10 +105,12 @@ class CrashFolder:
             not (record.message or "").strip() or dump.awaiting_rest or _GOES_ON.match(record.message or record.text) is not None
         )
         if part is None and not goes_on:
-            if dump is not None and dump.ended:
-                dump.complete = True
+            if dump is not None:
+                dump.complete = dump.complete or dump.ended
+                dump.interrupted = True
             return False
-        if dump is not None and dump.ended and part == "head":  # a new traceback, not a chained one
+        # A new traceback, not a chained one; a new crash after the server went on printing.
+        if dump is not None and (dump.ended or dump.interrupted) and part == "head":
             dump.complete = True
             self._done.append(dump)
             dump = None

@@ -27,7 +27,11 @@ from otel_plugins.record import Severity
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "logs" / "llama-box-rpc-load.log"
-CORPORA = {"shared": CORPUS_DIR / "excerpts.jsonl", "fresh": REPO / "tests" / "testdata" / "corpus" / "excerpts.jsonl"}
+CORPORA = {
+    "shared": CORPUS_DIR / "excerpts.jsonl",
+    "fresh": REPO / "tests" / "testdata" / "corpus" / "excerpts.jsonl",
+    "holdout": REPO / "tests" / "testdata" / "holdout" / "excerpts.jsonl",
+}
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)
 PHASE_COLOURS = {"loading": (0xBC, 0xD7, 0xF5), "ready": (0xBF, 0xE8, 0xC4)}
@@ -227,6 +231,22 @@ def test_a_whole_corpus_as_many_streams_adds_up(run, tmp_path, corpus):
             assert whole["info_plus"][side][key] == sum(p["info_plus"][side][key] for p in parts)
     assert whole["lines"]["total"] == sum(p["lines"]["total"] for p in parts)
     assert whole["records"]["total"] == sum(p["records"]["total"] for p in parts)
+
+
+def test_a_crash_before_the_first_time_is_placed_nowhere_and_one_after_it_at_its_last_line(run, tmp_path):
+    """A crash dump has no time of its own: it sits at its last line's offset, and before the
+    stream shows a time there is none (not the wall clock of the run, which differs run to run)."""
+    lines = [
+        "Segmentation fault (core dumped)",
+        "2025-02-19T03:05:20.000+08:00 level=INFO source=server.go:1 msg=\"starting\"",
+        "time=2025-02-19T03:05:23.000+08:00 level=INFO source=server.go:2 msg=\"next\"",
+        "Segmentation fault (core dumped)",
+    ]
+    path = tmp_path / "crashes.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    events = report_json(run, str(path))["streams"][0]["timeline"]["events"]["shown"]
+    crashes = sorted((e["line"], e["at_s"]) for e in events if e["what"] == "crash")
+    assert crashes == [(1, None), (4, 0.0)]
 
 
 # The example load log: timeline, estimate, bounds, stdin, bad input.

@@ -265,7 +265,11 @@ WORDS = Keyed(
             r(r"llama runner stopped successfully", Event.STOPPING, producer="ollama"),
             r(r"llama server listening at (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="llama.cpp"),
         ),
-        "starting": _rules("starting", r(r"starting llama server", Event.STARTING, producer="ollama")),
+        "starting": _rules(
+            "starting",
+            r(r"starting llama server", Event.STARTING, producer="ollama"),
+            r(r"starting go runner", Event.STARTING, producer="ollama"),  # ollama's own engine, 2025
+        ),
         # a wrapper's own words about the server it runs (py-txi: `+ TGI server ready at http://...`)
         "+": _rules(
             "+",

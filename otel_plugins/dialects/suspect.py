@@ -50,6 +50,7 @@ _GENERIC = (
     # `cli   accepted: host:port`).
     r"RPC|[Aa]ccepted|[Cc]losed",
     r"^\.\.\.\.",  # llama.cpp's loading dots
+    r"\|[=#]{3}",  # a text progress bar (`loading.bar`: its only literal is a `|`)
 )
 
 

@@ -44,7 +44,7 @@ TRACEBACK = (
     # bracket), so an indented table (`    Warning  BackOff  4m25s ...`) is not one.
     _part("code", _GROUP + "    " + _CODE + r".*$", examples=("    return runner.run(main)", "    model = get_model(")),
     # Python 3.13 elides the middle of a long statement: `    ...<6 lines>...`.
-    _part("elided", _GROUP + r"    \s*\.\.\.<\d+ lines?>\.\.\.\s*$", examples=("    ...<6 lines>...",)),
+    _part("elided", _GROUP + r"    \s*\.\.\.<\d+ lines>\.\.\.\s*$", examples=("    ...<6 lines>...",)),
     # multiprocessing's report of a child that died of an exception: `Process EngineCore_DP0:`, then its traceback.
     _part("process", r"Process [A-Za-z_][\w-]*:\s*$", part="head", examples=("Process EngineCore_DP0:",)),
     _part("carets", _GROUP + r"\s{4,}[~^]+\s*$", examples=("           ^^^^^^^^^^^^^^",)),

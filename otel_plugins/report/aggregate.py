@@ -121,17 +121,18 @@ class ReportBuilder:
         pipeline = LinePipeline(self.policy, sink, line_time=True)
         timeline = TimelineBuilder(pipeline.phase)
         pipeline.on_phase_change(timeline.phase_changed)
-        crash_line: int | None = None
+        # Each dump being folded: its first line and the offset of its last (a dump has no time of its own).
+        folding: dict[int, tuple[int, float | None]] = {}
         number = 0
         for number, (raw, cut) in enumerate(lines, 1):
             pipeline.counts.cut += cut  # the pipeline counts cut lines; the source does the cutting
             classified = pipeline.feed_text(decode(raw))
-            if classified.folded and crash_line is None:
-                crash_line = number
-            self._count(name, number, classified, timeline)
-            crash_line = self._crashes(name, sink, crash_line, number, timeline)
+            at = self._count(name, number, classified, timeline)
+            if classified.folded and (dump := pipeline.crashes.open_dump) is not None:
+                folding[id(dump)] = (folding.get(id(dump), (number, None))[0], at)
+            self._crashes(name, sink, folding, number, timeline)
         pipeline.close()
-        self._crashes(name, sink, crash_line, number, timeline)
+        self._crashes(name, sink, folding, number, timeline)
         self.probes.end_stream()
         self.requests.end_stream()
         counts = pipeline.counts
@@ -140,7 +141,8 @@ class ReportBuilder:
                          pipeline.phase.value, timeline.build(self.bandwidth))
         )  # fmt: skip
 
-    def _count(self, name: str, number: int, c: Classified, timeline: TimelineBuilder) -> None:
+    def _count(self, name: str, number: int, c: Classified, timeline: TimelineBuilder) -> float | None:
+        """Counts one decided line; returns its offset on the timeline (None before the stream shows a time)."""
         record, decision = c.record, c.decision
         probe = decision.kind is Kind.PROBE
         stated = Severity.INFO if record.severity is None else record.severity
@@ -171,6 +173,7 @@ class ReportBuilder:
         if error:
             self._error(name, number, record.message or record.text)
         timeline.observe(number, c, at, error)
+        return at
 
     def _error(self, name: str, number: int, message: str, dump: CrashDump | None = None) -> None:
         key = (name, message if dump is None else f"{number}\0{message}")
@@ -186,16 +189,13 @@ class ReportBuilder:
                 entry.frames = len(dump.lines)
                 entry.stacktrace = tuple(line[:300] for line in dump.lines[:_STACK_LINES])
 
-    def _crashes(self, name: str, sink: _Sink, start: int | None, number: int, timeline: TimelineBuilder) -> int | None:
-        """Takes the dumps the pipeline folded; returns the first line of the dump still open."""
-        if not sink.crashes:
-            return start
+    def _crashes(self, name: str, sink: _Sink, folding: dict[int, tuple[int, float | None]], number: int, timeline: TimelineBuilder) -> None:
+        """Takes the dumps the pipeline folded, each placed at its first line and its last line's offset."""
         for dump in sink.crashes:
-            line = start or number
+            line, at = folding.pop(id(dump), (number, None))
             self._error(name, line, dump.message, dump)
-            timeline.crashed(line, dump.last_part_at)
+            timeline.crashed(line, at)
         sink.crashes.clear()
-        return None
 
     def build(self, inputs: list[str]) -> Report:
         errors = list(self.errors.values())

@@ -90,8 +90,8 @@ class TimelineBuilder:
         elif error:
             self.events.add(Event(number, at, "error", endpoint))
 
-    def crashed(self, line: int, when: float) -> None:
-        at = None if self.first_time is None else when - self.first_time
+    def crashed(self, line: int, at: float | None) -> None:
+        """A crash dump that began at `line`; `at`: the offset of its last line (see `at`)."""
         self.events.add(Event(line, at, "crash"))
 
     def _moved(self, phase: Phase, number: int, at: float | None) -> None:
