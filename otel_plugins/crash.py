@@ -54,7 +54,6 @@ class CrashDump:
             return f"{self.head} {self.rest.strip()}"
         return self.head or (self.lines[0] if self.lines else "crash")
 
-
     @property
     def kind(self) -> str:
         """What failed, as `exception.type`: a Python exception's class, else the abort kind
