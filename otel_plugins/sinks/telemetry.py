@@ -39,7 +39,8 @@ SCOPE_NAME = "otel_plugins"
 # `docker stop`'s 10 s grace period, with time left for the server's own shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
 _METRICS_SHARE = 0.4
-# Of the metrics' share, what a final metric export keeps for itself however long log sends take.
+# Of the metrics' share, what a final metric export keeps for itself however long log sends take
+# (past the deadline, when a log send in flight took the rest).
 _METRIC_EXPORT_RESERVE_S = 1.0
 
 
@@ -149,8 +150,11 @@ class Telemetry:
                 try:
                     if provider is self.meter_provider:
                         self.stats.settle()
-                        # Its reader takes a timeout, and shuts its exporter down when it runs out.
-                        provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
+                        # Its reader takes a timeout, and shuts its exporter down when it runs out. It
+                        # keeps its reserve even when a batch on a slow link outlived the logs' share
+                        # (the batcher waits for a send in flight rather than count as lost what may land).
+                        left = max(_METRIC_EXPORT_RESERVE_S, deadline - time.monotonic())
+                        provider.shutdown(timeout_millis=left * 1000)
                     else:
                         provider.shutdown()
                 except Exception:  # noqa: BLE001 - shutting down must finish whatever a provider does
