@@ -8,8 +8,9 @@ tracebacks) ends with the exception line, `ExcType: message`. The dialects mark 
 (`llama.crash.part` = head | backtrace | exception); this stage folds them into one record
 with `exception.type` and `exception.message` (the last exception line's, else the abort
 kind and the head). A dump is complete at gdb's `[Inferior ... detached]`, at the first
-line that is not a part (nor empty) after an exception line, when the process exits, or
-after `quiet_s` without a new part.
+line that is not a part (nor empty) after an exception line, at a new head after a line of
+the server's own, when the process exits, or after `quiet_s` without a new part. Lines that
+say nothing alone (`_GOES_ON`, a head's rest) go on a dump only while it is open.
 """
 
 from __future__ import annotations

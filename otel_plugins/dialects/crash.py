@@ -1,13 +1,14 @@
 """Crashes: the head line that says the process died, and the backtrace that follows.
 
 Heads (kind ERROR, event CRASH, `llama.crash.part` "head"): `GGML_ASSERT(...) failed`,
-ggml_abort's `file.c:123: message`,
-`terminate called ...`, Go `panic:` / `fatal error:`, `Segmentation fault`, `Aborted`.
+ggml_abort's `file.c:123: message`, `terminate called ...`, `libc++abi: terminating ...`,
+Go `panic:` / `fatal error:`, Rust's `thread '...' panicked at`, `Segmentation fault`,
+`Aborted`, the signal handlers of Triton, UCX and Open MPI.
 Backtrace lines (kind ERROR, part "backtrace", no event): gdb's `[New LWP n]`,
 `[Thread debugging using libthread_db enabled]`, `Using host libthread_db library ...`,
-`#3  0x... in ggml_abort () from ...`, `[Inferior 1 (process N) detached]`, glibc
-`backtrace_symbols` lines, C++ `  what():  ...`, Go `goroutine 40 [running]:`, frames and the
-panic's `[signal ...]` line.
+`#3  0x... in ggml_abort () from ...`, `[Inferior 1 (process N) detached]`, a core file's
+session, glibc `backtrace_symbols` lines, C++ `  what():  ...`, Go `goroutine 40 [running]:`,
+frames and the panic's `[signal ...]` line, UCX's and Boost's frames, register dumps.
 A later stage folds a head and its backtrace into one record; each line here stands alone.
 Severity: FATAL for a head (the process is gone), ERROR for backtrace lines; none is stated.
 """
@@ -93,7 +94,7 @@ CRASH = (
     # Rust: `thread 'main' panicked at src/main.rs:4:5:` (the message follows on the next line
     # since Rust 1.73; before, it sat in the head), `stack backtrace:`, `   3: crate::fn`, the hint.
     head(
-        "rust_panic", r"thread '(?P<thread>[^']*)' panicked at .*", "rust", "panic",
+        "rust_panic", r"thread '[^']*' panicked at .*", "rust", "panic",
         examples=("thread '<unnamed>' panicked at mistralrs-core/src/pipeline/sampling.rs:303:26:", "thread 'main' panicked at 'oops', src/main.rs:2:5"),
     ),
     trace("rust_backtrace", r"stack backtrace:\s*$", "rust", examples=("stack backtrace:",)),

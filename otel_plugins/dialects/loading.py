@@ -87,7 +87,7 @@ LOADING = (
 
 # A text progress bar with a count (KoboldCpp, and any `|====>   | 1934/2985` printer): how far, not how much.
 PROGRESS_BAR = Shape(
-    "loading.bar", r" *\|[=#>. -]*\| *(?P<done>\d+)/(?P<total>\d+)\b.*", "loading", kind=Kind.PROGRESS,
+    "loading.bar", r" *\|[=#>. -]*\| *\d+/\d+\b.*", "loading", kind=Kind.PROGRESS,
     examples=("  |================================>                 | 1934/2985 - 0.00MB/s",),
 )
 
