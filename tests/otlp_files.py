@@ -8,10 +8,24 @@ from pathlib import Path
 from typing import Any
 
 
-def _requests(path: Path) -> list[dict]:
+def _complete_lines(text_lines) -> Iterator[str]:
+    """The finished requests: a writer (ours or the Collector's file exporter) ends each with a
+    newline, so a last line without one is still being written by a writer the test is polling."""
+    for line in text_lines:
+        if line.endswith("\n") and line.strip():
+            yield line
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The finished request lines of a file another process may be writing right now."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    with path.open(encoding="utf-8", errors="replace") as requests:
+        return list(_complete_lines(requests))
+
+
+def _requests(path: Path) -> list[dict]:
+    return [json.loads(line) for line in complete_lines(path)]
 
 
 def value(any_value: dict) -> Any:
@@ -53,10 +67,8 @@ def iter_logs(directory: Path) -> Iterator[dict]:
     path = Path(directory) / "logs.jsonl"
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as requests:
-        for line in requests:
-            if not line.strip():
-                continue
+    with path.open(encoding="utf-8", errors="replace") as requests:
+        for line in _complete_lines(requests):
             for resource_logs in json.loads(line).get("resourceLogs", []):
                 for scope in resource_logs.get("scopeLogs", []):
                     for record in scope.get("logRecords", []):

@@ -62,14 +62,6 @@ service:
 """
 
 
-def complete_lines(path: Path) -> list[str]:
-    """The lines of a file another process is writing: a last line without its newline is not done yet."""
-    if not path.exists():
-        return []
-    text = path.read_text(errors="replace")
-    return [line for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
-
-
 def python_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_PLUGINS_"))}
     env["PYTHONPATH"] = str(REPO)
@@ -95,7 +87,7 @@ class Gateway(Collector):
     def resource_records(self) -> list[tuple[dict, dict]]:
         """(resource attributes, record) for every record, the record as `otlp_files.logs` gives it."""
         out = []
-        for line in complete_lines(self.out / "logs.jsonl"):
+        for line in otlp_files.complete_lines(self.out / "logs.jsonl"):
             for resource_logs in json.loads(line).get("resourceLogs", []):
                 resource = otlp_files.attrs(resource_logs.get("resource", {}).get("attributes"))
                 for scope in resource_logs.get("scopeLogs", []):
@@ -248,7 +240,7 @@ def metric_totals(directory: Path) -> dict[tuple[str, tuple], int]:
     Cumulative points: the last point of each series is its total; series of several
     senders (resources) are summed."""
     last: dict[tuple, int] = {}
-    for request_line in complete_lines(directory / "metrics.jsonl"):
+    for request_line in otlp_files.complete_lines(directory / "metrics.jsonl"):
         for resource_metrics in json.loads(request_line).get("resourceMetrics", []):
             resource = json.dumps(resource_metrics.get("resource", {}), sort_keys=True)
             for scope in resource_metrics.get("scopeMetrics", []):
