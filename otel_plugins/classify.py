@@ -153,7 +153,11 @@ class Classifier:
         loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
         self._loud = decision if loud_enough else None
         self._loud_indent = indent
-        lifecycle.observe(record, decision, now)
+        if decision.kind is Kind.PROBE:
+            health = bool(f.get("llama.health_check")) or f.get(names.URL_PATH) in self._probe_paths
+            lifecycle.observe(record, decision, now, health_path=health)
+        else:
+            lifecycle.observe(record, decision, now)
         return Classified(record, decision, now, summaries)
 
     def _classify_access(self, hot: HotMatch, observed: float | None) -> Classified:
@@ -181,7 +185,9 @@ class Classifier:
             if not representative:
                 decision = self._sampled_away(decision)
         self._loud = None
-        lifecycle.observe_access(decision.kind, status, now)
+        kind = decision.kind
+        health = kind is Kind.PROBE and (bool(health_check) or path in self._probe_paths)
+        lifecycle.observe_access(kind, status, now, health_path=health)
         return Classified(None, decision, now, summaries, hot=hot)
 
     def continues(self, raw: bytes) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import names
-from .policy.decide import Decision
+from .policy.decide import LOADING_STATUS, Decision
 from .record import Event, Kind, Phase, Record
 
 PhaseListener = Callable[[Phase, Phase, float], None]
@@ -37,6 +37,9 @@ class Lifecycle:
         self.load_deadline_s = load_deadline_s
         self.exit_code: int | None = None
         self._listeners: list[PhaseListener] = []
+        # A health path has answered that the server is loading: from then on only a health
+        # path can say it is ready (SGLang answers /model_info while /health says it warms up).
+        self._health_said_loading = False
 
     def on_change(self, listener: PhaseListener) -> None:
         self._listeners.append(listener)
@@ -47,8 +50,9 @@ class Lifecycle:
         since = self.load_started_at if self.load_started_at is not None else self.started_at
         return since is not None and now - since > self.load_deadline_s
 
-    def observe(self, record: Record, decision: Decision, now: float) -> Phase | None:
-        """Take one decided line into account; returns the new phase if it changed."""
+    def observe(self, record: Record, decision: Decision, now: float, *, health_path: bool = False) -> Phase | None:
+        """Take one decided line into account; returns the new phase if it changed.
+        `health_path`: the line is a probe of a health, readiness or liveness path."""
         if self.started_at is None:
             self.started_at = now
         if record.fields.get(_ENVELOPE) == "router":  # [issue-15 hook] a router's model process speaks for itself
@@ -60,21 +64,27 @@ class Lifecycle:
             elif record.event is Event.CRASH and self.phase in _NOT_READY:
                 target = Phase.FAILED
             else:
-                return self._probe_answered(decision.kind, record.fields.get(names.HTTP_STATUS), now)
+                return self._probe_answered(decision.kind, record.fields.get(names.HTTP_STATUS), now, health_path)
         if target is None or target is self.phase:
             return None
         return self._move(target, now)
 
-    def observe_access(self, kind: Kind, status: int | None, now: float) -> Phase | None:
+    def observe_access(self, kind: Kind, status: int | None, now: float, *, health_path: bool = False) -> Phase | None:
         """`observe` for an access line (no event, no load meaning), from its decision's kind and status."""
         if self.started_at is None:
             self.started_at = now
-        return self._probe_answered(kind, status, now)
+        return self._probe_answered(kind, status, now, health_path)
 
-    def _probe_answered(self, kind: Kind, status: int | None, now: float) -> Phase | None:
-        # A probe answered 2xx means the server is serving, whether or not it said so.
-        if kind is Kind.PROBE and self.phase in _NOT_READY and status is not None and 200 <= status < 300:
+    def _probe_answered(self, kind: Kind, status: int | None, now: float, health_path: bool) -> Phase | None:
+        if kind is not Kind.PROBE or status is None or self.phase not in _NOT_READY:
+            return None
+        # A probe answered 2xx means the server is serving, whether or not it said so, unless
+        # its own health path still says otherwise: a model list or a server-info poll may be
+        # answered while the model warms up.
+        if 200 <= status < 300 and (health_path or not self._health_said_loading):
             return self._move(Phase.READY, now)
+        if status == LOADING_STATUS and health_path:
+            self._health_said_loading = True
         return None
 
     # [issue-15 hook] readiness from the child's own /health (sources/child_health.py)

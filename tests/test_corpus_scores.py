@@ -94,9 +94,6 @@ DISAGREEMENTS = {
     # The holdout (tests/testdata/holdout), scored before and after the rules it prompted.
     ("noonghunna/club-3090#1261", '[2026-09-12 00:23:54] INFO:     192.168.80.1:55800 - "GET /v1/models'): _SERIES,
     ("noonghunna/club-3090#1261", '[2026-09-12 00:23:57] INFO:     192.168.80.1:55814 - "GET /v1/models'): _SERIES,
-    ("noonghunna/club-3090#1261", '[2026-09-12 00:23:57] INFO:     192.168.80.1:55836 - "GET /health HTTP/1.1" 503'):
-        "SGLang answers the model list (200) before its warm-up is done and /health says 503 until then; after a 200 the "
-        "phase reads ready, so this 503 is a probe failing after ready, raised to WARN, never hidden",
     ("InftyAI/llmaz#382", 'INFO:     240.243.170.78:'): _FAILED_PROBE,
     ("theroyallab/tabbyAPI#337", "tabbyapi-1  | 2025-05-07 14:50:47.943 INFO:     192.168.114.254:58408"): _WRAPPED,
     ("theroyallab/tabbyAPI#337", 'tabbyapi-1  | "/opt/venv/'): _WRAPPED,

@@ -112,6 +112,28 @@ def test_a_client_repeating_itself_or_already_probing_polls():
     assert classifier.classify(line.format(client="10.1.1.2", path="/api/tags")).decision.kind is Kind.HTTP
 
 
+@pytest.mark.parametrize("line", [
+    'INFO:     127.0.0.1:{port} - "GET {path} HTTP/1.1" {status} OK',  # parse_line
+    "0.00.{port:03d}.000 I srv  log_server_r: request: GET {path} 127.0.0.1 {status}",  # the fast path
+])
+def test_once_a_health_path_said_loading_only_a_health_path_says_ready(line):
+    """A polled path answered 200 means ready, unless the health path has answered the loading
+    503: then the server's own health path is the authority (SGLang answers /model_info while
+    /health says it warms up), and its 503 stays quiet until it answers 200 itself."""
+    from otel_plugins.classify import Classifier
+
+    def phases(*requests) -> list[tuple[str, str]]:
+        classifier, out = Classifier(), []
+        for port, (path, status) in enumerate(requests, 1):
+            decision = classifier.classify(line.format(port=port, path=path, status=status)).decision
+            out.append((classifier.lifecycle.phase.value, decision.severity.name))
+        return out
+
+    assert phases(("/v1/models", 200), ("/health", 503)) == [("ready", "DEBUG"), ("ready", "WARN")]
+    assert phases(("/health", 503), ("/v1/models", 200), ("/health", 503), ("/health", 200), ("/health", 503)) == [
+        ("starting", "DEBUG"), ("starting", "DEBUG"), ("starting", "DEBUG"), ("ready", "DEBUG"), ("ready", "WARN")]
+
+
 def test_an_indented_line_after_a_failure_carries_it_on():
     """A wrapped console line or the fields printed after a traceback keep the failure's level;
     the same indented line after an ordinary one, or after an access line, does not."""
