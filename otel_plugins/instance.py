@@ -18,6 +18,7 @@ from .crash import CrashDump
 from .emit.logs import LogEmitter
 from .emit.metrics import InstanceMetrics
 from .emit.spans import InstanceSpans, progress_attributes
+from .first_match import Finder
 from .pipeline import LinePipeline, describe_lines
 from .policy import Policy
 from .progress import LoadProgress, ProgressThrottle
@@ -134,6 +135,10 @@ class InstanceObserver:
         keeps below WARN now (None: not such a line, decide it)."""
         with self.lock:
             return self.pipeline.quiet_passthrough(raw, self.clock())
+
+    def overload_scan(self) -> Finder:
+        """For the pumps' overload check: the scan to use now (it changes with the phase)."""
+        return self.pipeline.overload_scan()
 
     def must_decide(self, raw: bytes) -> bool:
         """For the pumps' overload check: `raw` may belong to a record begun before it."""

@@ -123,10 +123,10 @@ class InstrumentedProcess:
         pumps = [
             PipePump(stdout_pipe or process.stdout, lambda raw: self.observer.on_line(raw, "stdout"), self._stdout, "otel-stdout",
                      quiet=self.observer.quiet_passthrough, on_shed=self.observer.count_shed,
-                     must_decide=self.observer.must_decide),
+                     must_decide=self.observer.must_decide, scan=self.observer.overload_scan),
             PipePump(stderr_pipe or process.stderr, lambda raw: self.observer.on_line(raw, "stderr"), self._stderr, "otel-stderr",
                      quiet=self.observer.quiet_passthrough, on_shed=self.observer.count_shed,
-                     must_decide=self.observer.must_decide),
+                     must_decide=self.observer.must_decide, scan=self.observer.overload_scan),
         ]
         for pump in pumps:
             pump.start()

@@ -41,6 +41,11 @@ class Lifecycle:
         # path can say it is ready (SGLang answers /model_info while /health says it warms up).
         self._health_said_loading = False
 
+    @property
+    def awaiting_ready(self) -> bool:
+        """Starting or loading: not ready yet, nor failed or exited."""
+        return self.phase in _NOT_READY
+
     def on_change(self, listener: PhaseListener) -> None:
         self._listeners.append(listener)
 

@@ -25,8 +25,11 @@ from .classify import Classified, Classifier
 from .crash import CrashDump, CrashFolder
 from .dialects import decode
 from .dialects.fastpath import HotMatch, match_hot
+from .dialects.suspect import find_suspect, find_suspect_or_ready
+from .first_match import Finder
 from .lifecycle import Lifecycle
 from .policy import Policy, ProbePolicy, SampleSummary
+from .policy.paths import in_line_regex
 from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
@@ -143,6 +146,7 @@ class LinePipeline:
         # The line `quiet_passthrough` matched last, and its match: a source that then decides the
         # same line after all (`feed`) is spared matching it twice.
         self._looked_at: tuple[bytes, HotMatch] | None = None
+        self._readiness_scan: Finder | None = None  # compiled when first asked for (`overload_scan`)
 
     @property
     def phase(self) -> Phase:
@@ -153,7 +157,8 @@ class LinePipeline:
         access line the policy would take for a probe and keep below WARN now (a 503 while
         loading, say), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
-        drops it). No record is made and the phase does not move; the probe response is counted
+        drops it). A probe answered 2xx before the server is ready is not quiet: it may move the
+        phase. No record is made and the phase does not move; the probe response is counted
         (`llama.probe.responses`), as deciding the line counts it, so that a probe storm shows on
         that counter, while the line itself is counted by the source, as shed. It keeps its
         match, for `feed` if the source decides this same line after all."""
@@ -166,9 +171,25 @@ class LinePipeline:
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
         if decision.kind is not Kind.PROBE or decision.severity >= Severity.WARN:
             return None
+        status = hot.key[2]
+        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
+            return None  # it may be what says the server is ready (see `overload_scan`)
         if self.metrics is not None:
             self.metrics.count_probe(hot.key[1], hot.key[2], decision.verdict.value, decision.reason)
         return render(raw, decision) or b""
+
+    def overload_scan(self) -> Finder:
+        """For a source under overload (`PipePump`): the scan that finds the lines to decide now.
+        Until the server is ready it also finds probes answered 2xx (`dialects.suspect.readiness_pattern`):
+        one of them is what makes it ready, and passed over, the phase would stay at loading and
+        a probe failing after it would be cleared as the loading answer."""
+        if not self.lifecycle.awaiting_ready:
+            return find_suspect
+        scan = self._readiness_scan
+        if scan is None:
+            probes = self.classifier.policy.policy.probes
+            scan = self._readiness_scan = find_suspect_or_ready(in_line_regex(probes.paths | probes.poll_paths))
+        return scan
 
     def must_decide(self, raw: bytes) -> bool:
         """For a source about to pass `raw` over undecided under overload (`PipePump`): True when

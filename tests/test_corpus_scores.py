@@ -142,11 +142,8 @@ DISAGREEMENTS = {
 }
 
 
-HOLDOUT = REPO / "tests" / "testdata" / "holdout"
-
-
 def corpora() -> list[Path]:
-    found = [score_corpus.FRESH, HOLDOUT]
+    found = [score_corpus.FRESH, score_corpus.HOLDOUT]
     if (CORPUS_DIR / "labeled.jsonl").exists():
         found.insert(0, CORPUS_DIR)
     return found

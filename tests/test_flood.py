@@ -208,6 +208,55 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     assert seen == [probe_503, business_503, probe_503, error] and broken.handler_errors == 4
 
 
+@pytest.mark.parametrize("answered", [
+    b"0.01.000.002 I srv  log_server_r: request: GET /health 127.0.0.1 200\n",
+    b"0.01.000.002 I srv       log_server_response: rid  | GET /v1/models 127.0.0.1:5050 | status 200 | cost 0.00s\n",
+    b'INFO:     10.0.0.4:5050 - "GET /readyz HTTP/1.1" 200 OK\n',
+    b'[GIN] 2025/01/02 - 10:00:00 | 200 |      15.1\xc2\xb5s |      10.0.0.4 | GET      "/healthz"\n',
+])
+def test_a_probe_answered_ok_before_ready_is_decided_under_overload(answered):
+    """Until the server is ready, a probe answered 2xx is what says it is ready: shed, the phase
+    would stay at loading and a probe failing after it would pass as the loading answer. So the
+    scan finds it while the phase is not ready, and the 503 after it is raised, never cleared."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    loading = b"0.01.000.001 I srv  log_server_r: request: GET /v1/models 127.0.0.1 503\n"
+    failing = b"0.01.000.004 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    business = b"0.01.000.003 I srv  log_server_r: request: POST /v1/chat/completions 10.0.0.7 200\n"
+    data = loading + business + answered + business + failing + business
+
+    class Records:
+        def __init__(self) -> None:
+            self.reasons: list[tuple[str, str | None]] = []
+
+        def emit(self, classified, extra=None) -> None:
+            self.reasons.append((classified.decision.severity.name, classified.decision.reason))
+
+    records = Records()
+    pipeline, seen, sink = LinePipeline(Policy(), records), [], io.BytesIO()
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
+                    quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
+    pump._shed(data, 0, len(data))
+    assert seen == [answered, failing] and pipeline.phase.value == "ready"
+    assert records.reasons[-1] == ("WARN", "probe_failed_after_ready")
+    assert pump.shed_lines == 4 and pump.lines == 2
+    # The first 503 was the loading answer, cleared and passed through at DEBUG.
+    assert sink.getvalue() == loading.replace(b" I srv", b" D srv") + business + pipeline_render(answered) + business + failing + business
+    # Once ready, a healthy probe is harmless again: shed with the business lines.
+    seen.clear()
+    pump._shed(data, 0, len(data))
+    assert seen == [loading, failing]
+
+
+def pipeline_render(raw: bytes) -> bytes:
+    """What deciding `raw` passes through, on a pipeline of its own."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    return LinePipeline(Policy()).feed(raw) or b""
+
+
 def test_a_probe_cleared_under_overload_counts_as_a_probe_response_as_if_decided():
     """A probe storm under overload shows on `llama.probe.responses` exactly as it would have if
     every probe had been decided: the cleared probes are counted there; as lines they are shed."""

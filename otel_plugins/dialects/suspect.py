@@ -11,10 +11,14 @@ load, and little else. It is read off the declarations, not kept as a second lis
 - what no single shape owns: level words and letters (`E`, `ERROR`, pino's `"level":50`),
   4xx/5xx statuses, and the generic words of trouble.
 
+Until the server is ready, the scan also finds a probe path answered 2xx (`readiness_pattern`,
+from the policy's paths): that answer moves the phase, and a probe failing after it must not
+pass for the loading answer.
+
 A shape whose literal is too short to be worth a search (a frame's `.`) relies on the
 generic part, or on its dump being collected (`LinePipeline.must_decide`): once a crash
 head is decided, every line is, until the dump is done. `tests/test_overload_scan.py` feeds
-both corpora through the pump in overload and checks that no WARN or ERROR record is lost.
+the corpora through the pump in overload and checks that no WARN or ERROR record is lost.
 
 RE2, not `re`: a DFA looks for all of this in one pass, about 120 MB/s here, where `re`'s
 backtracking alternation managed 6 MB/s, slower than a flooding server writes.
@@ -22,11 +26,12 @@ backtracking alternation managed 6 MB/s, slower than a flooding server writes.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import re2
 
-from otel_plugins.first_match import first_match
+from otel_plugins.first_match import Finder, first_match
 from otel_plugins.record import Kind, Severity
 
 from .failures import WORDS as FAILURE_WORDS
@@ -97,3 +102,22 @@ def suspect_pattern() -> str:
 SUSPECT = re2.compile(suspect_pattern().encode())
 # Where the scan finds the next line that could matter in data[pos:endpos], or -1.
 find_suspect = first_match(SUSPECT)
+
+# A 2xx status, delimited as `_GENERIC`'s 4xx/5xx one is.
+_SUCCESS = r"(?:^|[ \t\r\f\v\"|])2\d\d(?:[ \t\r\f\v|]|$)"
+
+
+def readiness_pattern(path_regex: str) -> str:
+    """The scan while the server is not ready yet: `suspect_pattern`'s, and any line answering
+    one of the paths `path_regex` finds (`policy.paths.in_line_regex`) with a 2xx, before or
+    after the path (GIN prints the status first). Such a probe is what says the server is
+    ready: passed over, the phase would stay at loading, and a probe failing after it would be
+    cleared as the loading answer."""
+    answered = f"{path_regex}[^\n]*{_SUCCESS}|{_SUCCESS}[^\n]*{path_regex}"
+    return suspect_pattern() + "|" + answered
+
+
+@functools.lru_cache(maxsize=8)
+def find_suspect_or_ready(path_regex: str) -> Finder:
+    """`find_suspect` with `readiness_pattern`'s answers (compiled once per set of paths)."""
+    return first_match(re2.compile(readiness_pattern(path_regex).encode()))

@@ -20,6 +20,24 @@ def _pattern(path: str) -> str:
     return "".join(out) or "/"
 
 
+def in_line_regex(paths: Iterable[str]) -> str:
+    """A regex (RE2 and `re` alike) finding any of `paths` inside a log line: unanchored, never
+    across a blank or a line end (a search over many lines must match on the line it is about),
+    and ended by a blank, a quote, a query, a bar, a comma, a bracket or the line's end."""
+    alternatives = []
+    for path in sorted(paths):
+        out = []
+        for segment in (path.rstrip("/") or "/").split("/")[1:]:
+            if segment == "**":
+                out.append(r"(?:/[^/\s\"|?]+)*")
+            else:
+                out.append("/" + re.escape(segment).replace(r"\*", r"[^/\s\"|?]*"))
+        alternatives.append("".join(out) or "/")
+    if not alternatives:
+        return "$.^"
+    return "(?:" + "|".join(alternatives) + r")/?(?:[ \t\"?|,)\]]|$)"
+
+
 def regex(paths: Iterable[str]) -> str:
     """One anchored regex (Python `re` and RE2 alike) matching any of `paths`, a trailing slash allowed."""
     alternatives = sorted(_pattern(p) for p in paths)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..dialects.suspect import find_suspect
+from ..first_match import Finder
 
 _log = logging.getLogger(__name__)
 _PIPE_SIZE = 1 << 20
@@ -108,7 +109,7 @@ class PipePump(threading.Thread):
     """Reads a pipe to its end; complete lines go to `handler`, its results to `sink`.
 
     It reads up to 1 MiB at a time into one reused buffer. When more than `_SHED_AT`
-    bytes wait in the pipe, it sheds: one RE2 scan of the chunk (`dialects.suspect.SUSPECT`)
+    bytes wait in the pipe, it sheds: one RE2 scan of the chunk (`dialects.suspect.SUSPECT`, or `scan`)
     finds the lines that could be a failure or move the lifecycle; of those, the ones `quiet`
     proves harmless (a probe's 503 while the model loads) join the rest, passed through as
     deciding them would print them (at DEBUG, or not at all, as the policy says), and a line
@@ -131,6 +132,7 @@ class PipePump(threading.Thread):
         quiet: Callable[[bytes], bytes | None] | None = None,
         on_shed: Callable[[int], None] | None = None,
         must_decide: Callable[[bytes], bool] | None = None,
+        scan: Callable[[], Finder] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.pipe = pipe
@@ -148,6 +150,9 @@ class PipePump(threading.Thread):
         # lines begun before it (a crash dump), so that it is decided whatever the scan says and
         # a traceback's frames or a goroutine's stack, which hold no suspect word, stay with it.
         self.must_decide = must_decide
+        # Asked before each search while shedding: the scan to use now (it may change with the
+        # phase: until the server is ready, a probe's 2xx matters too). None: `find_suspect`.
+        self.scan = scan
         self.lines = 0  # decided by the handler
         self.shed_lines = 0  # passed through undecided under overload, or too long to decide
         self.handler_errors = 0
@@ -282,14 +287,14 @@ class PipePump(threading.Thread):
         shed = 0
         done = begin  # data[begin:done] is accounted for
         at = begin  # the start of the next line to look at
-        quiet, must_decide = self.quiet, self.must_decide
+        quiet, must_decide, scan = self.quiet, self.must_decide, self.scan
         while at < cut:
             end = data.find(b"\n", at, cut) + 1 or cut
             claimed = must_decide is not None and bool(self._ask(must_decide, data[at:end], "must_decide"))
             if claimed:
                 start = at  # part of a record begun before it: decided, whatever it holds
             else:
-                found = find_suspect(data, at, cut)
+                found = (find_suspect if scan is None else scan())(data, at, cut)
                 if found < 0:
                     break
                 start = data.rfind(b"\n", at, found) + 1 or at
