@@ -16,7 +16,7 @@ from .dialects import decode, parse_line
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
-from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_SAMPLED
+from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_FAILURE_REPEATED, REASON_SAMPLED
 from .record import Kind, Record, Severity
 
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
@@ -99,6 +99,11 @@ class Classifier:
         self.clock = clock
         self.lifecycle = lifecycle or Lifecycle(load_deadline_s=config.load_deadline_s)
         self.sampler = Sampler(config.sample_window_s)
+        # Probes failing over and over (a hung server probed every few seconds by several
+        # orchestrators): the first failure per window is raised, its repeats are kept at DEBUG
+        # and counted, and the count is raised when the window closes.
+        self.failures = Sampler(config.sample_window_s, reason=REASON_FAILURE_REPEATED, severity=Severity.WARN)
+        self._repeated: dict[Decision, Decision] = {}
         self.pollers = PollerTracker(config.probes) if config.probes.repeat_hint else None
         self.trust_line_time = trust_line_time
         self.own_line = own_line
@@ -144,6 +149,9 @@ class Classifier:
             representative, summaries = self.sampler.admit(key, now)
             if not representative:
                 decision = self._sampled_away(decision)
+        elif decision.kind is Kind.PROBE and (self.failures.open or decision.severity >= Severity.WARN):
+            key = (f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
+            decision, summaries = self._failing_probe(decision, key, now)
         loud = self._loud
         indent = _indent(text, _INDENT)
         if loud is not None and record.severity is None and record.dialect == "other" and indent > self._loud_indent:
@@ -184,6 +192,8 @@ class Classifier:
             representative, summaries = self.sampler.admit((method, path, status), now)
             if not representative:
                 decision = self._sampled_away(decision)
+        elif decision.kind is Kind.PROBE and (self.failures.open or decision.severity >= Severity.WARN):
+            decision, summaries = self._failing_probe(decision, (method, path, status), now)
         self._loud = None
         kind = decision.kind
         health = kind is Kind.PROBE and (bool(health_check) or path in self._probe_paths)
@@ -204,6 +214,22 @@ class Classifier:
         self._loud = None
         return False
 
+    def _failing_probe(self, decision: Decision, key: tuple, now: float) -> tuple[Decision, Sequence[SampleSummary]]:
+        """A probe raised as failing is its window's first failure, or a repeat kept at DEBUG;
+        any other probe only closes the failure windows that are due (a server that recovered
+        has its last failures summed up at its next probe, not at the end of the stream)."""
+        if decision.severity < Severity.WARN:
+            return decision, self.failures.expire(now)
+        first, closed = self.failures.admit(key, now)
+        if not first:
+            repeated = self._repeated.get(decision)
+            if repeated is None:
+                repeated = self._repeated[decision] = replace(
+                    decision, verdict=Verdict.DOWNGRADE, severity=Severity.DEBUG, reason=REASON_FAILURE_REPEATED
+                )
+            decision = repeated
+        return decision, closed
+
     def _sampled_away(self, decision: Decision) -> Decision:
         """The decision of a line its sampling window did not keep (one shared object per decision)."""
         away = self._sampled.get(decision)
@@ -222,7 +248,7 @@ class Classifier:
 
     def flush(self) -> list[SampleSummary]:
         """Close every open sampling window (at the end of a stream)."""
-        return self.sampler.flush()
+        return self.sampler.flush() + self.failures.flush()
 
     def _line_time(self, time_unix: float | None, uptime: float | None, observed: float | None) -> float:
         if not self.trust_line_time:

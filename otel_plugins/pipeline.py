@@ -275,7 +275,7 @@ class LinePipeline:
         for summary in summaries:
             self.counts.records += 1
             if self.metrics is not None:
-                self.metrics.count_log(Severity.INFO)
+                self.metrics.count_log(summary.severity)
             if self.logs is not None:
                 self.logs.emit_summary(summary, extra)
 

@@ -13,6 +13,8 @@ printed raw (the argued lines are why they are below their goals).
 
 from __future__ import annotations
 
+import collections
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -199,15 +201,52 @@ def test_every_corpus_scores_and_every_disagreement_is_argued(capsys):
     assert noise["before"] > 0.05 and noise["after"] * 6 <= noise["before"]
 
 
-@pytest.mark.parametrize("label", ["probe_noise", "error"])
-def test_a_probe_quiet_before_ready_is_only_ever_the_loading_answer_or_success(label):
-    """While a server starts or loads, a probe is downgraded only when it got 503 (the loading answer) or a 2xx."""
+class Warnings:
+    """The (method, path, status) of every probe a pipeline raised, and its summaries."""
+
+    def __init__(self) -> None:
+        self.raised: set[tuple] = set()
+        self.summaries: list = []
+
+    def emit(self, classified, extra=None) -> None:
+        if classified.decision.kind.value == "probe" and classified.decision.severity.name == "WARN":
+            f = classified.record.fields
+            self.raised.add((f.get("http.request.method"), f.get("url.path"), f.get("http.response.status_code")))
+
+    def emit_crash(self, dump, extra=None) -> None:
+        pass
+
+    def emit_summary(self, summary, extra=None) -> None:
+        self.summaries.append(summary)
+
+
+def test_a_probe_quiet_before_ready_is_only_ever_the_loading_answer_or_success_or_a_raised_failure_again():
+    """While a server starts or loads, a probe is downgraded only when it got 503 (the loading
+    answer) or a 2xx, or when it repeats a failure raised already; every such repeat is summed
+    up in a warning (at the latest when the stream ends)."""
+    repeats = 0
     for directory in corpora():
         for stream in score_corpus.load_corpus(directory):
-            pipeline = LinePipeline(Policy(), None, line_time=True)
+            warnings = Warnings()
+            pipeline = LinePipeline(Policy(), warnings, line_time=True)
+            repeated: collections.Counter = collections.Counter()
             for text in stream.lines:
                 before = pipeline.phase.value
                 classified = pipeline.feed_text(text)
                 d = classified.decision
-                if d.kind.value == "probe" and before in ("starting", "loading") and d.severity.name == "DEBUG":
+                if d.reason == "probe_failure_repeated":
+                    f = classified.record.fields
+                    key = (f.get("http.request.method"), f.get("url.path"), f.get("http.response.status_code"))
+                    assert key in warnings.raised and d.severity.name == "DEBUG", text
+                    repeated[key] += 1
+                elif d.kind.value == "probe" and before in ("starting", "loading") and d.severity.name == "DEBUG":
                     assert classified.http_status in (None, 503) or 200 <= classified.http_status < 400, text
+            pipeline.close()
+            summed = collections.Counter()
+            for summary in warnings.summaries:
+                if summary.reason == "probe_failure_repeated":
+                    assert summary.severity.name == "WARN"
+                    summed[(summary.method, summary.path, summary.status)] += summary.suppressed
+            assert summed == repeated
+            repeats += sum(repeated.values())
+    assert repeats >= 3  # the corpora hold probes that keep failing

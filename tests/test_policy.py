@@ -134,6 +134,38 @@ def test_once_a_health_path_said_loading_only_a_health_path_says_ready(line):
         ("starting", "DEBUG"), ("starting", "DEBUG"), ("starting", "DEBUG"), ("ready", "DEBUG"), ("ready", "WARN")]
 
 
+@pytest.mark.parametrize("line", [
+    "{m}.{s:02d}.000.000 I srv  log_server_r: request: GET /health 127.0.0.1 {status}",  # the fast path
+    '[2026-01-01 00:{m:02d}:{s:02d}] INFO:     10.0.0.9:5 - "GET /health HTTP/1.1" {status} -',  # parse_line
+])
+def test_a_probe_failing_over_and_over_is_raised_once_per_window_and_its_repeats_summed_up(line):
+    """A hung server probed every few seconds: the first failure per window (method, path,
+    status) is raised, its repeats are kept at DEBUG, and the count is raised when the window
+    closes: at the next probe after it (a recovered server's healthy one too) or at the end."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier(Policy(sample_window_s=60))
+    classifier.classify("0.00.000.000 I main: server is listening on http://127.0.0.1:8080 - starting the main loop")
+    assert classifier.lifecycle.phase is Phase.READY
+
+    def probe(seconds: int, status: int) -> tuple[str, str | None, list[tuple[int, str, str]]]:
+        c = classifier.classify(line.format(m=seconds // 60, s=seconds % 60, status=status))
+        assert (c.hot is not None) == (not line.startswith("["))
+        return c.decision.severity.name, c.decision.reason, [(s.suppressed, s.severity.name, s.message) for s in c.summaries]
+
+    assert probe(1, 503) == ("WARN", "probe_failed_after_ready", [])
+    assert probe(3, 503) == ("DEBUG", "probe_failure_repeated", [])
+    assert probe(4, 500) == ("WARN", "probe_failed_after_ready", [])  # another answer: raised on its own
+    assert probe(5, 503) == ("DEBUG", "probe_failure_repeated", [])
+    severity, reason, summaries = probe(70, 200)  # recovered: the healthy probe closes the windows due
+    assert (severity, reason) == ("DEBUG", "probe_healthy")
+    assert [(n, level) for n, level, _ in summaries] == [(2, "WARN")]
+    assert "GET /health 503 failed 2 more times in 60s" in summaries[0][2]
+    assert probe(71, 503) == ("WARN", "probe_failed_after_ready", [])  # a new window: raised again
+    assert probe(72, 503)[1] == "probe_failure_repeated"
+    assert [(s.status, s.suppressed) for s in classifier.flush()] == [(503, 1)]
+
+
 def test_an_indented_line_after_a_failure_carries_it_on():
     """A wrapped console line or the fields printed after a traceback keep the failure's level;
     the same indented line after an ordinary one, or after an access line, does not."""

@@ -106,7 +106,7 @@ class LogEmitter:
 
     def emit_summary(self, summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> None:
         stamp = int(summary_time(summary) * 1e9) if self.trust_line_time else time.time_ns()
-        self._emit(stamp, Severity.INFO, summary.message, summary_attributes(summary, extra))
+        self._emit(stamp, summary.severity, summary.message, summary_attributes(summary, extra))
 
 
 def crash_attributes(dump: CrashDump, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -121,9 +121,9 @@ def crash_attributes(dump: CrashDump, extra: Mapping[str, Any] | None = None) ->
 
 
 def summary_attributes(summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The attributes of a sampling summary's record (body: `summary.message`, severity INFO)."""
+    """The attributes of a sampling summary's record (body: `summary.message`, severity `summary.severity`)."""
     attributes: dict[str, Any] = {
-        **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: "sampled", names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
+        **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: summary.reason, names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
     }
     if summary.method:
         attributes[names.HTTP_METHOD] = summary.method

@@ -27,6 +27,9 @@ LOADING_STATUS = 503
 REASON_CLIENT_ERROR = "client_error"
 REASON_SERVER_ERROR = "server_error"
 REASON_SAMPLED = "sampled"
+# A probe failing again within the window of its first failure (which was raised): kept at
+# DEBUG, and summed up in a warning when the window closes (see classify.Classifier).
+REASON_FAILURE_REPEATED = "probe_failure_repeated"
 REASON_SHED = "shed"  # passed through unparsed under overload (see sources.process.PipePump)
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it

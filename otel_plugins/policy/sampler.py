@@ -1,9 +1,16 @@
-"""Sampling windows: the first probe response per window per (method, path, status) is kept,
-the rest are counted and summarised when the window closes."""
+"""Sampling windows: the first line per window per (method, path, status) is the window's
+representative, the rest are counted and summarised when the window closes.
+
+Two uses: quiet probe responses under the `sample` verdict (the rest are not emitted), and
+probes failing over and over (the rest are kept at DEBUG; the summary is a warning, so a
+probe that keeps failing is raised once per window, with how often it failed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..record import Severity
+from .decide import REASON_FAILURE_REPEATED, REASON_SAMPLED
 
 SampleKey = tuple[str | None, str | None, int | None]
 
@@ -16,20 +23,28 @@ class SampleSummary:
     suppressed: int
     window_s: float
     start: float
+    reason: str = REASON_SAMPLED
+    severity: Severity = Severity.INFO
 
     @property
     def message(self) -> str:
         status = "" if self.status is None else f" {self.status}"
-        return (
-            f"suppressed {self.suppressed} probe responses {self.method or '-'} {self.path or '-'}{status}"
-            f" in {self.window_s:g}s"
-        )
+        request = f"{self.method or '-'} {self.path or '-'}{status}"
+        if self.reason == REASON_FAILURE_REPEATED:
+            return f"probe {request} failed {self.suppressed} more times in {self.window_s:g}s (kept at DEBUG)"
+        return f"suppressed {self.suppressed} probe responses {request} in {self.window_s:g}s"
 
 
 class Sampler:
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, *, reason: str = REASON_SAMPLED, severity: Severity = Severity.INFO) -> None:
         self.window_s = window_s
+        self.reason, self.severity = reason, severity
         self._windows: dict[SampleKey, list[float]] = {}  # key -> [start, suppressed]
+
+    @property
+    def open(self) -> bool:
+        """Whether a window is open (one may be due to close)."""
+        return bool(self._windows)
 
     def admit(self, key: SampleKey, now: float) -> tuple[bool, list[SampleSummary]]:
         """Whether this line is its window's representative, and the windows this time closed."""
@@ -47,14 +62,13 @@ class Sampler:
             if now - start >= self.window_s:
                 del self._windows[key]
                 if suppressed:
-                    closed.append(SampleSummary(*key, int(suppressed), self.window_s, start))
+                    closed.append(self._summary(key, start, suppressed))
         return closed
 
     def flush(self) -> list[SampleSummary]:
-        closed = [
-            SampleSummary(*key, int(suppressed), self.window_s, start)
-            for key, (start, suppressed) in self._windows.items()
-            if suppressed
-        ]
+        closed = [self._summary(key, start, suppressed) for key, (start, suppressed) in self._windows.items() if suppressed]
         self._windows.clear()
         return closed
+
+    def _summary(self, key: SampleKey, start: float, suppressed: float) -> SampleSummary:
+        return SampleSummary(*key, int(suppressed), self.window_s, start, self.reason, self.severity)

@@ -74,7 +74,7 @@ class RecordSink:
         self._make(Severity.ERROR, dump.message, crash_attributes(dump, extra))
 
     def emit_summary(self, summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> None:
-        self._make(Severity.INFO, summary.message, summary_attributes(summary, extra))
+        self._make(summary.severity, summary.message, summary_attributes(summary, extra))
 
     def _make(self, severity: Severity, body: str, attributes: dict[str, Any]) -> None:
         """A record of the pipeline's own making (a crash dump, a sampling summary), placed now."""
