@@ -214,6 +214,21 @@ class Classifier:
         self._loud = None
         return False
 
+    def failing_again(self, decision: Decision, key: tuple, now: float) -> Decision | None:
+        """For the overload check: the decision of a failing probe that repeats a failure raised
+        in a window still open (counted into it, as deciding the line would), else None."""
+        if not self.failures.repeat(key, now):
+            return None
+        return self._repeat_of(decision)
+
+    def _repeat_of(self, decision: Decision) -> Decision:
+        repeated = self._repeated.get(decision)
+        if repeated is None:
+            repeated = self._repeated[decision] = replace(
+                decision, verdict=Verdict.DOWNGRADE, severity=Severity.DEBUG, reason=REASON_FAILURE_REPEATED
+            )
+        return repeated
+
     def _failing_probe(self, decision: Decision, key: tuple, now: float) -> tuple[Decision, Sequence[SampleSummary]]:
         """A probe raised as failing is its window's first failure, or a repeat kept at DEBUG;
         any other probe only closes the failure windows that are due (a server that recovered
@@ -221,14 +236,7 @@ class Classifier:
         if decision.severity < Severity.WARN:
             return decision, self.failures.expire(now)
         first, closed = self.failures.admit(key, now)
-        if not first:
-            repeated = self._repeated.get(decision)
-            if repeated is None:
-                repeated = self._repeated[decision] = replace(
-                    decision, verdict=Verdict.DOWNGRADE, severity=Severity.DEBUG, reason=REASON_FAILURE_REPEATED
-                )
-            decision = repeated
-        return decision, closed
+        return (decision if first else self._repeat_of(decision)), closed
 
     def _sampled_away(self, decision: Decision) -> Decision:
         """The decision of a line its sampling window did not keep (one shared object per decision)."""

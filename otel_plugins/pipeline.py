@@ -155,7 +155,8 @@ class LinePipeline:
     def quiet_passthrough(self, raw: bytes, now: float) -> bytes | None:
         """For the source's overload check (sources.process.PipePump): None unless `raw` is an
         access line the policy would take for a probe and keep below WARN now (a 503 while
-        loading, say), judged from the fast path's key alone; then what to pass through for it,
+        loading, say, or the same failure again within the window that raised it, which is
+        counted into that window's summary), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
         drops it). A probe answered 2xx before the server is ready is not quiet: it may move the
         phase. No record is made and the phase does not move; the probe response is counted
@@ -169,13 +170,19 @@ class LinePipeline:
         lifecycle = self.lifecycle
         # Not polling: that can only make a line a probe, never a failure into a quiet one.
         decision = self.classifier.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), False)
-        if decision.kind is not Kind.PROBE or decision.severity >= Severity.WARN:
+        if decision.kind is not Kind.PROBE:
             return None
-        status = hot.key[2]
+        method, path, status = hot.key[:3]
+        if decision.severity >= Severity.WARN:
+            # A repeat of the failure its window raised already: counted into that window's summary.
+            repeated = self.classifier.failing_again(decision, (method, path, status), now)
+            if repeated is None:
+                return None
+            decision = repeated
         if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
             return None  # it may be what says the server is ready (see `overload_scan`)
         if self.metrics is not None:
-            self.metrics.count_probe(hot.key[1], hot.key[2], decision.verdict.value, decision.reason)
+            self.metrics.count_probe(path, status, decision.verdict.value, decision.reason)
         return render(raw, decision) or b""
 
     def overload_scan(self) -> Finder:

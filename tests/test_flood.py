@@ -243,10 +243,46 @@ def test_a_probe_answered_ok_before_ready_is_decided_under_overload(answered):
     assert pump.shed_lines == 4 and pump.lines == 2
     # The first 503 was the loading answer, cleared and passed through at DEBUG.
     assert sink.getvalue() == loading.replace(b" I srv", b" D srv") + business + pipeline_render(answered) + business + failing + business
-    # Once ready, a healthy probe is harmless again: shed with the business lines.
+    # Once ready, a healthy probe is harmless again: shed with the business lines, as is the
+    # failing probe's repeat; the model list's 503 is a new failure after ready: decided.
     seen.clear()
     pump._shed(data, 0, len(data))
-    assert seen == [loading, failing]
+    assert seen == [loading]
+
+
+def test_a_failing_probe_repeated_under_overload_is_shed_into_its_window_summary():
+    """After ready, the first failing probe is decided and raised; its repeats within the window
+    are what deciding them would make (DEBUG, counted into the window), so under overload they
+    are shed, printed at DEBUG, and the window's WARN summary counts every one of them."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    class Records:
+        def __init__(self) -> None:
+            self.loud: list[str | None] = []
+            self.summaries: list = []
+
+        def emit(self, classified, extra=None) -> None:
+            if classified.decision.severity.name == "WARN":
+                self.loud.append(classified.decision.reason)
+
+        def emit_summary(self, summary, extra=None) -> None:
+            self.summaries.append(summary)
+
+    failing = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    records = Records()
+    pipeline, seen, sink = LinePipeline(Policy(), records), [], io.BytesIO()
+    pipeline.feed_text("0.00.000.100 I main: server is listening on http://127.0.0.1:8080 - starting the main loop")
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
+                    quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
+    data = (failing + plain) * 5
+    pump._shed(data, 0, len(data))
+    assert seen == [failing] and records.loud == ["probe_failed_after_ready"]
+    assert pump.shed_lines == 9
+    assert sink.getvalue() == failing + plain + (failing.replace(b" I srv", b" D srv") + plain) * 4
+    pipeline.close()
+    assert [(s.status, s.suppressed, s.severity.name) for s in records.summaries] == [(503, 4, "WARN")]
 
 
 def pipeline_render(raw: bytes) -> bytes:

@@ -56,6 +56,15 @@ class Sampler:
         window[1] += 1
         return False, closed
 
+    def repeat(self, key: SampleKey, now: float) -> bool:
+        """Counts a line into its key's window if one is open and not due to close (then True);
+        a line that would open or close a window is left to `admit` (False)."""
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.window_s:
+            return False
+        window[1] += 1
+        return True
+
     def expire(self, now: float) -> list[SampleSummary]:
         closed = []
         for key, (start, suppressed) in list(self._windows.items()):
