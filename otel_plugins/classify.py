@@ -214,12 +214,14 @@ class Classifier:
         self._loud = None
         return False
 
-    def failing_again(self, decision: Decision, key: tuple, now: float) -> Decision | None:
-        """For the overload check: the decision of a failing probe that repeats a failure raised
-        in a window still open (counted into it, as deciding the line would), else None."""
-        if not self.failures.repeat(key, now):
-            return None
-        return self._repeat_of(decision)
+    def again_in_window(self, decision: Decision, key: tuple, now: float) -> Decision | None:
+        """For the overload check, given a probe's decision before any window: when the line is
+        another of a window still open (a failure raised already, or a sampled probe), it is
+        counted into that window, as deciding it would, and its final decision returned; None
+        when it would open or close a window."""
+        if decision.verdict is Verdict.SAMPLE:
+            return self._sampled_away(decision) if self.sampler.repeat(key, now) else None
+        return self._repeat_of(decision) if self.failures.repeat(key, now) else None
 
     def _repeat_of(self, decision: Decision) -> Decision:
         repeated = self._repeated.get(decision)

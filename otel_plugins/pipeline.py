@@ -28,7 +28,7 @@ from .dialects.fastpath import HotMatch, match_hot
 from .dialects.suspect import find_suspect, find_suspect_or_ready
 from .first_match import Finder
 from .lifecycle import Lifecycle
-from .policy import Policy, ProbePolicy, SampleSummary
+from .policy import Policy, ProbePolicy, SampleSummary, Verdict
 from .policy.paths import in_line_regex
 from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
@@ -155,8 +155,8 @@ class LinePipeline:
     def quiet_passthrough(self, raw: bytes, now: float) -> bytes | None:
         """For the source's overload check (sources.process.PipePump): None unless `raw` is an
         access line the policy would take for a probe and keep below WARN now (a 503 while
-        loading, say, or the same failure again within the window that raised it, which is
-        counted into that window's summary), judged from the fast path's key alone; then what to pass through for it,
+        loading, say, or a probe whose failure or sampling window is open, which is counted into
+        that window's summary), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
         drops it). A probe answered 2xx before the server is ready is not quiet: it may move the
         phase. No record is made and the phase does not move; the probe response is counted
@@ -173,12 +173,13 @@ class LinePipeline:
         if decision.kind is not Kind.PROBE:
             return None
         method, path, status = hot.key[:3]
-        if decision.severity >= Severity.WARN:
-            # A repeat of the failure its window raised already: counted into that window's summary.
-            repeated = self.classifier.failing_again(decision, (method, path, status), now)
-            if repeated is None:
+        if decision.severity >= Severity.WARN or decision.verdict is Verdict.SAMPLE:
+            # A failure its window raised already, or a probe its sampling window has a line of:
+            # counted into that window's summary. The line that opens or closes a window is decided.
+            again = self.classifier.again_in_window(decision, (method, path, status), now)
+            if again is None:
                 return None
-            decision = repeated
+            decision = again
         if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
             return None  # it may be what says the server is ready (see `overload_scan`)
         if self.metrics is not None:

@@ -285,6 +285,44 @@ def test_a_failing_probe_repeated_under_overload_is_shed_into_its_window_summary
     assert [(s.status, s.suppressed, s.severity.name) for s in records.summaries] == [(503, 4, "WARN")]
 
 
+def test_a_sampled_probe_under_overload_is_shed_into_its_window_as_deciding_it_would():
+    """Under the `sample` verdict, the loading probe that opens a window is decided (its
+    representative); the rest of the window are shed, left out of the passthrough and counted
+    into the window's summary, exactly as deciding every line gives."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy, Verdict
+
+    class Summaries:
+        def __init__(self) -> None:
+            self.kept: list[str] = []
+            self.summaries: list = []
+
+        def emit(self, classified, extra=None) -> None:
+            self.kept.append(classified.record.text)
+
+        def emit_summary(self, summary, extra=None) -> None:
+            self.summaries.append((summary.path, summary.status, summary.suppressed, summary.severity.name))
+
+    loading = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    data = (loading + plain) * 5
+    outcomes = []
+    for shedding in (False, True):
+        records = Summaries()
+        pipeline, sink = LinePipeline(Policy(loading_verdict=Verdict.SAMPLE), records), io.BytesIO()
+        pump = PipePump(io.BytesIO(), pipeline.feed, sink, "test-pump",
+                        quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
+        if shedding:
+            pump._shed(data, 0, len(data))
+            assert pump.lines == 1 and pump.shed_lines == 9
+        else:
+            pump._lines(data, len(data))
+        pipeline.close()
+        outcomes.append((sink.getvalue(), [r for r in records.kept if "/health" in r], records.summaries))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][0] == loading + plain * 5 and outcomes[1][2] == [("/health", 503, 4, "INFO")]
+
+
 def pipeline_render(raw: bytes) -> bytes:
     """What deciding `raw` passes through, on a pipeline of its own."""
     from otel_plugins.pipeline import LinePipeline
