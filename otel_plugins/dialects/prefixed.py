@@ -28,6 +28,7 @@ _SEPARATORS = " \t|]>│"
 _CUTS = re.compile(r"[ \t|\]>│]+")
 _PREFIX_MAX = 160
 _ANY_WORD = 52  # a shape that can start with any letter (`\w+: ...`) is not distinctive behind a prefix
+_UNSET = object()
 
 
 class Behind(Shape):
@@ -44,29 +45,36 @@ class Behind(Shape):
         self._unions: dict[tuple, Any] = {}
         self._gates: dict[tuple, dict[str, Any]] = {}
 
-    def gates(self, present: tuple[bool, ...]) -> dict[str, Any]:
-        """Per first character, one regex of the shapes whose needles the line holds."""
+    def gate(self, present: tuple[bool, ...], first: str) -> Any:
+        """One regex of the shapes a rest beginning with `first` may be, of those whose needles
+        the line holds (`present`); None when there is none. Built when a line first needs it:
+        building every character's at once cost the first unknown line most of a second."""
         absent = {n for n, here in zip(self._needles, present) if not here}
-        shapes = [s for s in self.inner.shapes if not (_needles(s) and set(_needles(s)) <= absent)]
-        gates = {}
-        for c in {"", *(c for s in shapes for c in s.first or "")}:  # "": what starts with any character
-            strong = tuple(_union(s) for s in shapes if s.first is None or c in s.first)
-            if strong and strong not in self._unions:
-                self._unions[strong] = re.compile(python_pattern("|".join(f"(?:{u})" for u in strong)), re.ASCII | re.DOTALL).match
-            gates[c] = self._unions.get(strong)
-        return gates
+        strong = tuple(
+            _union(s) for s in self.inner.shapes
+            if not (_needles(s) and set(_needles(s)) <= absent) and (s.first is None or (first and first in s.first))
+        )
+        if not strong:
+            return None
+        union = self._unions.get(strong)
+        if union is None:
+            union = self._unions[strong] = re.compile(python_pattern("|".join(f"(?:{u})" for u in strong)), re.ASCII | re.DOTALL).match
+        return union
 
     def __call__(self, text: str) -> Record | None:
         present = tuple(n in text for n in self._needles)
         gates = self._gates.get(present)
         if gates is None:
-            gates = self._gates[present] = self.gates(present)
+            gates = self._gates[present] = {}
         parse = self.inner.parse
         for m in _CUTS.finditer(text):
             if m.start() > _PREFIX_MAX:
                 break
             rest = text[m.end() :]
-            gate = gates.get(rest[:1], gates[""])
+            first = rest[:1]
+            gate = gates.get(first, _UNSET)
+            if gate is _UNSET:
+                gate = gates[first] = self.gate(present, first)
             if gate is not None and gate(rest) is not None:
                 found = parse(rest)
                 if found is not None:

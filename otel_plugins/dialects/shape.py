@@ -134,7 +134,20 @@ class Shape:
         self.union = None if (self.words or self.pattern.startswith(".*")) else strip_groups(self.guard or self.pattern)
         # build(text, groups, found=False) -> Record | None: the Record for a match, the inner
         # chain applied (or its record `found` already, by the fast path). See `merge`.
-        self.build = compile_build(self, KIND_FOR, LEVELS, _WEAK_DIALECTS, _PLAIN)
+        # Generated when first called: most shapes never see a line in one process, and
+        # generating all of them cost a CLI start a tenth of a second.
+        self.build = self._build_when_called()
+
+    def _build_when_called(self) -> Callable[..., Record | None]:
+        compiled = None
+
+        def build(text: str, g: tuple, found: Any = False) -> Record | None:
+            nonlocal compiled
+            if compiled is None:
+                compiled = self.build = compile_build(self, KIND_FOR, LEVELS, _WEAK_DIALECTS, _PLAIN)
+            return compiled(text, g, found)
+
+        return build
 
     def _index(self, groups: Groups | None) -> int | tuple[int, ...] | None:
         if groups is None:
@@ -212,19 +225,32 @@ class Chain:
         self.name = name
         self.items = tuple(items)
         self.shapes: tuple[Shape, ...] = tuple(s for item in self.items for s in (item.shapes if isinstance(item, Chain) else (item,)))
-        runs: dict[tuple, tuple] = {}
+        # Runs are planned per first character when a line first needs them: compiling every
+        # character's union regexes up front cost a CLI start about half a second.
+        self._runs: dict[tuple, tuple] = {}
+        self._any = self._plan(tuple(s for s in self.shapes if s.first is None))
+        self._table: dict[str, tuple] = {"": self._any}
 
-        def plan(shapes: tuple) -> tuple:
-            if shapes not in runs:
-                runs[shapes] = _runs(shapes)
-            return runs[shapes]
+    def _plan(self, shapes: tuple) -> tuple:
+        runs = self._runs.get(shapes)
+        if runs is None:
+            runs = self._runs[shapes] = _runs(shapes)
+        return runs
 
-        self._any = plan(tuple(s for s in self.shapes if s.first is None))
-        self._table = {chr(c): plan(tuple(s for s in self.shapes if s.first is None or chr(c) in s.first)) for c in range(128)}
-        self._table[""] = self._any
+    def _plan_for(self, first: str) -> tuple:
+        """The runs of a line beginning with `first` (a character beyond ASCII: the shapes that
+        may begin with anything)."""
+        if len(first) != 1 or ord(first) >= 128:
+            return self._any
+        runs = self._table[first] = self._plan(tuple(s for s in self.shapes if s.first is None or first in s.first))
+        return runs
 
     def parse(self, text: str, key: str | None = None) -> Record | None:
-        for needle, union, shapes in self._table.get(text[:1], self._any):
+        first = text[:1]
+        plan = self._table.get(first)
+        if plan is None:
+            plan = self._plan_for(first)
+        for needle, union, shapes in plan:
             if needle is not None and needle not in text:
                 continue
             if union is not None:
