@@ -33,13 +33,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"otel-plugins: {message}{hint}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command `only` alone (what a run of it needs)."""
     parser = OneLineParser(
         prog="otel-plugins", description="OpenTelemetry for llama-box, llama.cpp and uvicorn-based LLM servers"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"otel_plugins.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -61,7 +62,9 @@ def version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(named if named in COMMANDS else None).parse_args(argv)
     quiet_sdk_logging()  # the CLI's choice; a host calling setup_telemetry keeps its logging
     try:
         return args.handler(args)

@@ -76,3 +76,17 @@ def _documented_elsewhere(name: str) -> set[str]:
         return set()
     paragraph = README.split("`run` options:", 1)[1].split("\n\n", 1)[0]
     return set(re.findall(r"--[a-z][a-z-]*", paragraph))
+
+
+def test_a_command_imports_only_what_it_runs(tmp_path):
+    """`classify` is a dry run: it builds no parser of another command and loads no exporter."""
+    log = tmp_path / "one.log"
+    log.write_text("0.00.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 200\n")
+    probe = (
+        "import sys; from otel_plugins.cli import main; code = main(['classify', sys.argv[1]]);"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('otel_plugins.commands.', 'grpc', 'opentelemetry.exporter')));"
+        "print(code, loaded, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(log)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "0 ['otel_plugins.commands.classify', 'otel_plugins.commands.common']"
