@@ -323,6 +323,18 @@ def test_a_sampled_probe_under_overload_is_shed_into_its_window_as_deciding_it_w
     assert outcomes[1][0] == loading + plain * 5 and outcomes[1][2] == [("/health", 503, 4, "INFO")]
 
 
+def test_a_scan_that_fails_to_be_chosen_leaves_the_fixed_scan_in_charge():
+    """Choosing the scan is our code: if it fails, the pump sheds with the fixed scan and counts
+    the fault, and the child's output goes on."""
+    loading = b"0.01.000.001 I srv  log_server_r: request: GET /health 127.0.0.1 503\n"
+    plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
+    seen, sink = [], io.BytesIO()
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump", scan=lambda: 1 / 0)
+    pump._shed(loading + plain, 0, len(loading + plain))
+    assert seen == [loading] and sink.getvalue() == loading + plain
+    assert pump.handler_errors == 2  # asked before each of the two searches
+
+
 def pipeline_render(raw: bytes) -> bytes:
     """What deciding `raw` passes through, on a pipeline of its own."""
     from otel_plugins.pipeline import LinePipeline

@@ -260,6 +260,16 @@ class PipePump(threading.Thread):
                 _log.warning("overload check %s failed", what, exc_info=True)
             return None
 
+    def _scan_now(self) -> Finder:
+        """`scan()`, or `find_suspect` when asking fails: our fault, so the fixed scan serves."""
+        try:
+            return self.scan()  # type: ignore[misc]
+        except Exception:
+            self.handler_errors += 1
+            if self.handler_errors <= 3:
+                _log.warning("overload check scan failed", exc_info=True)
+            return find_suspect
+
     def _lines(self, data: bytes, cut: int) -> bool:
         """Decides the lines of `data[:cut]`; if we fall behind midway, the rest is shed (returns False)."""
         out = []
@@ -294,7 +304,7 @@ class PipePump(threading.Thread):
             if claimed:
                 start = at  # part of a record begun before it: decided, whatever it holds
             else:
-                found = (find_suspect if scan is None else scan())(data, at, cut)
+                found = (find_suspect if scan is None else self._scan_now())(data, at, cut)
                 if found < 0:
                     break
                 start = data.rfind(b"\n", at, found) + 1 or at
