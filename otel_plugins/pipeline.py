@@ -16,6 +16,7 @@ attributes and the same metric points whichever way it came in.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from .policy.paths import in_line_regex
 from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
+
+_log = logging.getLogger(__name__)
 
 Attributes = Mapping[str, Any]
 
@@ -196,7 +199,12 @@ class LinePipeline:
         scan = self._readiness_scan
         if scan is None:
             probes = self.classifier.policy.policy.probes
-            scan = self._readiness_scan = find_suspect_or_ready(in_line_regex(probes.paths | probes.poll_paths))
+            try:
+                scan = find_suspect_or_ready(in_line_regex(probes.paths | probes.poll_paths))
+            except Exception:  # RE2 refused the policy's paths (too many, say): the fixed scan serves
+                _log.warning("the readiness scan could not be built from the policy's probe paths", exc_info=True)
+                scan = find_suspect
+            self._readiness_scan = scan
         return scan
 
     def must_decide(self, raw: bytes) -> bool:
