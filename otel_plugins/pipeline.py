@@ -176,6 +176,8 @@ class LinePipeline:
         if decision.kind is not Kind.PROBE:
             return None
         method, path, status = hot.key[:3]
+        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
+            return None  # it may be what says the server is ready (see `overload_scan`)
         if decision.severity >= Severity.WARN or decision.verdict is Verdict.SAMPLE:
             # A failure its window raised already, or a probe its sampling window has a line of:
             # counted into that window's summary. The line that opens or closes a window is decided.
@@ -183,8 +185,6 @@ class LinePipeline:
             if again is None:
                 return None
             decision = again
-        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
-            return None  # it may be what says the server is ready (see `overload_scan`)
         if self.metrics is not None:
             self.metrics.count_probe(path, status, decision.verdict.value, decision.reason)
         return render(raw, decision) or b""
