@@ -41,7 +41,10 @@ _FAILED_PROBE = (
     "a probe answered with a failure other than the loading answer (503) is raised to WARN, never hidden: a probe that can "
     "never succeed (wrong path, missing auth) is what gets a healthy server restarted"
 )
-_STATED_DEBUG = "the producer itself printed it at DEBUG; the policy never raises a level a server stated for a line that is no failure"
+_STATED_DEBUG = (
+    "the producer itself printed it at DEBUG; the policy raises a stated level only for a failure "
+    "or a line announcing a phase change, and this line is neither (as the dialects read it)"
+)
 _WRAPPED = (
     "the console wrapped a long line in two: the halves are neither a frame nor code nor an access line with its status, so "
     "they are kept at INFO on their own; the lines around them that keep their shape are ERROR and fold"
@@ -85,8 +88,6 @@ DISAGREEMENTS = {
     ("huggingface/text-generation-inference#2280", "2024-07-22T19:57:0"):
         "TGI's launcher prints `shard terminated` at INFO when it stops its shards, on a clean shutdown as after a "
         "failure; the line itself says no failure, the shard's own error lines before it do (and they are ERROR)",
-    ("mostlygeek/llama-swap#635", "Apr 07 15:39:09 irrational llama-swap[2631815]: [DEBUG] <qwen-3.5-9b> swapState()"): _STATED_DEBUG,
-    ("gpustack/gpustack#1399", "2025-03-04T19:55:05+08:00 - gpustack.worker.backends.llama_box - DEBUG - Run llama-box"): _STATED_DEBUG,
     ("vllm-project/vllm#19332", "(VllmWorker rank=0 pid=241) "):
         "a process envelope with nothing after it (the paste cut the progress bar away): no load line is left to read",
     ("ggml-org/llama.cpp#12385", "main: load the model and apply lora adapter, if any"):
@@ -112,7 +113,6 @@ DISAGREEMENTS = {
     ("mudler/LocalAI#4658", "4:09PM INF [llama-ggml] Attempting to load"): _LOCALAI_TRY,
     ("mudler/LocalAI#2543", "api-1  | 9:28AM DBG "): _STATED_DEBUG,
     ("mudler/LocalAI#2543", "api-1  | 9:29AM DBG Loading model in memory"): _STATED_DEBUG,
-    ("mostlygeek/llama-swap#402", "[DEBUG] <Qwen3-4B-Instruct-2507-Q4_K_M> swapState()"): _STATED_DEBUG,
     ("xorbitsai/inference#2968", "2025-02-28 01:00:57,550 xinference.core.supervisor 22 DEBUG"): _STATED_DEBUG,
     ("xorbitsai/inference#2968", "2025-02-28 01:00:57,552 xinference.core.worker 22 INFO     [request"):
         "a function-entry trace of Xinference's worker (`Enter launch_builtin_model`), not a load marker: kept at INFO as other",

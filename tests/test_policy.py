@@ -99,6 +99,21 @@ def test_non_http_records_keep_their_stated_or_inferred_severity():
     assert policy.decide(Record("x", "t", Kind.OTHER), Phase.LOADING).severity is Severity.INFO
 
 
+def test_a_phase_change_stated_below_info_is_raised_to_info_and_nothing_else_is():
+    """Which phase an instance is in is what an operator reads the log for: a line announcing a
+    phase change is never below INFO; any other line keeps the level its producer stated."""
+    from otel_plugins.record import Event
+
+    policy = ProbePolicy()
+    ready = policy.decide(Record("x", "t", Kind.LIFECYCLE, Severity.DEBUG, event=Event.READY), Phase.LOADING)
+    assert (ready.severity, ready.reason) == (Severity.INFO, "phase_change")
+    for record in (Record("x", "t", Kind.LIFECYCLE, Severity.DEBUG), Record("x", "t", Kind.OTHER, Severity.DEBUG),
+                   Record("x", "t", Kind.LOAD, Severity.DEBUG, event=Event.LOADING)):
+        assert policy.decide(record, Phase.LOADING).severity is Severity.DEBUG, record
+    stated = policy.decide(Record("x", "t", Kind.LIFECYCLE, Severity.WARN, event=Event.STOPPING), Phase.READY)
+    assert (stated.severity, stated.reason) == (Severity.WARN, None)
+
+
 def test_a_client_repeating_itself_or_already_probing_polls():
     """Repetition (no usable time needed) or an earlier probe path makes a polled path a probe, from any client."""
     from otel_plugins.classify import Classifier

@@ -19,11 +19,11 @@ from __future__ import annotations
 import ipaddress
 
 from .. import names
-from ..policy.decide import LOADING_STATUS
+from ..policy.decide import LOADING_STATUS, REASON_PHASE_CHANGE
 from ..policy.paths import regex as path_regex
 from ..policy import Policy, Verdict
 from ..record import Severity
-from .stanza import HEALTH_CHECK, HTTP, typed_attributes, working_attribute_pattern
+from .stanza import HEALTH_CHECK, HTTP, PHASE, typed_attributes, working_attribute_pattern
 
 KIND = names.ATTR_LOG_KIND
 VERDICT = names.ATTR_VERDICT
@@ -134,6 +134,10 @@ def log_statements(policy: Policy) -> list[str]:
         *(f"set({attr(name)}, {conv}({attr(name)})) where {attr(name)} != nil" for name, conv in sorted(typed_attributes().items())),
         # A line that states no level is INFO, as on the Python side.
         *set_severity(Severity.INFO, "log.severity_number == SEVERITY_NUMBER_UNSPECIFIED"),
+        # A phase change stated below INFO is raised to INFO, as on the Python side.
+        f"set({attr(REASON)}, {ottl_str(REASON_PHASE_CHANGE)}) where {attr(PHASE)} == true"
+        f" and log.severity_number < {severity_enum(Severity.INFO)}",
+        *set_severity(Severity.INFO, f"{attr(REASON)} == {ottl_str(REASON_PHASE_CHANGE)}"),
         # What is a probe: llama-swap's health check (an HTTP line), or GET/HEAD on a probe
         # path from a trusted client (or with llama-box's empty rid, whatever the client).
         f"set({kind}, \"probe\") where {attr(HEALTH_CHECK)} == true and {attr(HTTP)} != nil",

@@ -48,11 +48,12 @@ MSG = "_m"  # the text the current chain reads
 SEV = "_sev"  # the stated level, outermost first
 TAG = "_tag"  # the tag a tag-keyed rule table looks up
 HTTP = "_http"  # set on a line of kind HTTP (the policy's statements read it, then it goes)
+PHASE = "_phase"  # set on a line that announces a phase change (raised to INFO, as on the Python side)
 JOIN = "join"  # where every chain ends: the failure words, then the severity parser
 SEVERITY = "severity"
 HEALTH_CHECK = names.HEALTH_CHECK
 ENVELOPE_DEPTH = 3
-_RESERVED = {MSG, SEV, HTTP, "_j"}  # (a `tag` group fills `_tag` on purpose: keyed rules read it)
+_RESERVED = {MSG, SEV, HTTP, PHASE, "_j"}  # (a `tag` group fills `_tag` on purpose: keyed rules read it)
 BLOCK = 8  # routes behind one gate regex
 _SEVERITY_KEYS = {
     Severity.TRACE: "trace", Severity.DEBUG: "debug", Severity.INFO: "info",
@@ -144,10 +145,12 @@ def _working(shape: Shape, group: str) -> str:
 
 def _effect(shape: Shape) -> tuple:
     """What a shape does that the Collector sees, bar its fields: severity and constants
-    (an HTTP line is marked `_http`)."""
+    (an HTTP line is marked `_http`, a line announcing a phase change `_phase`)."""
     consts = tuple((k, v) for k, v in shape.const if isinstance(v, (str, int, bool)) and not isinstance(v, float))
     if shape.kind is Kind.HTTP:
         consts += ((HTTP, True),)
+    if shape.kind is Kind.LIFECYCLE and shape.event is not None:
+        consts += ((PHASE, True),)
     return shape.severity, consts, frozenset(shape.outer)
 
 

@@ -34,6 +34,10 @@ REASON_SHED = "shed"  # passed through unparsed under overload (see sources.proc
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
 REASON_CRASH_DUMP = "crash_dump"  # a line no dialect claims, folded into the crash dump it sits in
+# A line announcing a phase change (started, loading, ready, stopping) that its producer printed
+# below INFO (llama-swap's `[DEBUG] ... swapState()`, GPUStack's `DEBUG - Run llama-box`): raised
+# to INFO, since which phase an instance is in is what an operator reads the log for.
+REASON_PHASE_CHANGE = "phase_change"
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
 _CACHE_SIZE = 4096
@@ -120,10 +124,16 @@ class ProbePolicy:
 
     def decide(self, record: Record, phase: Phase, *, overdue: bool = False, polling: bool = False) -> Decision:
         if record.kind is not Kind.HTTP:
-            key = (record.kind, record.severity)
+            phase_change = record.kind is Kind.LIFECYCLE and record.event is not None
+            key = (record.kind, record.severity, phase_change)
             decision = self._plain.get(key)
             if decision is None:
-                decision = self._plain[key] = Decision(Verdict.KEEP, record.kind, self.base_severity(record))
+                severity = self.base_severity(record)
+                if phase_change and severity < Severity.INFO:
+                    decision = Decision(Verdict.KEEP, record.kind, Severity.INFO, REASON_PHASE_CHANGE)
+                else:
+                    decision = Decision(Verdict.KEEP, record.kind, severity)
+                self._plain[key] = decision
             return decision
         f = record.fields
         # Decisions are immutable and depend only on these values: probe storms repeat them.
