@@ -16,7 +16,9 @@ Where the outcomes differ, the difference must fall in a documented class (READM
   loading; the line alone does not prove it, so the Collector keeps it at WARN;
 - `probe_phase_verdicts`: loading_verdict != ready_verdict, the Collector takes the louder;
 - `polling`: Python found a probe by its client repeating itself (or probing) across lines; the Collector keeps the line;
-- `sampled`: Python keeps one line per window; the Collector keeps every line, at DEBUG.
+- `sampled`: Python keeps one line per window; the Collector keeps every line, at DEBUG;
+- `repeated_failure`: Python keeps a failing probe's repeats within its window at DEBUG (a
+  WARN summary counts them); the Collector keeps each at WARN.
 
 Binaries: scripts/build_collector.sh (otelcol). Skips only when it is missing.
 """
@@ -37,7 +39,7 @@ from otel_plugins.classify import Classified, Classifier
 from otel_plugins.collector import agent_config, to_yaml
 from otel_plugins.dialects.envelope import strip_ansi
 from otel_plugins.policy import Policy, Verdict
-from otel_plugins.policy.decide import REASON_HEALTHY, REASON_LOADING, ProbeMatcher
+from otel_plugins.policy.decide import REASON_FAILURE_REPEATED, REASON_HEALTHY, REASON_LOADING, ProbeMatcher
 from otel_plugins.record import Kind, Severity
 from otel_plugins.redact import redact_text
 from services import Collector, missing_reason
@@ -50,7 +52,7 @@ SENTINEL = "otel-plugins equivalence: end of input"
 READY = "0.09.000.000 I main: server is listening on http://127.0.0.1:8080 - starting the main loop"
 DROPPED = -1  # the "severity" of a line that is not emitted
 
-CLASSES = ("failing_probe_phase_unknown", "probe_phase_verdicts", "polling", "sampled")
+CLASSES = ("failing_probe_phase_unknown", "probe_phase_verdicts", "polling", "sampled", "repeated_failure")
 
 
 def corpus_streams() -> list[list[str]]:
@@ -273,6 +275,8 @@ def difference_class(policy: Policy, classified: Classified, collector: int) -> 
         return "polling"  # only the client's repetition made it a probe
     if d.verdict is Verdict.SAMPLE:
         return "sampled"
+    if d.reason == REASON_FAILURE_REPEATED:
+        return "repeated_failure"
     status = rec.status
     if status is not None and status >= 400 and d.reason in (REASON_LOADING, REASON_HEALTHY):
         # Python's phase said loading (or failed/exited after a crash line): quiet.
