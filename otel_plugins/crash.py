@@ -9,7 +9,8 @@ tracebacks) ends with the exception line, `ExcType: message`. The dialects mark 
 with `exception.type` and `exception.message` (the last exception line's, else the abort
 kind and the head). A dump is complete at gdb's `[Inferior ... detached]`, at the first
 line that is not a part (nor empty) after an exception line, at a new head after a line of
-the server's own, when the process exits, or after `quiet_s` without a new part. Lines that
+the server's own, when the process exits, or after `quiet_s` without a new part (ten seconds
+once gdb speaks: it ends its dump itself, and reads symbols between frames). Lines that
 say nothing alone (`_GOES_ON`, a head's rest) go on a dump only while it is open.
 """
 
@@ -28,6 +29,10 @@ from .names import CRASH_PART, EXCEPTION_MESSAGE, EXCEPTION_TYPE
 # any line indented four or more (the rest of a statement a traceback quotes over several lines).
 _GOES_ON = re.compile(r"^(?:\d+\t|\s*[-=]{5,}\s*$|\s*\d+: \S|\s+at \S+:\d+|\s{4,}\S)")
 _TRACEBACK_HEAD = "(most recent call last):"
+# gdb, attached by ggml's crash handler, stops between frames to read symbols: on a loaded
+# machine a second or more passes between two lines of its backtrace. Its dump ends with its
+# own `[Inferior N (process P) detached]`, so it is given this long before silence ends it.
+_GDB_QUIET_S = 10.0
 _THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
 
 
@@ -46,6 +51,7 @@ class CrashDump:
     # its frames follow, and they are parts of their own.
     awaiting_rest: bool = False
     rest: str | None = None  # the rest of the first head, for the message
+    quiet_s: float | None = None  # how long silence takes to end it, when not the folder's
 
     @property
     def message(self) -> str:
@@ -130,6 +136,8 @@ class CrashFolder:
             dump.ended = True
         elif part is not None:
             dump.ended = False  # a chained traceback goes on
+        if record.producer == "gdb":
+            dump.quiet_s = _GDB_QUIET_S
         if record.text.startswith("[Inferior "):
             dump.complete = True
         dump.last_part_at = classified.time
@@ -142,7 +150,8 @@ class CrashFolder:
         dump = self._open
         if dump is None:
             return None
-        if force or dump.complete or now - dump.last_part_at > self.quiet_s:
+        quiet_s = self.quiet_s if dump.quiet_s is None else dump.quiet_s
+        if force or dump.complete or now - dump.last_part_at > quiet_s:
             self._open = None
             return dump
         return None

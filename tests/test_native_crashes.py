@@ -93,3 +93,33 @@ def test_a_second_panic_in_the_same_report_keeps_its_message_in_the_dump():
     assert sink.records == []
     [dump] = sink.crashes
     assert dump.message == RUST[0] + " " + RUST[1] and dump.stacktrace.endswith("\n".join(second))
+
+
+def test_gdb_slow_between_frames_stays_one_dump_where_other_silence_ends_one():
+    """gdb reads symbols between frames (seconds on a loaded machine) and ends its dump itself,
+    so a line of the server's own printed during such a pause does not end the dump; after a
+    report no gdb speaks in, a second of silence does (the tests' bed saw gdb's dump split in
+    two when CI was busy)."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+    from test_dialects_failures import Sink
+
+    plain = "srv  update_slots: all slots are idle"
+    gdb = [
+        (100.0, "/x/ggml/src/ggml-rpc/ggml-rpc.cpp:494: GGML_ASSERT(status) failed"),
+        (100.2, "#0  0x00007f1c2b4ea42f in __GI___wait4 (pid=1234, stat_loc=0x0, options=0, usage=0x0) at ../sysdeps/unix/sysv/linux/wait4.c:30"),
+        (102.0, plain),
+        (103.0, "30\t../sysdeps/unix/sysv/linux/wait4.c: No such file or directory."),
+        (104.5, "#1  0x00007f1c2b9d1b2a in ggml_abort () from /x/libggml-base.so"),
+        (104.6, "[Inferior 1 (process 1234) detached]"),
+    ]
+    rust = [(100.0, RUST[0]), (100.0, RUST[1]), (100.1, RUST[2]), (102.0, plain), (102.5, RUST[3])]
+    for lines, parts, alone in ((gdb, 5, [plain]), (rust, 3, [plain, RUST[3]])):
+        sink = Sink()
+        pipeline = LinePipeline(Policy(), sink)
+        for at, line in lines:
+            pipeline.feed_text(line, at)
+        pipeline.close(110.0)
+        [dump] = sink.crashes
+        assert dump.stacktrace == "\n".join(line for _at, line in lines if line != plain)[: len(dump.stacktrace)]
+        assert len(dump.stacktrace.splitlines()) == parts and sink.records == alone
