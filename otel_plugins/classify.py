@@ -195,10 +195,17 @@ class Classifier:
         elif decision.kind is Kind.PROBE and (self.failures.open or decision.severity >= Severity.WARN):
             decision, summaries = self._failing_probe(decision, (method, path, status), now)
         self._loud = None
+        self.probe_answered(hot, decision, now)
+        return Classified(None, decision, now, summaries, hot=hot)
+
+    def probe_answered(self, hot: HotMatch, decision: Decision, now: float) -> None:
+        """What an access line the fast path matched means for the lifecycle (a probe answered
+        2xx: ready, unless the health path said loading), as deciding it does; the overload
+        check applies it to a probe it clears before the server is ready."""
+        _method, path, status, _client, _empty_rid, health_check = hot.key
         kind = decision.kind
         health = kind is Kind.PROBE and (bool(health_check) or path in self._probe_paths)
-        lifecycle.observe_access(kind, status, now, health_path=health)
-        return Classified(None, decision, now, summaries, hot=hot)
+        self.lifecycle.observe_access(kind, status, now, health_path=health)
 
     def continues(self, raw: bytes) -> bool:
         """Whether the line `raw` may go on from the warning or failure before it, for a source

@@ -161,8 +161,8 @@ class LinePipeline:
         loading, say, or a probe whose failure or sampling window is open, which is counted into
         that window's summary), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
-        drops it). A probe answered 2xx before the server is ready is not quiet: it may move the
-        phase. No record is made and the phase does not move; the probe response is counted
+        drops it). No record is made; the phase moves only for a probe answered 2xx before the
+        server is ready, as deciding it would (it may be what says the server is ready). The probe response is counted
         (`llama.probe.responses`), as deciding the line counts it, so that a probe storm shows on
         that counter, while the line itself is counted by the source, as shed. It keeps its
         match, for `feed` if the source decides this same line after all."""
@@ -176,8 +176,6 @@ class LinePipeline:
         if decision.kind is not Kind.PROBE:
             return None
         method, path, status = hot.key[:3]
-        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
-            return None  # it may be what says the server is ready (see `overload_scan`)
         if decision.severity >= Severity.WARN or decision.verdict is Verdict.SAMPLE:
             # A failure its window raised already, or a probe its sampling window has a line of:
             # counted into that window's summary. The line that opens or closes a window is decided.
@@ -185,6 +183,10 @@ class LinePipeline:
             if again is None:
                 return None
             decision = again
+        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
+            # It may be what says the server is ready (see `overload_scan`): the phase moves as
+            # deciding the line would move it.
+            self.classifier.probe_answered(hot, decision, now)
         if self.metrics is not None:
             self.metrics.count_probe(path, status, decision.verdict.value, decision.reason)
         return render(raw, decision) or b""

@@ -40,6 +40,9 @@ class Sampler:
         self.window_s = window_s
         self.reason, self.severity = reason, severity
         self._windows: dict[SampleKey, list[float]] = {}  # key -> [start, suppressed]
+        # The earliest open window's start: `expire` is asked on every probe, and most of the time
+        # not even that window is due.
+        self._oldest = float("inf")
 
     @property
     def open(self) -> bool:
@@ -52,6 +55,7 @@ class Sampler:
         window = self._windows.get(key)
         if window is None:
             self._windows[key] = [now, 0]
+            self._oldest = min(self._oldest, now)
             return True, closed
         window[1] += 1
         return False, closed
@@ -66,17 +70,21 @@ class Sampler:
         return True
 
     def expire(self, now: float) -> list[SampleSummary]:
+        if now - self._oldest < self.window_s:
+            return []
         closed = []
         for key, (start, suppressed) in list(self._windows.items()):
             if now - start >= self.window_s:
                 del self._windows[key]
                 if suppressed:
                     closed.append(self._summary(key, start, suppressed))
+        self._oldest = min((start for start, _n in self._windows.values()), default=float("inf"))
         return closed
 
     def flush(self) -> list[SampleSummary]:
         closed = [self._summary(key, start, suppressed) for key, (start, suppressed) in self._windows.items() if suppressed]
         self._windows.clear()
+        self._oldest = float("inf")
         return closed
 
     def _summary(self, key: SampleKey, start: float, suppressed: float) -> SampleSummary:
