@@ -162,7 +162,7 @@ class Classifier:
         self._loud = decision if loud_enough else None
         self._loud_indent = indent
         if decision.kind is Kind.PROBE:
-            health = bool(f.get("llama.health_check")) or f.get(names.URL_PATH) in self._probe_paths
+            health = bool(f.get(names.HEALTH_CHECK)) or f.get(names.URL_PATH) in self._probe_paths
             lifecycle.observe(record, decision, now, health_path=health)
         else:
             lifecycle.observe(record, decision, now)

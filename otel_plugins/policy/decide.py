@@ -90,7 +90,7 @@ class ProbeMatcher:
         (the model list, server status, anything asked with HEAD) from a trusted client or
         with an empty llama-box rid."""
         f = record.fields
-        if f.get("llama.health_check"):
+        if f.get(names.HEALTH_CHECK):
             return True
         method = f.get(names.HTTP_METHOD)
         if method not in self._methods:
@@ -139,7 +139,7 @@ class ProbePolicy:
         # Decisions are immutable and depend only on these values: probe storms repeat them.
         key = (
             f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS), f.get(names.CLIENT_ADDRESS),
-            f.get(names.REQUEST_ID) == "", f.get("llama.health_check"), record.severity, phase, overdue, polling,
+            f.get(names.REQUEST_ID) == "", f.get(names.HEALTH_CHECK), record.severity, phase, overdue, polling,
         )
         decision = self._http.get(key)
         if decision is None:
