@@ -46,6 +46,11 @@ class Lifecycle:
         """Starting or loading: not ready yet, nor failed or exited."""
         return self.phase in _NOT_READY
 
+    @property
+    def only_health_says_ready(self) -> bool:
+        """A health path answered the loading status: no other probe's 2xx makes the server ready."""
+        return self._health_said_loading
+
     def on_change(self, listener: PhaseListener) -> None:
         self._listeners.append(listener)
 

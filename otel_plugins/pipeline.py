@@ -149,7 +149,8 @@ class LinePipeline:
         # The line `quiet_passthrough` matched last, and its match: a source that then decides the
         # same line after all (`feed`) is spared matching it twice.
         self._looked_at: tuple[bytes, HotMatch] | None = None
-        self._readiness_scan: Finder | None = None  # compiled when first asked for (`overload_scan`)
+        # Compiled when first asked for (`overload_scan`), keyed by whether only health paths count.
+        self._readiness_scans: dict[bool, Finder] = {}
 
     @property
     def phase(self) -> Phase:
@@ -161,8 +162,8 @@ class LinePipeline:
         loading, say, or a probe whose failure or sampling window is open, which is counted into
         that window's summary), judged from the fast path's key alone; then what to pass through for it,
         as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
-        drops it). No record is made; the phase moves only for a probe answered 2xx before the
-        server is ready, as deciding it would (it may be what says the server is ready). The probe response is counted
+        drops it). No record is made; before the server is ready the probe's meaning for the
+        lifecycle is applied, as deciding it would (a 2xx may be what says the server is ready). The probe response is counted
         (`llama.probe.responses`), as deciding the line counts it, so that a probe storm shows on
         that counter, while the line itself is counted by the source, as shed. It keeps its
         match, for `feed` if the source decides this same line after all."""
@@ -183,9 +184,10 @@ class LinePipeline:
             if again is None:
                 return None
             decision = again
-        if lifecycle.awaiting_ready and status is not None and 200 <= status < 300:
-            # It may be what says the server is ready (see `overload_scan`): the phase moves as
-            # deciding the line would move it.
+        if lifecycle.awaiting_ready:
+            # Its meaning for the lifecycle is applied as deciding the line would apply it: a 2xx
+            # may be what says the server is ready (see `overload_scan`), a health path's loading
+            # answer means only a health path can say so from now on.
             self.classifier.probe_answered(hot, decision, now)
         if self.metrics is not None:
             self.metrics.count_probe(path, status, decision.verdict.value, decision.reason)
@@ -195,18 +197,23 @@ class LinePipeline:
         """For a source under overload (`PipePump`): the scan that finds the lines to decide now.
         Until the server is ready it also finds probes answered 2xx (`dialects.suspect.readiness_pattern`):
         one of them is what makes it ready, and passed over, the phase would stay at loading and
-        a probe failing after it would be cleared as the loading answer."""
-        if not self.lifecycle.awaiting_ready:
+        a probe failing after it would be cleared as the loading answer. Only the paths whose
+        2xx can move the phase are looked for: once a health path said loading, the health
+        paths alone (a model list answered during warm-up is then shed, not decided line by line)."""
+        lifecycle = self.lifecycle
+        if not lifecycle.awaiting_ready:
             return find_suspect
-        scan = self._readiness_scan
+        health_only = lifecycle.only_health_says_ready
+        scan = self._readiness_scans.get(health_only)
         if scan is None:
             probes = self.classifier.policy.policy.probes
+            paths = probes.paths if health_only else probes.paths | probes.poll_paths
             try:
-                scan = find_suspect_or_ready(in_line_regex(probes.paths | probes.poll_paths))
+                scan = find_suspect_or_ready(in_line_regex(paths))
             except Exception:  # RE2 refused the policy's paths (too many, say): the fixed scan serves
                 _log.warning("the readiness scan could not be built from the policy's probe paths", exc_info=True)
                 scan = find_suspect
-            self._readiness_scan = scan
+            self._readiness_scans[health_only] = scan
         return scan
 
     def must_decide(self, raw: bytes) -> bool:

@@ -83,6 +83,30 @@ def test_the_readiness_scan_finds_a_probe_answered_ok_on_its_own_line_only():
     assert pipeline.phase.value == "ready" and pipeline.overload_scan() is not scan
 
 
+def test_once_health_said_loading_the_readiness_scan_finds_health_paths_only():
+    """After a health path answered the loading 503 only a health path's 2xx can say ready, so a
+    model list answered 2xx during warm-up is no longer found (it would be decided line by line
+    for nothing); the health path's 2xx still is. The 503 counts whether it was decided or
+    cleared by the overload check."""
+    models = b'INFO:     10.0.0.4:5050 - "GET /v1/models HTTP/1.1" 200 OK\n'
+    health_ok = b'INFO:     10.0.0.4:5050 - "GET /health HTTP/1.1" 200 OK\n'
+    health_loading = b'INFO:     10.0.0.4:5050 - "GET /health HTTP/1.1" 503 Service Unavailable\n'
+    for apply in ("decided", "cleared"):
+        pipeline = LinePipeline(Policy())
+        before = pipeline.overload_scan()
+        assert before(models, 0, len(models)) != -1
+        if apply == "decided":
+            pipeline.feed(health_loading)
+        else:
+            assert pipeline.quiet_passthrough(health_loading, 0.0) is not None
+        assert pipeline.phase.value in ("starting", "loading")
+        scan = pipeline.overload_scan()
+        assert scan is not before, apply
+        assert scan(models, 0, len(models)) == -1, apply
+        assert scan(health_ok, 0, len(health_ok)) != -1, apply
+        assert scan(health_loading, 0, len(health_loading)) != -1, apply  # a 503 is a suspect whatever the phase
+
+
 class Loud:
     """The records a pipeline emits at WARN and above, and its crash dumps."""
 

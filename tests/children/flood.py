@@ -27,7 +27,7 @@ PROBES = (
     "{t} I srv  log_server_r: request: GET /health 127.0.0.1 503\n",
     "{t} I srv       log_server_response: rid  | GET /v1/models 127.0.0.1:{port} | status 503 | cost {cost}s\n",
     "{t} I srv  log_server_r: request: GET /v1/models 127.0.0.1 200\n",
-    "{t} I srv       log_server_response: rid  | GET /health 127.0.0.1:{port} | status 200 | cost 0.{ms}ms\n",
+    "{t} I srv       log_server_response: rid  | GET /health 127.0.0.1:{port} | status 200 | cost 0.{ms:02d}s\n",
 )
 OTHERS = (
     "{t} I srv       log_server_response: rid 86{port} | POST /v1/chat/completions 10.0.3.7:{port} | status 200 | cost {cost}s\n",
