@@ -17,6 +17,7 @@ attributes and the same metric points whichever way it came in.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,13 +30,22 @@ from .dialects.fastpath import HotMatch, match_hot
 from .dialects.suspect import find_suspect, find_suspect_or_ready
 from .first_match import Finder
 from .lifecycle import Lifecycle
-from .policy import Policy, ProbePolicy, SampleSummary, Verdict
+from .policy import Decision, Policy, ProbePolicy, SampleSummary, Verdict
 from .policy.paths import in_line_regex
 from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
 _log = logging.getLogger(__name__)
+
+# What two printings of one message differ by, when they differ only by when: the stamp a line
+# begins with (an uptime, a date and time, bracketed or not). The rest is the message.
+_LEADING_STAMP = re.compile(rb"[\d\s.:,/+\-TZ\[\]]*")
+# Under overload a message printed again within the window is shed only if it is of these
+# kinds (no failure, no lifecycle step, no transfer, no access line) and below ERROR.
+_REPEATABLE_KINDS = frozenset({Kind.OTHER, Kind.PROGRESS})
+_REPEATABLE_MAX_BYTES = 1024
+_REPEATS_KEPT = 256
 
 Attributes = Mapping[str, Any]
 
@@ -151,6 +161,12 @@ class LinePipeline:
         self._looked_at: tuple[bytes, HotMatch] | None = None
         # Compiled when first asked for (`overload_scan`), keyed by whether only health paths count.
         self._readiness_scans: dict[bool, Finder] = {}
+        # Messages decided under overload that a printing of the same message within the window
+        # is shed as a repeat of (`quiet_passthrough`): message -> (when, phase, decision). The
+        # line the check last let through, for `feed` to note once it is decided.
+        self._repeats: dict[bytes, tuple[float, Phase, Decision]] = {}
+        self._repeat_window_s = self.classifier.sampler.window_s
+        self._unseen: tuple[bytes, bytes, float] | None = None
 
     @property
     def phase(self) -> Phase:
@@ -169,7 +185,7 @@ class LinePipeline:
         match, for `feed` if the source decides this same line after all."""
         hot = match_hot(decode(raw))
         if hot is None:
-            return None
+            return self._repeat_passthrough(raw, now)
         self._looked_at = (raw, hot)
         lifecycle = self.lifecycle
         # Not polling: that can only make a line a probe, never a failure into a quiet one.
@@ -192,6 +208,42 @@ class LinePipeline:
         if self.metrics is not None:
             self.metrics.count_probe(path, status, decision.verdict.value, decision.reason)
         return render(raw, decision) or b""
+
+    def _repeat_passthrough(self, raw: bytes, now: float) -> bytes | None:
+        """The overload check for a line that is no access line: a message the server prints
+        again and again (the same warning, the same progress line), decided under overload
+        within the sampling window before and in the same phase, with nothing loud or
+        lifecycle about it (`_note_decided`), is passed through as that printing was, and
+        shed. None otherwise: the line is decided, and noted."""
+        if len(raw) > _REPEATABLE_MAX_BYTES or raw[:1] in (b" ", b"\t"):  # an indented line may be a message's rest
+            return None
+        message = raw[_LEADING_STAMP.match(raw).end() :]  # type: ignore[union-attr]
+        seen = self._repeats.get(message)
+        if seen is not None:
+            at, phase, decision = seen
+            if 0 <= now - at < self._repeat_window_s and phase is self.lifecycle.phase:
+                return render(raw, decision) or b""
+        self._unseen = (raw, message, now)
+        return None
+
+    def _note_decided(self, message: bytes, at: float, classified: Classified) -> None:
+        """A line the overload check let through was decided: its printings within the window may
+        be shed, unless it was part of a dump, a failure, a lifecycle step, an access line or
+        anything that moves a window or the phase."""
+        decision = classified.decision
+        if (
+            classified.folded
+            or classified.summaries
+            or not decision.emit
+            or decision.kind not in _REPEATABLE_KINDS
+            or decision.severity >= Severity.ERROR
+            or classified.record.event is not None
+            or self.crashes.collecting
+        ):
+            return
+        if len(self._repeats) >= _REPEATS_KEPT:
+            self._repeats.clear()
+        self._repeats[message] = (at, self.lifecycle.phase, decision)
 
     def overload_scan(self) -> Finder:
         """For a source under overload (`PipePump`): the scan that finds the lines to decide now.
@@ -234,6 +286,11 @@ class LinePipeline:
             classified = self.feed_text(looked_at[1].text, arrival, extra, looked_at[1])
         else:
             classified = self.feed_text(decode(raw), arrival, extra)
+        unseen = self._unseen
+        if unseen is not None:
+            self._unseen = None
+            if unseen[0] is raw:
+                self._note_decided(unseen[1], unseen[2], classified)
         if classified.folded:  # part of a crash dump: printed as it came
             return raw
         return render(raw, classified.decision)

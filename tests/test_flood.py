@@ -388,3 +388,70 @@ def test_a_probe_cleared_under_overload_counts_as_a_probe_response_as_if_decided
     cleared, shed = probe_responses(shedding=True)
     assert shed == 6 and sum(decided.values()) == 3
     assert cleared == decided
+
+
+def test_a_message_printed_again_under_overload_is_shed_as_a_repeat_within_its_window_only():
+    """A server printing one warning or one progress line over and over: under overload the
+    first printing is decided, the same message after another stamp within the sampling window
+    and in the same phase is passed through as it came and counted as shed. A failure, a
+    lifecycle line, an indented line and any printing after the window or a phase change is
+    decided every time."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+
+    warn = b"%s W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048)\n"
+    progress = b"%s I loaded  42%% model tensors into buffer\n"
+    error = b"%s E srv    send_error: task id = 7, error: the request exceeds the available context size\n"
+    listening = b"%s I main: server is listening on http://127.0.0.1:8080 - starting the main loop\n"
+    indented = b"    and the request was truncated\n"
+    stamps = iter(b"0.01.000.%03d" % n for n in range(1, 100))
+
+    def lines(*templates: bytes) -> list[bytes]:
+        return [t % next(stamps) if b"%s" in t else t for t in templates]
+
+    class Loud:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def emit(self, classified, extra=None) -> None:
+            self.texts.append(classified.record.text)
+
+        def emit_summary(self, summary, extra=None) -> None:
+            pass
+
+    clock = [1000.0]
+    records = Loud()
+    pipeline, seen, sink = LinePipeline(Policy(), records), [], io.BytesIO()
+    pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
+                    quiet=lambda raw: pipeline.quiet_passthrough(raw, clock[0]), scan=pipeline.overload_scan,
+                    must_decide=pipeline.must_decide)
+    pipeline.feed(listening % b"0.00.000.001")  # ready: the probe rules are not what this is about
+    records.texts.clear()
+    first = lines(warn, progress, warn, progress, error, error, listening, listening, warn)
+    data = b"".join(first)
+    pump._shed(data, 0, len(data))
+    assert sink.getvalue() == data  # nothing here is downgraded or dropped: every byte as it came
+    assert seen == [first[0], first[1], first[4], first[5], first[6], first[7]]
+    assert pump.shed_lines == 3 and pump.lines == len(seen)
+    assert [text.encode() + b"\n" for text in records.texts] == seen
+
+    # Past the window the message is decided again (and its window starts over).
+    seen.clear()
+    clock[0] += pipeline.classifier.sampler.window_s
+    later = lines(warn, warn)
+    pump._shed(b"".join(later), 0, len(b"".join(later)))
+    assert seen == later[:1]
+
+    # An indented line is never taken for a repeat (it may be the rest of a message): asked
+    # about one the check let through and the pipeline decided, the check still says decide it.
+    rest = b"    and the request was truncated\n"
+    for _ in range(2):
+        assert pipeline.quiet_passthrough(rest, clock[0]) is None
+        pipeline.feed(rest)
+
+    # In another phase the same message is decided again.
+    seen.clear()
+    pipeline.lifecycle.exited(1, clock[0])
+    block = lines(warn, warn)
+    pump._shed(b"".join(block), 0, len(b"".join(block)))
+    assert seen == block[:1]

@@ -13,7 +13,7 @@ from ..policy import Decision, Verdict
 
 _ANSI = rb"(?:\x1b\[[0-9;]*m)*"
 _LLAMA_LEVEL = re.compile(
-    rb"^(\.*" + _ANSI + rb"(?:\d+\.\d{2}\.\d{3}\.\d{3}|\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}\]) " + _ANSI + rb")[IWE]( )"
+    rb"^(\.*" + _ANSI + rb"(?:\d+\.\d{2}\.\d{3}\.\d{3}|\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}\]) " + _ANSI + rb")[IWE] "
 )
 _UVICORN_LEVEL = re.compile(rb"^(" + _ANSI + rb"(?:\[[0-9: -]{19}\] )?(?:\(\w+ pid=\d+\) )?" + _ANSI + rb")INFO" + _ANSI + rb":    ")
 
@@ -24,9 +24,11 @@ def render(raw: bytes, decision: Decision) -> bytes | None:
         return None
     if decision.verdict is not Verdict.DOWNGRADE:
         return raw
-    rewritten, n = _LLAMA_LEVEL.subn(rb"\1D\2", raw, count=1)
-    if n:
-        return rewritten
+    match = _LLAMA_LEVEL.match(raw)
+    if match:
+        # Sliced around the level letter: a substitution's template costs more than the match.
+        level = match.end(1)
+        return raw[:level] + b"D" + raw[level + 1 :]
     match = _UVICORN_LEVEL.match(raw)
     if match:
         # Keep uvicorn's column alignment: "INFO:     " and "DEBUG:    " are both ten wide.
