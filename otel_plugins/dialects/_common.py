@@ -15,23 +15,23 @@ from otel_plugins.record import Event
 
 from .shape import Conv
 
-# Record fields that `otel_plugins.names` does not (yet) list. Kept here, in one place,
-# so that moving them into names.py later is a one-line change per name.
-LOG_TIME = "llama.log.time"  # the wall-clock time as printed, before conversion
-HEALTH_CHECK = "llama.health_check"  # True: the proxy's own health-check result line
-ENVELOPE = "llama.log.envelope"  # journald | syslog | compose | process | router
-ENVELOPE_TIME = "llama.log.envelope.time"  # the envelope's time as printed
-HOST_NAME = "host.name"
-PROCESS_NAME = "process.executable.name"  # journald/syslog identifier
-PROCESS_ROLE = "llama.log.process"  # vLLM/SGLang `(APIServer pid=1)` role
-CONTAINER_NAME = "container.name"  # docker compose service prefix
-ROUTER_PORT = "llama.router.port"  # llama-server router mode `[42751] ` child prefix
-URL_QUERY = "url.query"
-URL_FULL = "url.full"
-HTTP_VERSION = "network.protocol.version"
-RESPONSE_SIZE = "http.response.body.size"
-GPU_INDEX = "llama.gpu.index"
-LOAD_MMAP = "llama.load.mmap"
+# The record fields the dialects set, under the short names their declarations use; every
+# name is `otel_plugins.names`' own (attribute names live in that one module).
+LOG_TIME = names.LOG_TIME  # the wall-clock time as printed, before conversion
+HEALTH_CHECK = names.HEALTH_CHECK  # True: the proxy's own health-check result line
+ENVELOPE = names.LOG_ENVELOPE  # journald | syslog | compose | process | router
+ENVELOPE_TIME = names.LOG_ENVELOPE_TIME  # the envelope's time as printed
+HOST_NAME = names.HOST_NAME
+PROCESS_NAME = names.PROCESS_EXECUTABLE_NAME  # journald/syslog identifier
+PROCESS_ROLE = names.LOG_PROCESS  # vLLM/SGLang `(APIServer pid=1)` role
+CONTAINER_NAME = names.CONTAINER_NAME  # docker compose service prefix
+ROUTER_PORT = names.ROUTER_PORT  # llama-server router mode `[42751] ` child prefix
+URL_QUERY = names.URL_QUERY
+URL_FULL = names.URL_FULL
+HTTP_VERSION = names.NETWORK_PROTOCOL_VERSION
+RESPONSE_SIZE = names.HTTP_RESPONSE_SIZE
+GPU_INDEX = names.GPU_INDEX
+LOAD_MMAP = names.LOAD_MMAP
 RPC_CAPACITY_BYTES = names.RPC_CAPACITY_BYTES
 RPC_CACHE_DIR = names.RPC_CACHE_DIR  # rpc-server -c: where received tensors are kept
 RPC_CACHE_FILE = names.RPC_CACHE_FILE  # one tensor saved there (`[set_tensor] saved to '...'`)

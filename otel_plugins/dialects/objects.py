@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from otel_plugins import names
 from otel_plugins.record import Event, Kind, Record
 
 from ._common import URL_QUERY
@@ -197,7 +198,7 @@ def put(fields: dict, obj: dict, keys: tuple[Key, ...]) -> None:
             continue
         if key.attr == TARGET:
             path, q, query = str(value).partition("?")
-            fields["url.path"] = path
+            fields[names.URL_PATH] = path
             if q:
                 fields[URL_QUERY] = query
         else:
