@@ -227,7 +227,7 @@ _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     (ATTR_LOG_EVENT, "log", "string", "lifecycle or RPC event the line marks"),
     (ATTR_SUPPRESSED_COUNT, "log", "int", "probe lines a sampling summary stands for"),
     (ATTR_VERDICT, "log, metric", "string", "the policy's verdict: keep, downgrade, drop, sample"),
-    (ATTR_REASON, "log, metric", "string", "why: probe_while_loading, probe_failed_after_ready, probe_failure_repeated, sampled, phase_change, ..."),
+    (ATTR_REASON, "log, metric", "string", "why: probe_while_loading, probe_failed_after_ready, probe_failure_repeated, sampled, phase_change, repeated_under_overload, ..."),
     (ATTR_SERVER_KIND, "span, metric", "string", "llama-box, llama-server, rpc-server, ... (generic for any other command)"),
     (ATTR_RPC_ENDPOINTS, "span", "string[]", "the --rpc endpoints of the launch"),
     (ATTR_TENSOR_SPLIT, "span", "string", "the --tensor-split of the launch"),

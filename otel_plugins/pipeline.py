@@ -32,7 +32,7 @@ from .first_match import Finder
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, ProbePolicy, SampleSummary, Verdict
 from .policy.paths import in_line_regex
-from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
+from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_REPEATED, REASON_SHED
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
@@ -48,6 +48,16 @@ _REPEATABLE_MAX_BYTES = 1024
 _REPEATS_KEPT = 256
 
 Attributes = Mapping[str, Any]
+
+
+class _Printed:
+    """A message decided under overload, whose printings within the window are shed (`LinePipeline._repeat_passthrough`)."""
+
+    __slots__ = ("at", "phase", "decision", "extra", "shed")
+
+    def __init__(self, at: float, phase: Phase, decision: Decision, extra: Attributes | None) -> None:
+        self.at, self.phase, self.decision, self.extra = at, phase, decision, extra
+        self.shed = 0  # printings shed since
 
 
 class LogSink(Protocol):
@@ -164,7 +174,8 @@ class LinePipeline:
         # Messages decided under overload that a printing of the same message within the window
         # is shed as a repeat of (`quiet_passthrough`): message -> (when, phase, decision). The
         # line the check last let through, for `feed` to note once it is decided.
-        self._repeats: dict[bytes, tuple[float, Phase, Decision]] = {}
+        self._repeats: dict[bytes, _Printed] = {}
+        self._repeats_due = float("inf")  # when the earliest window among them closes
         self._repeat_window_s = self.classifier.sampler.window_s
         self._unseen: tuple[bytes, bytes, float] | None = None
 
@@ -213,20 +224,21 @@ class LinePipeline:
         """The overload check for a line that is no access line: a message the server prints
         again and again (the same warning, the same progress line), decided under overload
         within the sampling window before and in the same phase, with nothing loud or
-        lifecycle about it (`_note_decided`), is passed through as that printing was, and
-        shed. None otherwise: the line is decided, and noted."""
+        lifecycle about it (`_note_decided`), is passed through as that printing was, shed,
+        and counted into that printing's window. None otherwise: the line is decided, and noted."""
         if len(raw) > _REPEATABLE_MAX_BYTES or raw[:1] in (b" ", b"\t"):  # an indented line may be a message's rest
             return None
         message = raw[_LEADING_STAMP.match(raw).end() :]  # type: ignore[union-attr]
-        seen = self._repeats.get(message)
-        if seen is not None:
-            at, phase, decision = seen
-            if 0 <= now - at < self._repeat_window_s and phase is self.lifecycle.phase:
-                return render(raw, decision) or b""
+        printed = self._repeats.get(message)
+        if printed is not None:
+            if 0 <= now - printed.at < self._repeat_window_s and printed.phase is self.lifecycle.phase:
+                printed.shed += 1
+                return render(raw, printed.decision) or b""
+            self._close_repeats(now, only=message)  # this printing opens a window of its own
         self._unseen = (raw, message, now)
         return None
 
-    def _note_decided(self, message: bytes, at: float, classified: Classified) -> None:
+    def _note_decided(self, message: bytes, at: float, classified: Classified, extra: Attributes | None) -> None:
         """A line the overload check let through was decided: its printings within the window may
         be shed, unless it was part of a dump, a failure, a lifecycle step, an access line or
         anything that moves a window or the phase."""
@@ -242,8 +254,28 @@ class LinePipeline:
         ):
             return
         if len(self._repeats) >= _REPEATS_KEPT:
-            self._repeats.clear()
-        self._repeats[message] = (at, self.lifecycle.phase, decision)
+            self._close_repeats(at, everything=True)
+        self._repeats[message] = _Printed(at, self.lifecycle.phase, decision, extra)
+        self._repeats_due = min(self._repeats_due, at + self._repeat_window_s)
+
+    def _close_repeats(self, now: float, *, only: bytes | None = None, everything: bool = False) -> None:
+        """Closes the windows of repeated messages that are over (`only`: that message's; or
+        `everything`), each with a summary of how often it was shed, if it was."""
+        if only is not None:
+            closing = [only]
+        elif everything:
+            closing = list(self._repeats)
+        else:
+            closing = [message for message, printed in self._repeats.items() if not 0 <= now - printed.at < self._repeat_window_s]
+        for message in closing:
+            printed = self._repeats.pop(message)
+            if printed.shed:
+                text = decode(message).strip()
+                summary = SampleSummary(None, None, None, printed.shed, self._repeat_window_s, printed.at, REASON_REPEATED,
+                                        printed.decision.severity, printed.decision.kind.value, text)
+                self._summaries((summary,), printed.extra)
+        window = self._repeat_window_s
+        self._repeats_due = min((printed.at + window for printed in self._repeats.values()), default=float("inf"))
 
     def overload_scan(self) -> Finder:
         """For a source under overload (`PipePump`): the scan that finds the lines to decide now.
@@ -290,7 +322,11 @@ class LinePipeline:
         if unseen is not None:
             self._unseen = None
             if unseen[0] is raw:
-                self._note_decided(unseen[1], unseen[2], classified)
+                self._note_decided(unseen[1], unseen[2], classified, extra)
+        if self._repeats:
+            now = self.classifier.clock()
+            if now >= self._repeats_due:
+                self._close_repeats(now)
         if classified.folded:  # part of a crash dump: printed as it came
             return raw
         return render(raw, classified.decision)
@@ -351,6 +387,7 @@ class LinePipeline:
             return
         self.closed = True
         self._summaries(self.classifier.flush(), extra)
+        self._close_repeats(0.0, everything=True)
         self._finish_crash(time.time() if now is None else now, True, extra)
 
     def _summaries(self, summaries: Any, extra: Attributes | None) -> None:

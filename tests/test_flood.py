@@ -393,9 +393,10 @@ def test_a_probe_cleared_under_overload_counts_as_a_probe_response_as_if_decided
 def test_a_message_printed_again_under_overload_is_shed_as_a_repeat_within_its_window_only():
     """A server printing one warning or one progress line over and over: under overload the
     first printing is decided, the same message after another stamp within the sampling window
-    and in the same phase is passed through as it came and counted as shed. A failure, a
-    lifecycle line, an indented line and any printing after the window or a phase change is
-    decided every time."""
+    and in the same phase is passed through as it came, counted as shed and summed up when the
+    window closes (at the next printing after it, on the next line decided after it, at the end).
+    A failure, a lifecycle line, an indented line and any printing after the window or a phase
+    change is decided every time."""
     from otel_plugins.pipeline import LinePipeline
     from otel_plugins.policy import Policy
 
@@ -403,44 +404,54 @@ def test_a_message_printed_again_under_overload_is_shed_as_a_repeat_within_its_w
     progress = b"%s I loaded  42%% model tensors into buffer\n"
     error = b"%s E srv    send_error: task id = 7, error: the request exceeds the available context size\n"
     listening = b"%s I main: server is listening on http://127.0.0.1:8080 - starting the main loop\n"
-    indented = b"    and the request was truncated\n"
     stamps = iter(b"0.01.000.%03d" % n for n in range(1, 100))
 
     def lines(*templates: bytes) -> list[bytes]:
-        return [t % next(stamps) if b"%s" in t else t for t in templates]
+        return [t % next(stamps) for t in templates]
 
-    class Loud:
+    class Records:
         def __init__(self) -> None:
             self.texts: list[str] = []
+            self.summaries: list[tuple] = []
 
         def emit(self, classified, extra=None) -> None:
             self.texts.append(classified.record.text)
 
         def emit_summary(self, summary, extra=None) -> None:
-            pass
+            self.summaries.append((summary.severity.name, summary.kind, summary.reason, summary.suppressed, summary.message))
+
+    def shed(block: list[bytes]) -> None:
+        data = b"".join(block)
+        pump._shed(data, 0, len(data))
 
     clock = [1000.0]
-    records = Loud()
-    pipeline, seen, sink = LinePipeline(Policy(), records), [], io.BytesIO()
+    records = Records()
+    pipeline, seen, sink = LinePipeline(Policy(), records, clock=lambda: clock[0]), [], io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
                     quiet=lambda raw: pipeline.quiet_passthrough(raw, clock[0]), scan=pipeline.overload_scan,
                     must_decide=pipeline.must_decide)
     pipeline.feed(listening % b"0.00.000.001")  # ready: the probe rules are not what this is about
     records.texts.clear()
     first = lines(warn, progress, warn, progress, error, error, listening, listening, warn)
-    data = b"".join(first)
-    pump._shed(data, 0, len(data))
-    assert sink.getvalue() == data  # nothing here is downgraded or dropped: every byte as it came
+    shed(first)
+    assert sink.getvalue() == b"".join(first)  # nothing here is downgraded or dropped: every byte as it came
     assert seen == [first[0], first[1], first[4], first[5], first[6], first[7]]
     assert pump.shed_lines == 3 and pump.lines == len(seen)
     assert [text.encode() + b"\n" for text in records.texts] == seen
+    assert records.summaries == []  # the windows are open
 
-    # Past the window the message is decided again (and its window starts over).
+    # Past the window the message is decided again: its first window is summed up, and the
+    # progress line's, over too, with the next line decided.
     seen.clear()
     clock[0] += pipeline.classifier.sampler.window_s
     later = lines(warn, warn)
-    pump._shed(b"".join(later), 0, len(b"".join(later)))
+    shed(later)
     assert seen == later[:1]
+    assert records.summaries == [
+        ("WARN", "other", "repeated_under_overload", 2,
+         "printed 2 more times in 60s, shed under overload: W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048)"),
+        ("INFO", "progress", "repeated_under_overload", 1, "printed 1 more times in 60s, shed under overload: I loaded  42% model tensors into buffer"),
+    ]
 
     # An indented line is never taken for a repeat (it may be the rest of a message): asked
     # about one the check let through and the pipeline decided, the check still says decide it.
@@ -449,9 +460,13 @@ def test_a_message_printed_again_under_overload_is_shed_as_a_repeat_within_its_w
         assert pipeline.quiet_passthrough(rest, clock[0]) is None
         pipeline.feed(rest)
 
-    # In another phase the same message is decided again.
+    # In another phase the same message is decided again, and the window before is summed up.
     seen.clear()
+    del records.summaries[:]
     pipeline.lifecycle.exited(1, clock[0])
     block = lines(warn, warn)
-    pump._shed(b"".join(block), 0, len(b"".join(block)))
+    shed(block)
     assert seen == block[:1]
+    assert [summary[3] for summary in records.summaries] == [1]
+    pipeline.close()  # the last window, summed up at the end
+    assert [summary[3] for summary in records.summaries] == [1, 1]

@@ -123,7 +123,7 @@ def crash_attributes(dump: CrashDump, extra: Mapping[str, Any] | None = None) ->
 def summary_attributes(summary: SampleSummary, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The attributes of a sampling summary's record (body: `summary.message`, severity `summary.severity`)."""
     attributes: dict[str, Any] = {
-        **(extra or {}), names.ATTR_LOG_KIND: "probe", names.ATTR_REASON: summary.reason, names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
+        **(extra or {}), names.ATTR_LOG_KIND: summary.kind, names.ATTR_REASON: summary.reason, names.ATTR_SUPPRESSED_COUNT: summary.suppressed,
     }
     if summary.method:
         attributes[names.HTTP_METHOD] = summary.method

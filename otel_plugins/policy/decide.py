@@ -31,6 +31,9 @@ REASON_SAMPLED = "sampled"
 # DEBUG, and summed up in a warning when the window closes (see classify.Classifier).
 REASON_FAILURE_REPEATED = "probe_failure_repeated"
 REASON_SHED = "shed"  # passed through unparsed under overload (see sources.process.PipePump)
+# A message printed again and again, shed under overload as a repeat of its printing decided
+# within the window (see pipeline.LinePipeline); summed up when the window closes.
+REASON_REPEATED = "repeated_under_overload"
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
 REASON_CRASH_DUMP = "crash_dump"  # a line no dialect claims, folded into the crash dump it sits in

@@ -3,14 +3,15 @@ representative, the rest are counted and summarised when the window closes.
 
 Two uses: quiet probe responses under the `sample` verdict (the rest are not emitted), and
 probes failing over and over (the rest are kept at DEBUG; the summary is a warning, so a
-probe that keeps failing is raised once per window, with how often it failed)."""
+probe that keeps failing is raised once per window, with how often it failed). The pipeline
+also sums up a message shed under overload as a repeat in a `SampleSummary` of its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..record import Severity
-from .decide import REASON_FAILURE_REPEATED, REASON_SAMPLED
+from .decide import REASON_FAILURE_REPEATED, REASON_REPEATED, REASON_SAMPLED
 
 SampleKey = tuple[str | None, str | None, int | None]
 
@@ -25,9 +26,13 @@ class SampleSummary:
     start: float
     reason: str = REASON_SAMPLED
     severity: Severity = Severity.INFO
+    kind: str = "probe"  # what the summed-up lines were (a repeated message's own kind)
+    text: str | None = None  # a repeated message's words
 
     @property
     def message(self) -> str:
+        if self.reason == REASON_REPEATED:
+            return f"printed {self.suppressed} more times in {self.window_s:g}s, shed under overload: {self.text}"
         status = "" if self.status is None else f" {self.status}"
         request = f"{self.method or '-'} {self.path or '-'}{status}"
         if self.reason == REASON_FAILURE_REPEATED:
