@@ -17,7 +17,6 @@ attributes and the same metric points whichever way it came in.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,34 +29,16 @@ from .dialects.fastpath import HotMatch, match_hot
 from .dialects.suspect import find_suspect, find_suspect_or_ready
 from .first_match import Finder
 from .lifecycle import Lifecycle
-from .policy import Decision, Policy, ProbePolicy, SampleSummary, Verdict
+from .policy import Policy, ProbePolicy, SampleSummary, Verdict
 from .policy.paths import in_line_regex
-from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_REPEATED, REASON_SHED
+from .policy.decide import IN_CRASH_DUMP, OWN_POLL, REASON_SHED
+from .policy.repeats import RepeatWindows, message_of, repeatable
 from .record import Event, Kind, Phase, Severity
 from .sinks.passthrough import render
 
 _log = logging.getLogger(__name__)
 
-# What two printings of one message differ by, when they differ only by when: the stamp a line
-# begins with (an uptime, a date and time, bracketed or not). The rest is the message.
-_LEADING_STAMP = re.compile(rb"[\d\s.:,/+\-TZ\[\]]*")
-# Under overload a message printed again within the window is shed only if it is of these
-# kinds (no failure, no lifecycle step, no transfer, no access line) and below ERROR.
-_REPEATABLE_KINDS = frozenset({Kind.OTHER, Kind.PROGRESS})
-_REPEATABLE_MAX_BYTES = 1024
-_REPEATS_KEPT = 256
-
 Attributes = Mapping[str, Any]
-
-
-class _Printed:
-    """A message decided under overload, whose printings within the window are shed (`LinePipeline._repeat_passthrough`)."""
-
-    __slots__ = ("at", "phase", "decision", "extra", "shed")
-
-    def __init__(self, at: float, phase: Phase, decision: Decision, extra: Attributes | None) -> None:
-        self.at, self.phase, self.decision, self.extra = at, phase, decision, extra
-        self.shed = 0  # printings shed since
 
 
 class LogSink(Protocol):
@@ -171,12 +152,10 @@ class LinePipeline:
         self._looked_at: tuple[bytes, HotMatch] | None = None
         # Compiled when first asked for (`overload_scan`), keyed by whether only health paths count.
         self._readiness_scans: dict[bool, Finder] = {}
-        # Messages decided under overload that a printing of the same message within the window
-        # is shed as a repeat of (`quiet_passthrough`): message -> (when, phase, decision). The
-        # line the check last let through, for `feed` to note once it is decided.
-        self._repeats: dict[bytes, _Printed] = {}
-        self._repeats_due = float("inf")  # when the earliest window among them closes
-        self._repeat_window_s = self.classifier.sampler.window_s
+        # Messages decided under overload, whose printings within the window are shed as their
+        # repeats (`quiet_passthrough`); and the line the check last let through, with its
+        # message, for `feed` to note once it is decided.
+        self.repeats = RepeatWindows(self.classifier.sampler.window_s)
         self._unseen: tuple[bytes, bytes, float] | None = None
 
     @property
@@ -221,61 +200,36 @@ class LinePipeline:
         return render(raw, decision) or b""
 
     def _repeat_passthrough(self, raw: bytes, now: float) -> bytes | None:
-        """The overload check for a line that is no access line: a message the server prints
-        again and again (the same warning, the same progress line), decided under overload
-        within the sampling window before and in the same phase, with nothing loud or
-        lifecycle about it (`_note_decided`), is passed through as that printing was, shed,
-        and counted into that printing's window. None otherwise: the line is decided, and noted."""
-        if len(raw) > _REPEATABLE_MAX_BYTES or raw[:1] in (b" ", b"\t"):  # an indented line may be a message's rest
+        """The overload check for a line that is no access line: another printing of a message
+        decided under overload within the window and in the same phase (`policy.repeats`) is
+        passed through as that printing was, and shed. None otherwise: the line is decided, and
+        noted by `feed`."""
+        message = message_of(raw)
+        if message is None:
             return None
-        message = raw[_LEADING_STAMP.match(raw).end() :]  # type: ignore[union-attr]
-        printed = self._repeats.get(message)
-        if printed is not None:
-            if 0 <= now - printed.at < self._repeat_window_s and printed.phase is self.lifecycle.phase:
-                printed.shed += 1
-                return render(raw, printed.decision) or b""
-            self._close_repeats(now, only=message)  # this printing opens a window of its own
+        decision = self.repeats.repeat(message, now, self.lifecycle.phase)
+        if decision is not None:
+            return render(raw, decision) or b""
         self._unseen = (raw, message, now)
         return None
 
     def _note_decided(self, message: bytes, at: float, classified: Classified, extra: Attributes | None) -> None:
-        """A line the overload check let through was decided: its printings within the window may
-        be shed, unless it was part of a dump, a failure, a lifecycle step, an access line or
-        anything that moves a window or the phase."""
-        decision = classified.decision
+        """A line the overload check let through was decided: its next printings within the
+        window may be shed, unless it was part of a dump, closed a window, is a lifecycle
+        event, or `repeats.repeatable` says no."""
         if (
             classified.folded
             or classified.summaries
-            or not decision.emit
-            or decision.kind not in _REPEATABLE_KINDS
-            or decision.severity >= Severity.ERROR
+            or not repeatable(classified.decision)
             or classified.record.event is not None
             or self.crashes.collecting
         ):
             return
-        if len(self._repeats) >= _REPEATS_KEPT:
-            self._close_repeats(at, everything=True)
-        self._repeats[message] = _Printed(at, self.lifecycle.phase, decision, extra)
-        self._repeats_due = min(self._repeats_due, at + self._repeat_window_s)
+        self._summed_up(self.repeats.note(message, at, self.lifecycle.phase, classified.decision, extra))
 
-    def _close_repeats(self, now: float, *, only: bytes | None = None, everything: bool = False) -> None:
-        """Closes the windows of repeated messages that are over (`only`: that message's; or
-        `everything`), each with a summary of how often it was shed, if it was."""
-        if only is not None:
-            closing = [only]
-        elif everything:
-            closing = list(self._repeats)
-        else:
-            closing = [message for message, printed in self._repeats.items() if not 0 <= now - printed.at < self._repeat_window_s]
-        for message in closing:
-            printed = self._repeats.pop(message)
-            if printed.shed:
-                text = decode(message).strip()
-                summary = SampleSummary(None, None, None, printed.shed, self._repeat_window_s, printed.at, REASON_REPEATED,
-                                        printed.decision.severity, printed.decision.kind.value, text)
-                self._summaries((summary,), printed.extra)
-        window = self._repeat_window_s
-        self._repeats_due = min((printed.at + window for printed in self._repeats.values()), default=float("inf"))
+    def _summed_up(self, closed: list[tuple[SampleSummary, Attributes | None]]) -> None:
+        for summary, extra in closed:
+            self._summaries((summary,), extra)
 
     def overload_scan(self) -> Finder:
         """For a source under overload (`PipePump`): the scan that finds the lines to decide now.
@@ -323,10 +277,8 @@ class LinePipeline:
             self._unseen = None
             if unseen[0] is raw:
                 self._note_decided(unseen[1], unseen[2], classified, extra)
-        if self._repeats:
-            now = self.classifier.clock()
-            if now >= self._repeats_due:
-                self._close_repeats(now)
+        if self.repeats:  # a window is open: summed up once it is over, whatever comes next
+            self._summed_up(self.repeats.expire(self.classifier.clock()))
         if classified.folded:  # part of a crash dump: printed as it came
             return raw
         return render(raw, classified.decision)
@@ -387,7 +339,7 @@ class LinePipeline:
             return
         self.closed = True
         self._summaries(self.classifier.flush(), extra)
-        self._close_repeats(0.0, everything=True)
+        self._summed_up(self.repeats.close_all())
         self._finish_crash(time.time() if now is None else now, True, extra)
 
     def _summaries(self, summaries: Any, extra: Attributes | None) -> None:

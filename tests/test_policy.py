@@ -297,3 +297,40 @@ def test_invalid_yaml_file_is_one_line_error(tmp_path):
         Policy.from_yaml(file)
     with pytest.raises(PolicyError, match="No such file"):
         Policy.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_repeat_windows_shed_a_message_within_its_window_and_phase_and_sum_it_up_once():
+    from otel_plugins.policy.decide import Decision
+    from otel_plugins.policy.repeats import RepeatWindows, message_of, repeatable
+
+    warn = Decision(Verdict.KEEP, Kind.OTHER, Severity.WARN)
+    assert repeatable(warn) and repeatable(Decision(Verdict.KEEP, Kind.PROGRESS, Severity.INFO))
+    assert not repeatable(Decision(Verdict.KEEP, Kind.ERROR, Severity.ERROR))
+    assert not repeatable(Decision(Verdict.KEEP, Kind.LIFECYCLE, Severity.INFO))
+    assert not repeatable(Decision(Verdict.KEEP, Kind.LOAD, Severity.INFO))
+    assert not repeatable(Decision(Verdict.DROP, Kind.OTHER, Severity.DEBUG, emit=False))
+    # The stamp a line begins with is not part of its message; an indented or overlong line has none.
+    a, b = message_of(b"0.01.000.001 W ctx: shift\n"), message_of(b"[2025-06-02 09:15:01.123460] W ctx: shift\n")
+    assert a == b == b"W ctx: shift\n"
+    assert message_of(b"    W ctx: shift\n") is None and message_of(b"x" * 2000 + b"\n") is None
+
+    windows = RepeatWindows(60.0, kept=2)
+    assert not windows and windows.repeat(a, 0.0, Phase.READY) is None
+    assert windows.note(a, 0.0, Phase.READY, warn, "stdout") == []
+    assert windows.repeat(a, 10.0, Phase.READY) is warn and windows.repeat(a, 59.9, Phase.READY) is warn
+    assert windows.repeat(a, 20.0, Phase.EXITED) is None  # another phase: decided
+    assert windows.repeat(a, 60.0, Phase.READY) is None  # the window is over
+    assert windows.expire(59.0) == []
+    [(summary, extra)] = windows.expire(60.0)
+    assert (summary.suppressed, summary.severity, summary.kind, summary.reason, extra) == (2, Severity.WARN, "other", "repeated_under_overload", "stdout")
+    assert summary.message == "printed 2 more times in 60s, shed under overload: W ctx: shift"
+    assert not windows and windows.due == float("inf")
+    # Noting a message again closes its window before; a full table closes every window; a
+    # window nothing was shed into closes without a summary.
+    windows.note(a, 100.0, Phase.READY, warn)
+    windows.repeat(a, 101.0, Phase.READY)
+    assert [s.suppressed for s, _ in windows.note(a, 102.0, Phase.READY, warn)] == [1]
+    windows.repeat(a, 103.0, Phase.READY)
+    windows.note(b"I other\n", 103.0, Phase.READY, warn)
+    assert [s.suppressed for s, _ in windows.note(b"I third\n", 104.0, Phase.READY, warn)] == [1]
+    assert windows.due == 104.0 + 60.0 and windows.close_all() == []

@@ -3,8 +3,8 @@ representative, the rest are counted and summarised when the window closes.
 
 Two uses: quiet probe responses under the `sample` verdict (the rest are not emitted), and
 probes failing over and over (the rest are kept at DEBUG; the summary is a warning, so a
-probe that keeps failing is raised once per window, with how often it failed). The pipeline
-also sums up a message shed under overload as a repeat in a `SampleSummary` of its own."""
+probe that keeps failing is raised once per window, with how often it failed). `repeats.py`
+sums up a message shed under overload as a repeat in a `SampleSummary` too."""
 
 from __future__ import annotations
 
