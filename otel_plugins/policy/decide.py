@@ -32,7 +32,7 @@ REASON_SAMPLED = "sampled"
 REASON_FAILURE_REPEATED = "probe_failure_repeated"
 REASON_SHED = "shed"  # passed through unparsed under overload (see sources.process.PipePump)
 # A message printed again and again, shed under overload as a repeat of its printing decided
-# within the window (see pipeline.LinePipeline); summed up when the window closes.
+# within the window (see policy.repeats); summed up when the window closes.
 REASON_REPEATED = "repeated_under_overload"
 REASON_OWN_POLL = "own_poll"
 REASON_CONTINUATION = "continuation"  # an indented line carrying on the warning or failure before it
