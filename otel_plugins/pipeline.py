@@ -339,7 +339,7 @@ class LinePipeline:
             return
         self.closed = True
         self._summaries(self.classifier.flush(), extra)
-        self._summed_up(self.repeats.close_all())
+        self._summed_up(self.repeats.close_all(self.classifier.clock() if now is None else now))
         self._finish_crash(time.time() if now is None else now, True, extra)
 
     def _summaries(self, summaries: Any, extra: Attributes | None) -> None:

@@ -333,4 +333,9 @@ def test_repeat_windows_shed_a_message_within_its_window_and_phase_and_sum_it_up
     windows.repeat(a, 103.0, Phase.READY)
     windows.note(b"I other\n", 103.0, Phase.READY, warn)
     assert [s.suppressed for s, _ in windows.note(b"I third\n", 104.0, Phase.READY, warn)] == [1]
-    assert windows.due == 104.0 + 60.0 and windows.close_all() == []
+    assert windows.due == 104.0 + 60.0 and windows.close_all(110.0) == []
+    # Closed early (the end of the stream), a window says how long it was open.
+    windows.note(a, 200.0, Phase.READY, warn)
+    windows.repeat(a, 201.0, Phase.READY)
+    [(summary, _extra)] = windows.close_all(204.25)
+    assert summary.message == "printed 1 more times in 4.2s, shed under overload: W ctx: shift"

@@ -78,7 +78,7 @@ class RepeatWindows:
         windows this closed (that message's window before, or all of them when the table is full)."""
         closed = self._close([message]) if message in self._printed else []
         if len(self._printed) >= self._kept:
-            closed += self.close_all()
+            closed += self.close_all(at)
         self._printed[message] = _Printed(at, phase, decision, extra)
         self.due = min(self.due, at + self.window_s)
         return closed
@@ -89,16 +89,20 @@ class RepeatWindows:
             return []
         return self._close([m for m, p in self._printed.items() if not 0 <= now - p.at < self.window_s])
 
-    def close_all(self) -> Closed:
-        return self._close(list(self._printed))
+    def close_all(self, now: float) -> Closed:
+        """Closes every window, those not over yet summed up over the time they were open (at
+        the end of the stream, or when the table is full)."""
+        return self._close(list(self._printed), now)
 
-    def _close(self, messages: list[bytes]) -> Closed:
+    def _close(self, messages: list[bytes], now: float | None = None) -> Closed:
         closed: Closed = []
         for message in messages:
             printed = self._printed.pop(message)
             if printed.shed:
                 text = message.decode("utf-8", "replace").strip()
-                summary = SampleSummary(None, None, None, printed.shed, self.window_s, printed.at, REASON_REPEATED,
+                # A window closed early says how long it was open (to a tenth of a second), not the window's length.
+                span = self.window_s if now is None else round(min(self.window_s, max(0.0, now - printed.at)), 1)
+                summary = SampleSummary(None, None, None, printed.shed, span, printed.at, REASON_REPEATED,
                                         printed.decision.severity, printed.decision.kind.value, text)
                 closed.append((summary, printed.extra))
         self.due = min((p.at + self.window_s for p in self._printed.values()), default=float("inf"))
