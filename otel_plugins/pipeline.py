@@ -163,16 +163,20 @@ class LinePipeline:
         return self.lifecycle.phase
 
     def quiet_passthrough(self, raw: bytes, now: float) -> bytes | None:
-        """For the source's overload check (sources.process.PipePump): None unless `raw` is an
-        access line the policy would take for a probe and keep below WARN now (a 503 while
-        loading, say, or a probe whose failure or sampling window is open, which is counted into
-        that window's summary), judged from the fast path's key alone; then what to pass through for it,
-        as deciding it would (the line itself, the line at DEBUG, or nothing when the policy
-        drops it). No record is made; before the server is ready the probe's meaning for the
-        lifecycle is applied, as deciding it would (a 2xx may be what says the server is ready). The probe response is counted
-        (`llama.probe.responses`), as deciding the line counts it, so that a probe storm shows on
-        that counter, while the line itself is counted by the source, as shed. It keeps its
-        match, for `feed` if the source decides this same line after all."""
+        """For the source's overload check (sources.process.PipePump): what to pass through for
+        `raw` if it is harmless to leave undecided, as deciding it would pass it through (the
+        line itself, the line at DEBUG, or nothing when the policy drops it); None otherwise.
+
+        Harmless: an access line the policy would take for a probe and keep below WARN now (a
+        503 while loading, say, or a probe whose failure or sampling window is open, counted
+        into that window's summary), judged from the fast path's key alone; or another printing
+        of a message decided under overload within its window (`_repeat_passthrough`). No
+        record is made. Before the server is ready a probe's meaning for the lifecycle is
+        applied, as deciding it would (a 2xx may be what says the server is ready). A probe
+        response is counted (`llama.probe.responses`) as deciding the line counts it, so that a
+        probe storm shows on that counter, while the line itself is counted by the source, as
+        shed. The fast path's match is kept, for `feed` if the source decides this same line
+        after all."""
         hot = match_hot(decode(raw))
         if hot is None:
             return self._repeat_passthrough(raw, now)
