@@ -17,6 +17,7 @@ attributes and the same metric points whichever way it came in.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -281,7 +282,7 @@ class LinePipeline:
             self._unseen = None
             if unseen[0] is raw:
                 self._note_decided(unseen[1], unseen[2], classified, extra)
-        if self.repeats:  # a window is open: summed up once it is over, whatever comes next
+        if self.repeats.due != math.inf:  # a window is open: summed up once it is over, whatever comes next
             self._summed_up(self.repeats.expire(self.classifier.clock()))
         if classified.folded:  # part of a crash dump: printed as it came
             return raw

@@ -14,6 +14,7 @@ RPC line, an access line and an indented line (the rest of a message) are decide
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -59,7 +60,7 @@ class RepeatWindows:
         self.window_s = window_s
         self._kept = kept
         self._printed: dict[bytes, _Printed] = {}
-        self.due = float("inf")  # when the earliest open window closes
+        self.due = math.inf  # when the earliest open window closes (the per-line check reads only this)
 
     def __bool__(self) -> bool:
         return bool(self._printed)
@@ -105,5 +106,5 @@ class RepeatWindows:
                 summary = SampleSummary(None, None, None, printed.shed, span, printed.at, REASON_REPEATED,
                                         printed.decision.severity, printed.decision.kind.value, text)
                 closed.append((summary, printed.extra))
-        self.due = min((p.at + self.window_s for p in self._printed.values()), default=float("inf"))
+        self.due = min((p.at + self.window_s for p in self._printed.values()), default=math.inf)
         return closed
