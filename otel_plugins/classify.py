@@ -263,9 +263,9 @@ class Classifier:
             decision = self._continued[loud] = Decision(Verdict.KEEP, loud.kind, loud.severity, REASON_CONTINUATION)
         return decision
 
-    def flush(self) -> list[SampleSummary]:
-        """Close every open sampling window (at the end of a stream)."""
-        return self.sampler.flush() + self.failures.flush()
+    def flush(self, now: float | None = None) -> list[SampleSummary]:
+        """Close every open sampling window (at the end of a stream, at `now`)."""
+        return self.sampler.flush(now) + self.failures.flush(now)
 
     def _line_time(self, time_unix: float | None, uptime: float | None, observed: float | None) -> float:
         if not self.trust_line_time:

@@ -158,6 +158,7 @@ class LinePipeline:
         # message, for `feed` to note once it is decided.
         self.repeats = RepeatWindows(self.classifier.sampler.window_s)
         self._unseen: tuple[bytes, bytes, float] | None = None
+        self._last_time: float | None = None  # the last line's time: a recorded log's end
 
     @property
     def phase(self) -> Phase:
@@ -295,6 +296,7 @@ class LinePipeline:
         A line that became part of a crash dump comes back `folded`: it is exported with its
         dump, not on its own."""
         classified = self.classifier.classify(text, arrival, hot)
+        self._last_time = classified.time
         counts = self.counts
         counts.lines += 1
         if classified.decision is OWN_POLL:
@@ -343,8 +345,14 @@ class LinePipeline:
         if self.closed:
             return
         self.closed = True
-        self._summaries(self.classifier.flush(), extra)
-        self._summed_up(self.repeats.close_all(self.classifier.clock() if now is None else now))
+        if now is None:
+            # A recorded log ends at its last line's time, a live stream now.
+            last = self._last_time if self.classifier.trust_line_time else None
+            end = last if last is not None else self.classifier.clock()
+        else:
+            end = now
+        self._summaries(self.classifier.flush(end), extra)
+        self._summed_up(self.repeats.close_all(end))
         self._finish_crash(time.time() if now is None else now, True, extra)
 
     def _summaries(self, summaries: Any, extra: Attributes | None) -> None:

@@ -177,8 +177,12 @@ def test_a_probe_failing_over_and_over_is_raised_once_per_window_and_its_repeats
     assert [(n, level) for n, level, _ in summaries] == [(2, "WARN")]
     assert "GET /health 503 failed 2 more times in 60s" in summaries[0][2]
     assert probe(71, 503) == ("WARN", "probe_failed_after_ready", [])  # a new window: raised again
-    assert probe(72, 503)[1] == "probe_failure_repeated"
-    assert [(s.status, s.suppressed) for s in classifier.flush()] == [(503, 1)]
+    repeated = classifier.classify(line.format(m=1, s=12, status=503))
+    assert repeated.decision.reason == "probe_failure_repeated"
+    # The end of the stream, 8 s later, closes the window opened at 71 s: its summary says it was open 9 s.
+    (summary,) = classifier.flush(repeated.time + 8)
+    assert (summary.status, summary.suppressed) == (503, 1)
+    assert summary.message == "probe GET /health 503 failed 1 more times in 9s (kept at DEBUG)"
 
 
 def test_an_indented_line_after_a_failure_carries_it_on():
@@ -339,3 +343,30 @@ def test_repeat_windows_shed_a_message_within_its_window_and_phase_and_sum_it_up
     windows.repeat(a, 201.0, Phase.READY)
     [(summary, _extra)] = windows.close_all(204.25)
     assert summary.message == "printed 1 more times in 4.2s, shed under overload: W ctx: shift"
+
+
+def test_a_recorded_log_closes_its_windows_at_its_last_line():
+    """Replayed, a log ends at its last line's time, not when the replay ends: a window still
+    open then is summed up over the time it was open in the log."""
+    from otel_plugins.pipeline import LinePipeline
+
+    class Summaries:
+        def __init__(self):
+            self.messages = []
+
+        def emit(self, classified, extra=None):
+            pass
+
+        def emit_crash(self, dump, extra=None):
+            pass
+
+        def emit_summary(self, summary, extra=None):
+            self.messages.append(summary.message)
+
+    sink = Summaries()
+    pipeline = LinePipeline(Policy(sample_window_s=60), sink, line_time=True, clock=lambda: 4_000_000_000.0)
+    pipeline.feed_text("[2026-01-01 00:00:00] INFO:     Application startup complete.")
+    for second in (10, 14, 18, 22):
+        pipeline.feed_text(f'[2026-01-01 00:00:{second}] INFO:     10.0.0.9:5 - "GET /health HTTP/1.1" 503 -')
+    pipeline.close()
+    assert sink.messages == ["probe GET /health 503 failed 3 more times in 12s (kept at DEBUG)"]

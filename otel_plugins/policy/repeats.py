@@ -20,7 +20,7 @@ from typing import Any
 
 from ..record import Kind, Phase, Severity
 from .decide import REASON_REPEATED, Decision
-from .sampler import SampleSummary
+from .sampler import SampleSummary, open_for
 
 # What two printings of one message differ by, when they differ only by when: the stamp a line
 # begins with (an uptime, a date and time, bracketed or not).
@@ -101,8 +101,8 @@ class RepeatWindows:
             printed = self._printed.pop(message)
             if printed.shed:
                 text = message.decode("utf-8", "replace").strip()
-                # A window closed early says how long it was open (to a tenth of a second), not the window's length.
-                span = self.window_s if now is None else round(min(self.window_s, max(0.0, now - printed.at)), 1)
+                # A window closed early says how long it was open, not the window's length.
+                span = self.window_s if now is None else open_for(printed.at, now, self.window_s)
                 summary = SampleSummary(None, None, None, printed.shed, span, printed.at, REASON_REPEATED,
                                         printed.decision.severity, printed.decision.kind.value, text)
                 closed.append((summary, printed.extra))

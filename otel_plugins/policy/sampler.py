@@ -86,11 +86,22 @@ class Sampler:
         self._oldest = min((start for start, _n in self._windows.values()), default=float("inf"))
         return closed
 
-    def flush(self) -> list[SampleSummary]:
-        closed = [self._summary(key, start, suppressed) for key, (start, suppressed) in self._windows.items() if suppressed]
+    def flush(self, now: float | None = None) -> list[SampleSummary]:
+        """Closes every window (the end of the stream at `now`): one not over yet is summed up over
+        the time it was open, not the window's length."""
+        closed = [
+            self._summary(key, start, suppressed, None if now is None else open_for(start, now, self.window_s))
+            for key, (start, suppressed) in self._windows.items()
+            if suppressed
+        ]
         self._windows.clear()
         self._oldest = float("inf")
         return closed
 
-    def _summary(self, key: SampleKey, start: float, suppressed: float) -> SampleSummary:
-        return SampleSummary(*key, int(suppressed), self.window_s, start, self.reason, self.severity)
+    def _summary(self, key: SampleKey, start: float, suppressed: float, span: float | None = None) -> SampleSummary:
+        return SampleSummary(*key, int(suppressed), self.window_s if span is None else span, start, self.reason, self.severity)
+
+
+def open_for(start: float, now: float, window_s: float) -> float:
+    """How long a window opened at `start` and closed early at `now` was open, to a tenth of a second."""
+    return round(min(window_s, max(0.0, now - start)), 1)
