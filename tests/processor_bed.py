@@ -221,9 +221,17 @@ class Prober(threading.Thread):
 Normalized = tuple[str, str, tuple[tuple[str, Any], ...]]
 
 
+# A window that closes at the end of a stream says how long it was open, which depends on
+# when the lines arrived (a pipe, a polled file, a replay at the lines' own times).
+_WINDOW_SPAN = re.compile(r"\b(more times|probe responses [^\n]*?) in \d+(?:\.\d+)?s\b")
+
+
 def normalized(record: dict) -> Normalized:
     attrs = tuple(sorted((k, v) for k, v in record["attrs"].items() if k not in STREAM_ATTRIBUTES))
-    return (record["body"], record["severity"], attrs)
+    body = record["body"]
+    if isinstance(body, str) and "llama.suppressed.count" in record["attrs"]:
+        body = _WINDOW_SPAN.sub(r"\1 in <span>", body)
+    return (body, record["severity"], attrs)
 
 
 def by_stream(records: list[tuple[str, dict]]) -> dict[str, Counter]:
