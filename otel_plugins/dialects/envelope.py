@@ -13,6 +13,8 @@
   the dialect "journald", kind OTHER);
 - Docker's time (`docker logs -t`, Docker Desktop's log view) in front of a crash's or a
   traceback's line: `2025-10-07 09:27:03   File "/x/api.py", line 418, in send`;
+- LocalAI relaying its backends' output: `12:47AM DBG GRPC(model-127.0.0.1:36309): stderr `
+  (the relay's level is LocalAI's, not the backend line's);
 - LM Studio's one-space indent and a user's `**bold**` around a pasted line.
 Each is a shape whose inner chain is the whole line chain again (envelopes nest: syslog
 around a router prefix). The envelope's own information is kept as fields (its kind names
@@ -96,6 +98,11 @@ ENVELOPES = (
         inner=Chain("docker_time.crash", _CRASH_PARTS), required=True,
         guard=strip_groups(_DOCKER_TIME) + "(?:" + "|".join(strip_groups(s.pattern) for s in _CRASH_PARTS) + ")",
         examples=('2025-10-07 09:27:03   File "/usr/local/lib/python3.10/dist-packages/xoscar/api.py", line 418, in __on_receive__',),
+    ),
+    # LocalAI relaying a backend's output at its own level (DBG): the backend's line states its own.
+    _envelope(
+        "relay", r"\d{1,2}:\d\d[AP]M [A-Z]{3} GRPC\([^()]*\): (?:stderr|stdout) ?", needle="GRPC(",
+        examples=("12:47AM DBG GRPC(luna-ai-llama2-127.0.0.1:36309): stderr runtime.goexit()",),
     ),
     _envelope("journal_verbose", r"    MESSAGE=", examples=('    MESSAGE=[INFO] Request 192.168.88.12 "GET /ui/ HTTP/1.1" 200 482915 "Mozilla/5.0" 1.2ms',)),
 )

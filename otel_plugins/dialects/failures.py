@@ -60,8 +60,9 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
         "kubernetes", r".*?(?:Back-off restarting failed container|CrashLoopBackOff|failed liveness probe, will be restarted).*",
     )),
     # A model that failed to load, whoever says so and at whatever level (LocalAI prints its
-    # backends' load failures at INF). No phase follows from it: a supervisor may try another backend.
-    (("fail",), _rule("load_failed", r"(?i:.*?\bfailed to load (?:the )?model\b).*", None)),
+    # backends' load failures at INF, Triton its models' at I, naming the model in quotes). No
+    # phase follows from it: a supervisor may try another backend, a server load other models.
+    (("fail",), _rule("load_failed", r"(?i:.*?\bfailed to load (?:the )?(?:model\b|'[^']+')).*", None)),
     # A supervisor about its child: failed, died, crashed, was killed or signalled.
     (("fail", "died", "crash", "exit", "kill", "signal", "received"), _rule(
         "supervisor",

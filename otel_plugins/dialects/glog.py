@@ -6,7 +6,8 @@ Serving's glog with a date, and Ray's C++ log lines.
     2024-09-12 17:54:49.197204: I tensorflow_serving/core/loader_harness.cc:74] Loading servable version {...}
     [2023-09-19 17:35:16,659 E 1450 3289] logging.cc:361: *** SIGBUS received at time=1695144916 on cpu 2 ***
 
-The level is the letter (I, W, E, F; Ray also D); the message goes to `MESSAGE`.
+The level is the letter (I, W, E, F; Ray also D); the message goes to `MESSAGE`, without the
+quotes Triton (since 24.x) and klog's structured lines put around it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ def _glog(name: str, pattern: str, **kw) -> Shape:
     return Shape("glog." + name, pattern, "glog", level="lvl", tag_group="src", message="msg", inner=MESSAGE, **kw)
 
 
+_GLOG_HEAD = r"(?P<lvl>[IWEF])(?P<day>\d{4}) (?P<when>\d\d:\d\d:\d\d\.\d{6}) +(?P<thread>\d+) (?P<src>[^\]\s]+:\d+)\] "
+
 GLOG = (
+    # Triton since 24.x and klog's structured lines quote the message (klog's key=value pairs follow it).
     _glog(
-        "glog", r"(?P<lvl>[IWEF])(?P<day>\d{4}) (?P<when>\d\d:\d\d:\d\d\.\d{6}) +(?P<thread>\d+) (?P<src>[^\]\s]+:\d+)\] (?P<msg>.*)$",
+        "quoted", _GLOG_HEAD + r'"(?P<msg>(?:[^"\\]|\\.)*)"(?: .*)?$', fields=(F("when", LOG_TIME),),
+        examples=('I0327 13:12:22.342523 146 http_server.cc:4725] "Started HTTPService at 0.0.0.0:8000"',),
+    ),
+    _glog(
+        "glog", _GLOG_HEAD + r"(?P<msg>.*)$",
         fields=(F("when", LOG_TIME),), examples=("I0429 12:46:50.778379 1 grpc_server.cc:2519] Started GRPCInferenceService at 0.0.0.0:8001",),
     ),
     _glog(

@@ -123,6 +123,7 @@ TAGGED = Keyed(
 )
 
 _LOAD = dict(kind=Kind.LOAD)
+_MODEL = (F("name", names.MODEL_NAME),)
 _PROGRESS = dict(kind=Kind.PROGRESS)
 _TRITON = "triton"
 _TGI = "text-generation-inference"
@@ -146,6 +147,7 @@ WORDS = Keyed(
             r(r"Waiting for application shutdown", Event.STOPPING, producer="uvicorn"),
             r(r"Waiting for shard to be ready", None, producer=_TGI, **_PROGRESS),
             r(r"Waiting for shard to gracefully shutdown", Event.STOPPING, producer=_TGI),
+            r(r"Waiting for in-flight requests to complete", Event.STOPPING, producer=_TRITON),
         ),
         "Application": _rules(
             "Application",
@@ -175,7 +177,7 @@ WORDS = Keyed(
             r(r"Starting httpd at (?P<host>\S+) on port (?P<port>\d+)", Event.LISTENING, fields=_ADDR),
             r(r"Starting router on (?P<url>\S+)", Event.LISTENING, fields=_URL, producer="sglang"),
             r(r"Starting (?:vLLM|SGLang|llama-box|llama\.cpp|[\w.-]+) model instance", Event.STARTING, producer="gpustack"),
-            r(r"Starting (?:gunicorn|LocalAI)\b", Event.STARTING),
+            r(r"Starting (?:gunicorn|uvicorn|LocalAI)\b", Event.STARTING),
             r(r"Starting shard\b", Event.STARTING, producer=_TGI),
             r(r"Starting Webserver", Event.LISTENING, producer=_TGI),
             r(r"Starting download process", Event.LOADING, producer=_TGI, **_LOAD),
@@ -184,7 +186,12 @@ WORDS = Keyed(
         ),
         "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),
         "Creating": _rules("Creating", r(r"Creating [\w.-]+ container workload", Event.STARTING, producer="gpustack")),
-        "Initializing": _rules("Initializing", r(r"Initializing Triton Inference Server", Event.STARTING, producer=_TRITON)),
+        "Initializing": _rules(
+            "Initializing",
+            r(r"Initializing Triton Inference Server", Event.STARTING, producer=_TRITON),
+            # vLLM's engine (`an LLM engine (v0.4.0)`, `a V1 LLM engine`), and its fork Aphrodite's
+            r(r"Initializing an? (?:V1 )?LLM engine\b", Event.STARTING),
+        ),
         "Xinference": _rules("Xinference", r(r"Xinference (?:supervisor|worker) \S+ started", Event.STARTING, producer="xinference")),
         "Run": _rules(
             "Run",
@@ -211,6 +218,14 @@ WORDS = Keyed(
             r(r"Model loading took", Event.LOADED, producer="vllm", **_LOAD),
         ),
         "loading": _rules("loading", r(r"loading weights\.\.\.", Event.LOADING, **_LOAD)),  # llamafile, llama.cpp's 2023 server
+        # Triton's model repository: each model (and version) it loads, serves, or unloads.
+        "loading:": _rules("loading:", r(r"loading: (?P<name>[^\s:]+):\d+\s*$", Event.LOADING, fields=_MODEL, producer=_TRITON, **_LOAD)),
+        "successfully": _rules(
+            "successfully",
+            r(r"successfully loaded '(?P<name>[^']+)'", Event.LOADED, fields=_MODEL, producer=_TRITON, **_LOAD),
+            r(r"successfully unloaded '(?P<name>[^']+)'", None, fields=_MODEL, producer=_TRITON),
+        ),
+        "unloading:": _rules("unloading:", r(r"unloading: (?P<name>[^\s:]+):\d+\s*$", None, fields=_MODEL, producer=_TRITON)),
         "Removing": _rules("Removing", r(r"Removing \d+ replicas? from Deployment", None, producer="ray")),  # Ray Serve scaling down
         # TensorRT-LLM's engine: its size as it loads, and the execution context it allocates.
         "Loaded": _rules("Loaded", r(r"Loaded engine size: ", None, producer="tensorrt-llm", **_LOAD)),
@@ -269,6 +284,7 @@ WORDS = Keyed(
             "starting",
             r(r"starting llama server", Event.STARTING, producer="ollama"),
             r(r"starting go runner", Event.STARTING, producer="ollama"),  # ollama's own engine, 2025
+            r(r"starting [Oo]llama(?: server)?\s*$", Event.STARTING, producer="ollama"),  # the desktop app starting its server
         ),
         # a wrapper's own words about the server it runs (py-txi: `+ TGI server ready at http://...`)
         "+": _rules(
