@@ -4,6 +4,8 @@
   after their own prefix): `192.168.10.100:58009 - "GET /api/version HTTP/1.1" 200`;
 - the Common Log Format (Python's `http.server`, gunicorn, SageMaker's nginx):
   `127.0.0.1 - - [01/Mar/2024 15:50:45] "POST /v1/chat/completions HTTP/1.1" 200 -`;
+- Ray Serve's replicas: `POST /v1/messages 200 3285.7ms` (after Ray Serve's own prefix; the
+  route may be a method name, `POST __call__ 200 1.6ms`, which is no URL path);
 - BentoML: `127.0.0.1:58786 (scheme=http,method=GET,path=/readyz,type=,length=) (status=503,...) 3.489ms`
   (its runners print the client `_` and an absolute URL).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from otel_plugins import names
 from otel_plugins.record import Kind
 
-from ._common import HTTP_VERSION, RESPONSE_SIZE, URL_QUERY
+from ._common import HTTP_VERSION, MS_SECONDS, RESPONSE_SIZE, URL_QUERY
 from .llama_box import TARGET
 from .shape import INT, F, Shape
 
@@ -56,5 +58,14 @@ BENTOML_ACCESS = Shape(
     examples=("127.0.0.1:58786 (scheme=http,method=GET,path=/readyz,type=,length=) (status=503,type=text/plain; charset=utf-8,length=22) 3.489ms",),
 )
 ACCESS = (ACCESS_BODY, COMMON_LOG, BENTOML_ACCESS)
+RAY_SERVE_ACCESS = Shape(
+    "access.ray_serve", r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?:(?P<path>/[^\s?]*)(?:\?\S*)?|\S+) (?P<status>\d{3}) (?P<ms>\d+(?:\.\d+)?)ms$",
+    "ray", kind=Kind.HTTP, producer="ray", const=_STAGE,
+    fields=(F("method", names.HTTP_METHOD), F("path", names.URL_PATH), F("status", names.HTTP_STATUS, INT), F("ms", names.REQUEST_COST_S, MS_SECONDS)),
+    examples=(
+        "INFO 2026-08-19 18:02:15,711 app_LLMServer:qwen d2ngfytn 4493b8e2-932a-41ee-8e0f-a4b45319596d -- POST /v1/messages 200 3285.7ms",
+        "INFO 2026-08-19 18:02:12,425 app_LLMRouter the5croz 4493b8e2-932a-41ee-8e0f-a4b45319596d -- POST __call__ 200 1.6ms",
+    ),
+)
 
-__all__ = ["ACCESS", "ACCESS_BODY", "BENTOML_ACCESS", "COMMON_LOG", "UVICORN_ACCESS", "UVICORN_FIELDS"]
+__all__ = ["ACCESS", "ACCESS_BODY", "BENTOML_ACCESS", "COMMON_LOG", "RAY_SERVE_ACCESS", "UVICORN_ACCESS", "UVICORN_FIELDS"]

@@ -4,7 +4,7 @@ Shells, kernels, init systems, container runtimes and supervisors report a dead 
 INFO, at DEBUG or at no level at all: `Killed`, `Segmentation fault (core dumped)`,
 `signal: aborted`, `exited with code 137`, `returned non-zero exit status 1`, `Main process exited, code=killed, status=9/KILL`,
 `Failed with result 'oom-kill'`, the kernel's OOM report, `Back-off restarting failed
-container`, `SIGQUIT received ... one child failed`. Such a line is kind ERROR at ERROR
+container`, `SIGQUIT received ... one child failed`, llama-swap's `process exited but not StateStopping`. Such a line is kind ERROR at ERROR
 (never lower than stated), event CRASH where a process is gone. A line that ends in
 `Traceback (most recent call last):` heads a Python traceback (the crash folder's head).
 An HTTP line is never one of these (its path may say `abort`).
@@ -67,7 +67,9 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
     (("fail", "died", "crash", "exit", "kill", "signal", "received"), _rule(
         "supervisor",
         r"(?i:.*?(?:\b(?:child|worker|runner)(?: process)?(?: \S+)? (?:failed|died|crashed|exited (?:unexpectedly|abnormally)|was (?:killed|signalled|signaled))\b"
-        r"|\b(?:worker|child|runner) process has died\b|\bfatal signal from worker|\*\*\* sig[a-z]+ received\b)).*",
+        r"|\b(?:worker|child|runner) process has died\b|\bfatal signal from worker|\*\*\* sig[a-z]+ received\b"
+        # llama-swap: the upstream it started exited while it was not stopping it
+        r"|\bprocess exited but not StateStopping\b)).*",
     )),
 )
 WORDS = tuple(sorted({word for words, _rule in FAILURES for word in words}))

@@ -140,6 +140,8 @@ WORDS = Keyed(
             r(r"Started server process \[(?P<pid>\d+)\]", Event.STARTING, fields=_PID, producer="uvicorn"),
             r(r"Started (?:GRPCInferenceService|GRPCService|HTTPService|Metrics Service) at (?P<url>\S+)", Event.LISTENING, fields=_URL, producer=_TRITON),
             r(r"Started \S.*\.\s*$", Event.STARTING),  # systemd: `Started Ollama Service.`
+            r(r"Started container \S+\s*$", Event.STARTING),  # a Kubernetes event
+            r(r"Started a local Ray instance\b", Event.STARTING, producer="ray"),
         ),
         "Waiting": _rules(
             "Waiting",
@@ -184,6 +186,7 @@ WORDS = Keyed(
             r(r"Starting [\w.-]+ worker\b", Event.STARTING),  # `Starting GPUStack worker.`
             r(r"Starting [\w.\- ]+? API on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),)),  # KoboldCpp
         ),
+        "Preloading": _rules("Preloading", r(r"Preloading model: (?P<name>\S+)\s*$", Event.LOADING, fields=_MODEL, producer="llama-swap", **_LOAD)),
         "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),
         "Creating": _rules("Creating", r(r"Creating [\w.-]+ container workload", Event.STARTING, producer="gpustack")),
         "Initializing": _rules(

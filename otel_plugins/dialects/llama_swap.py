@@ -65,7 +65,15 @@ LLAMA_SWAP = (
         "swap_stopping", r"swapState\(\) State transitioned from \w+ to (?:stopping|stopped|shutdown)\b.*", kind=Kind.LIFECYCLE,
         event=Event.STOPPING, examples=("[DEBUG] <qwen> swapState() State transitioned from ready to stopping",),
     ),
+    # Its own GET of the upstream's health path, failed: an HTTP answer when it names the status.
+    _model(
+        "health_answer", r"Health check (?:error|failed) on (?P<url>https?://[^/\s,]+(?P<path>/[^\s,?]*)[^\s,]*),? status code: (?P<status>\d{3})\b.*",
+        kind=Kind.HTTP, const=((HEALTH_CHECK, True), (names.HTTP_METHOD, "GET")),
+        fields=(F("url", URL_FULL), F("path", names.URL_PATH), F("status", names.HTTP_STATUS, INT)),
+        examples=("[DEBUG] <qwen> Health check error on http://localhost:5805/health, status code: 503 (normal during startup)",),
+    ),
     _model("health_check", r"Health check (?:error|failed|timed out).*", const=((HEALTH_CHECK, True),)),
+    _model("child_stopped", r"Process stopped OK\b.*", kind=Kind.LIFECYCLE),
     _model("model", r".*"),
     _swap(
         "lifecycle", _BRACKET + WORD_MESSAGE + r")$", level="lvl", producer=None, default_producer=_PRODUCER, producer_names_dialect=True,

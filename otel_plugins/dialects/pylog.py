@@ -9,7 +9,8 @@
 - `2025-07-22 03:38:06,508 [mlserver][model:1] INFO - message` (MLServer);
 - `09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - message` (LiteLLM);
 - `19:09:54-049135 ERROR    message` (text-generation-webui);
-- `2024-09-03 16:18:19,348 INFO worker.py:1783 -- message`, `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (Ray, Ray Serve);
+- `2024-09-03 16:18:19,348 INFO worker.py:1783 -- message`, `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (Ray, Ray Serve;
+  a replica prints its id and the request's, then `-- POST /v1/messages 200 3285.7ms`);
 - `2025-01-01 10:00:00 INFO name: message`, `2025-01-01 10:00:00 INFO message`;
 - `INFO:tgi-server:message` (`logging.basicConfig`'s default; the message may be another
   server's line: a wrapper re-printing TGI's `tracing` output).
@@ -21,6 +22,7 @@ from __future__ import annotations
 from otel_plugins import names
 
 from ._common import ISO_TIME, LOG_TIME
+from .access import RAY_SERVE_ACCESS
 from .message import MESSAGE
 from .shape import INT, TIME, Chain, F, Shape
 from .tracing import TRACING
@@ -73,14 +75,19 @@ PYLOG = (
         examples=("09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - No LiteLLM Virtual Key pass.",),
     ),
     # Ray: `2024-09-03 16:18:19,348 INFO worker.py:1783 -- message`, and Ray Serve's
-    # `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (component, then replica or pid).
+    # `INFO 2025-08-29 18:03:14,300 controller 524122 -- message` (component, then its pid, or a
+    # replica's id, the request's id, its route and the source line: ` - ` before a failure's message).
     _py(
         "ray", r"(?P<when>" + DATE + r")\s+" + LEVEL + r" (?P<src>[\w.-]+:\d+) -- (?P<msg>.*)$", tag_group="src",
         examples=("2024-09-03 16:18:19,348 INFO worker.py:1783 -- Started a local Ray instance.",),
     ),
     _py(
-        "ray_serve", LEVEL + r" (?P<when>" + DATE + r") (?P<comp>[\w.-]+) (?P<id>\S+) -- (?P<msg>.*)$", tag_group="comp",
-        examples=("INFO 2025-08-29 18:03:14,300 controller 524122 -- Removing 2 replicas from Deployment(name='LLMRouter', app='default').",),
+        "ray_serve", LEVEL + r" (?P<when>" + DATE + r") (?P<comp>[\w.:-]+)(?: \S+){1,4}? --? (?P<msg>.*)$", tag_group="comp",
+        inner=Chain("pylog.ray_serve.message", (RAY_SERVE_ACCESS, MESSAGE)),
+        examples=(
+            "INFO 2025-08-29 18:03:14,300 controller 524122 -- Removing 2 replicas from Deployment(name='LLMRouter', app='default').",
+            "INFO 2026-08-19 18:02:12,425 app_LLMRouter the5croz 4493b8e2-932a-41ee-8e0f-a4b45319596d -- POST /v1/chat/completions 200 1.6ms",
+        ),
     ),
     _py("clock", r"(?P<when>\d\d:\d\d:\d\d-\d{6}) " + LEVEL + r"\s+(?P<msg>.*)$", time=False, fields=(F("when", LOG_TIME),)),
     _py(
