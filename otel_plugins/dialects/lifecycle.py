@@ -185,8 +185,10 @@ WORDS = Keyed(
             r(r"Starting download process", Event.LOADING, producer=_TGI, **_LOAD),
             r(r"Starting [\w.-]+ worker\b", Event.STARTING),  # `Starting GPUStack worker.`
             r(r"Starting [\w.\- ]+? API on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),)),  # KoboldCpp
+            r(r"Starting [\w.-]+ API\s*$", Event.STARTING),  # TabbyAPI: `Starting OAI API`
         ),
         "Preloading": _rules("Preloading", r(r"Preloading model: (?P<name>\S+)\s*$", Event.LOADING, fields=_MODEL, producer="llama-swap", **_LOAD)),
+        "GRPC": _rules("GRPC", r(r"GRPC shutdown complete", Event.STOPPING, producer=_TRITON)),  # Triton's Python backend
         "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),
         "Creating": _rules("Creating", r(r"Creating [\w.-]+ container workload", Event.STARTING, producer="gpustack")),
         "Initializing": _rules(
