@@ -58,7 +58,7 @@ def one_run(data: bytes) -> tuple[float, int, int, _Counted]:
                     quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), must_decide=pipeline.must_decide,
                     scan=pipeline.overload_scan)
     started = time.process_time()
-    pump._shed(data, 0, len(data))  # behind from the first byte: every chunk is shed
+    pump.shed(data, 0, len(data))  # behind from the first byte: every chunk is shed
     pipeline.close()
     return time.process_time() - started, pump.lines, pump.shed_lines, emitted
 

@@ -33,7 +33,7 @@ import bed
 from otel_plugins import names
 from otel_plugins.collector import agent_config, gateway_config, to_yaml
 from otel_plugins.policy import Policy
-from services import Collector, Jaeger, Prometheus, free_ports, missing_reason
+from services import Collector, Jaeger, Prometheus, missing_reason
 
 pytestmark = [pytest.mark.collector, pytest.mark.bed]
 
@@ -128,7 +128,7 @@ def test_wrapper_gateway_agent_jaeger_prometheus(tmp_path, capsys):
                 "AGENT_COUNT_INTERVAL": "1s",
                 "AGENT_STORAGE_DIR": str(tmp_path / "agent-storage"),
             }
-            with Collector(to_yaml(agent_config(Policy(), health_check=False)), env=agent_env) as agent:
+            with Collector(to_yaml(agent_config(Policy(), health_check=False)), env=agent_env):
                 code, prober = run_wrapped_server(model, serve_dir, rpc_dir, tmp_path, gateway.ports["grpc"])
                 report["wrapper_exit"] = code
                 # Traces: the instance trace with load, transfer and progress events.

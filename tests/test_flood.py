@@ -185,7 +185,7 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     seen, sink = [], io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump",
                     quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()))
-    pump._shed(data, 0, len(data))
+    pump.shed(data, 0, len(data))
     assert seen == [business_503, error]
     assert pump.shed_lines == 4 and sink.getvalue() == printed + plain + business_503 + printed + error + plain
     # A policy that drops probes while loading: they leave the passthrough, shed all the same.
@@ -194,7 +194,7 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     sink = io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump",
                     quiet=lambda raw: dropping.quiet_passthrough(raw, time.time()))
-    pump._shed(data, 0, len(data))
+    pump.shed(data, 0, len(data))
     assert seen == [business_503, error]
     assert pump.shed_lines == 4 and sink.getvalue() == plain + business_503 + error + plain
     # Once ready, a probe's 503 is a probe failing after ready: decided, never shed.
@@ -204,7 +204,7 @@ def test_shedding_decides_every_suspect_the_overload_check_does_not_clear():
     # A check that fails is our fault: the line is decided as if there were no check.
     seen.clear()
     broken = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, io.BytesIO(), "test-pump", quiet=lambda raw: 1 / 0)
-    broken._shed(data, 0, len(data))
+    broken.shed(data, 0, len(data))
     assert seen == [probe_503, business_503, probe_503, error] and broken.handler_errors == 4
 
 
@@ -239,7 +239,7 @@ def test_a_probe_answered_ok_before_ready_moves_the_phase_under_overload(answere
     pipeline, seen, sink = LinePipeline(Policy(), records), [], io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
                     quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
-    pump._shed(data, 0, len(data))
+    pump.shed(data, 0, len(data))
     from otel_plugins.dialects.fastpath import match_hot
 
     cleared = match_hot(answered.decode()) is not None  # the check reads the fast path's shapes only
@@ -251,7 +251,7 @@ def test_a_probe_answered_ok_before_ready_moves_the_phase_under_overload(answere
     # Once ready, a healthy probe is harmless again: shed with the business lines, as is the
     # failing probe's repeat; the model list's 503 is a new failure after ready: decided.
     seen.clear()
-    pump._shed(data, 0, len(data))
+    pump.shed(data, 0, len(data))
     assert seen == [loading]
 
 
@@ -282,7 +282,7 @@ def test_a_failing_probe_repeated_under_overload_is_shed_into_its_window_summary
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), sink, "test-pump",
                     quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
     data = (failing + plain) * 5
-    pump._shed(data, 0, len(data))
+    pump.shed(data, 0, len(data))
     assert seen == [failing] and records.loud == ["probe_failed_after_ready"]
     assert pump.shed_lines == 9
     assert sink.getvalue() == failing + plain + (failing.replace(b" I srv", b" D srv") + plain) * 4
@@ -318,7 +318,7 @@ def test_a_sampled_probe_under_overload_is_shed_into_its_window_as_deciding_it_w
         pump = PipePump(io.BytesIO(), pipeline.feed, sink, "test-pump",
                         quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()), scan=pipeline.overload_scan)
         if shedding:
-            pump._shed(data, 0, len(data))
+            pump.shed(data, 0, len(data))
             assert pump.lines == 1 and pump.shed_lines == 9
         else:
             pump._lines(data, len(data))
@@ -335,7 +335,7 @@ def test_a_scan_that_fails_to_be_chosen_leaves_the_fixed_scan_in_charge():
     plain = b"0.01.000.004 I slot      release: id  0 | task 9 | stop processing: n_past = 54\n"
     seen, sink = [], io.BytesIO()
     pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or raw, sink, "test-pump", scan=lambda: 1 / 0)
-    pump._shed(loading + plain, 0, len(loading + plain))
+    pump.shed(loading + plain, 0, len(loading + plain))
     assert seen == [loading] and sink.getvalue() == loading + plain
     assert pump.handler_errors == 2  # asked before each of the two searches
 
@@ -369,7 +369,7 @@ def test_a_probe_cleared_under_overload_counts_as_a_probe_response_as_if_decided
         if shedding:
             pump = PipePump(io.BytesIO(), lambda raw: pipeline.feed(raw), io.BytesIO(), "test-pump",
                             quiet=lambda raw: pipeline.quiet_passthrough(raw, time.time()))
-            pump._shed(data, 0, len(data))
+            pump.shed(data, 0, len(data))
             shed = pump.shed_lines
         else:
             for line in io.BytesIO(data):
@@ -422,7 +422,7 @@ def test_a_message_printed_again_under_overload_is_shed_as_a_repeat_within_its_w
 
     def shed(block: list[bytes]) -> None:
         data = b"".join(block)
-        pump._shed(data, 0, len(data))
+        pump.shed(data, 0, len(data))
 
     clock = [1000.0]
     records = Records()

@@ -190,7 +190,7 @@ class PipePump(threading.Thread):
             pending = data[cut:]
             if cut:
                 if self._behind():
-                    self._shed(data, 0, cut)
+                    self.shed(data, 0, cut)
                 elif self._lines(data, cut):
                     self._hold = _SHED_HOLD_S  # a whole chunk decided without falling behind
             if len(pending) > _MAX_LINE:
@@ -285,14 +285,15 @@ class PipePump(threading.Thread):
             if checked % _CHECK_EVERY == 0 and start < cut and self._behind():
                 if out:
                     self._write(b"".join(out))
-                self._shed(data, start, cut)
+                self.shed(data, start, cut)
                 return False
         if out:
             self._write(b"".join(out))
         return True
 
-    def _shed(self, data: bytes, begin: int, cut: int) -> None:
-        """Decides only the lines of `data[begin:cut]` that could matter; the others pass through as they came."""
+    def shed(self, data: bytes, begin: int, cut: int) -> None:
+        """Decides only the lines of `data[begin:cut]` that could matter; the others pass through as they came.
+        What the pump does once behind; public so that tests and `bench/overload_check.py` can drive it on a block."""
         out = []
         shed = 0
         done = begin  # data[begin:done] is accounted for
