@@ -40,7 +40,7 @@ from otel_plugins.collector import agent_config, to_yaml
 from otel_plugins.dialects.envelope import strip_ansi
 from otel_plugins.policy import Policy, Verdict
 from otel_plugins.policy.decide import REASON_FAILURE_REPEATED, REASON_HEALTHY, REASON_LOADING, ProbeMatcher
-from otel_plugins.record import Kind, Severity
+from otel_plugins.record import Kind
 from otel_plugins.redact import redact_text
 from services import Collector, missing_reason
 

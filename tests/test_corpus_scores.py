@@ -19,7 +19,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import CORPUS_DIR
 from otel_plugins.commands.classify import http_summary
