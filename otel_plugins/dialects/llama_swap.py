@@ -4,7 +4,9 @@
 - new: `[INFO] Request 172.28.0.1 "POST /v1/chat/completions HTTP/1.1" 200 781 "UA" 17.09s`
   (users redact the client: `[INFO] Request [IP where ...] "GET ..."`, kept as printed);
 - its own health check of the upstream: `!!! Health check error: status code: 503` is kind
-  HTTP with only the status and `llama.health_check: True` (no client, no path);
+  HTTP with only the status and `llama.health_check: True` (no client, no path); newer builds
+  name the URL (`<model> Health check error on http://localhost:5805/health, status code: 503`,
+  `Connection refused on http://127.0.0.1:8001/health, retrying in 725s` while it starts);
   `[INFO] <model> Health check passed on http://...` marks the upstream READY;
 - `[DEBUG] <model> swapState() State transitioned from starting to ready`;
 - `[LEVEL] message` for the rest (the same bracket shape GPUStack's start script uses:
@@ -73,6 +75,15 @@ LLAMA_SWAP = (
         examples=("[DEBUG] <qwen> Health check error on http://localhost:5805/health, status code: 503 (normal during startup)",),
     ),
     _model("health_check", r"Health check (?:error|failed|timed out).*", const=((HEALTH_CHECK, True),)),
+    # Its start-up health loop while the upstream does not listen yet (until `Health check passed`):
+    # a probe without an answer, counting down to the start deadline.
+    _swap(
+        "health_refused",
+        _BRACKET + r"(?:<(?P<model>[^>]+)> )?Connection refused on (?P<url>https?://[^/\s,]+(?P<path>/[^\s,?]*)[^\s,]*), retrying in \d+s)$",
+        level="lvl", kind=Kind.HTTP, const=((HEALTH_CHECK, True), (names.HTTP_METHOD, "GET")),
+        fields=(F("model", names.MODEL_NAME), F("url", URL_FULL), F("path", names.URL_PATH)),
+        examples=("[INFO] Connection refused on http://127.0.0.1:8001/health, retrying in 725s",),
+    ),
     _model("child_stopped", r"Process stopped OK\b.*", kind=Kind.LIFECYCLE),
     _model("model", r".*"),
     _swap(
