@@ -22,7 +22,7 @@ class SampleSummary:
     path: str | None
     status: int | None
     suppressed: int
-    window_s: float
+    window_s: float  # how long the window was open: its length, or less when the stream ended first
     start: float
     reason: str = REASON_SAMPLED
     severity: Severity = Severity.INFO
