@@ -155,7 +155,7 @@ def test_overload_loses_no_warning_failure_or_crash_dump(directory):
         pump = PipePump(io.BytesIO(), overloaded.feed, io.BytesIO(), "test-pump",
                         quiet=lambda raw: overloaded.quiet_passthrough(raw, time.time()), must_decide=overloaded.must_decide,
                         scan=overloaded.overload_scan)
-        pump._shed(data, 0, len(data))  # the whole excerpt arrives while the pump is behind
+        pump.shed(data, 0, len(data))  # the whole excerpt arrives while the pump is behind
         overloaded.close()
         assert pump.lines + pump.shed_lines == len(excerpt.lines) and pump.handler_errors == 0
         decided_all += len(every.records)
@@ -191,7 +191,7 @@ def test_what_follows_a_warning_or_a_failure_while_shedding():
         pipeline, seen = LinePipeline(Policy()), []
         pump = PipePump(io.BytesIO(), lambda raw: seen.append(raw) or pipeline.feed(raw), io.BytesIO(), "test-pump",
                         must_decide=pipeline.must_decide)
-        pump._shed(data, 0, len(data))
+        pump.shed(data, 0, len(data))
         assert pump.lines + pump.shed_lines == data.count(b"\n")
         return seen
 

@@ -249,6 +249,7 @@ WORDS = Keyed(
         "Server": _rules(
             "Server",
             r(r"Server started at (?P<url>\S+)", Event.STARTING, producer=_TGI),
+            r(r"Server started\.?\s*$", Event.STARTING),  # LM Studio, after its endpoints
             r(r"Server stopped", Event.STOPPING),
         ),
         "Stopping": _rules("Stopping", r(r"Stopping (?:server|the server)\b", Event.STOPPING)),
