@@ -1,5 +1,5 @@
 """`otel-plugins report`: its figures agree with `classify --json`, it runs on every excerpt of
-both corpora in its three output modes, and its HTML chart renders in a real headless chromium.
+every corpus (the shared one, the fresh one, both holdouts) in its three output modes, and its HTML chart renders in a real headless chromium.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ CORPORA = {
     "shared": CORPUS_DIR / "excerpts.jsonl",
     "fresh": REPO / "tests" / "testdata" / "corpus" / "excerpts.jsonl",
     "holdout": REPO / "tests" / "testdata" / "holdout" / "excerpts.jsonl",
+    "holdout2": REPO / "tests" / "testdata" / "holdout2" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)
@@ -193,7 +194,7 @@ def assert_charts(report: dict, html: str) -> None:
         assert chart["points"] == Counter(p["phase"] for p in timeline["progress"]["points"]), chart_id
 
 
-# Every excerpt of both corpora, in the three output modes.
+# Every excerpt of every corpus, in the three output modes.
 
 
 @pytest.mark.parametrize(("corpus", "index"), _excerpt_params())
