@@ -1,5 +1,6 @@
 """`otel-plugins report`: its figures agree with `classify --json`, it runs on every excerpt of
-every corpus (the shared one, the fresh one, both holdouts) in its three output modes, and its HTML chart renders in a real headless chromium.
+every corpus (the shared one, the fresh one, both holdouts) in its three output modes, and its
+HTML chart renders in a real headless chromium.
 """
 
 from __future__ import annotations
