@@ -187,6 +187,7 @@ WORDS = Keyed(
             r(r"Starting [\w.\- ]+? API on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),)),  # KoboldCpp
             r(r"Starting [\w.-]+ API\s*$", Event.STARTING),  # TabbyAPI: `Starting OAI API`
         ),
+        "Loads": _rules("Loads", r(r"Loads OK\s*$", Event.LOADED, producer="localai", **_LOAD)),  # LocalAI: a backend loaded the model
         "Preloading": _rules("Preloading", r(r"Preloading model: (?P<name>\S+)\s*$", Event.LOADING, fields=_MODEL, producer="llama-swap", **_LOAD)),
         "GRPC": _rules("GRPC", r(r"GRPC shutdown complete", Event.STOPPING, producer=_TRITON)),  # Triton's Python backend
         "Provisioning": _rules("Provisioning", r(r"Provisioning model instance", Event.STARTING, producer="gpustack")),

@@ -4,7 +4,8 @@
     9:53AM INF Success ip=127.0.0.1 latency="43.604µs" method=GET status=200 url=/readyz
     level=info ts=2025-01-01T10:00:00Z caller=main.go:12 msg="server listening" addr=:8080
 
-zerolog prints a time, a three-letter level, the message, then the event's fields. A line
+zerolog prints a time, a three-letter level, the message, then the event's fields; LocalAI puts
+the backend it speaks of in brackets before the message (`[llama-cpp] Loads OK`): the tag. A line
 whose fields say method, path (or url) and status is an access line; the rest keeps its
 level, and a message may be a lifecycle marker. ollama's slog lines (`time=` first) are
 `ollama.py`'s. Go's standard `log` lines (a date, the source file, the message) are here too.
@@ -34,9 +35,9 @@ ZEROLOG = ObjectShape(
     "logfmt.zerolog", "logfmt",
     head=Shape(
         "logfmt.zerolog.head",
-        r"(?:(?P<time>\d{1,2}:\d\d(?:AM|PM)) )?(?P<level>TRC|DBG|INF|WRN|ERR|FTL|PNC) (?P<msg>.*?)(?: (?P<kv>\w+=.*))?$",
+        r"(?:(?P<time>\d{1,2}:\d\d(?:AM|PM)) )?(?P<level>TRC|DBG|INF|WRN|ERR|FTL|PNC) (?:\[(?P<tag>[\w.-]+)\] )?(?P<msg>.*?)(?: (?P<kv>\w+=.*))?$",
     ),
-    level="level", message="msg", cases=ACCESS_CASES, inner=(WORDS,),
+    level="level", tag="tag", message="msg", cases=ACCESS_CASES, inner=(WORDS,),
     examples=("4:31PM INF HTTP request method=GET path=/readyz status=200", "9:53AM INF Success ip=127.0.0.1 latency=\"43.604µs\" method=GET status=200 url=/readyz"),
 )
 LOGFMT = ObjectShape(
