@@ -213,6 +213,24 @@ def test_an_indented_line_after_a_failure_carries_it_on():
     assert got[8][0] is Severity.INFO
 
 
+@pytest.mark.parametrize("gap", [" ", "  "])  # LM Studio's header until 2025, and since 2026
+def test_an_lm_studio_entry_keeps_its_header_level_on_its_message_line(gap):
+    """LM Studio prints an entry's level and time on a line of their own and its message on the
+    next, indented by one space: the message of an ERROR or WARN entry is kept at that level."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier()
+    got = [
+        classifier.classify(text).decision.severity
+        for text in (
+            f"2026-01-18 11:33:58{gap}[ERROR]", " [LM STUDIO SERVER] The model has crashed without additional information.",
+            f"2026-01-18 11:33:59{gap}[WARN]", " [LM STUDIO SERVER] Server accepting connections from the local network.",
+            f"2026-01-18 11:34:00{gap}[INFO]", " [LM STUDIO SERVER] Supported endpoints:",
+        )
+    ]
+    assert got == [Severity.ERROR, Severity.ERROR, Severity.WARN, Severity.WARN, Severity.INFO, Severity.INFO]
+
+
 def test_a_row_indented_like_the_failure_before_it_is_not_its_continuation():
     """`kubectl describe` prints every event as a row indented by two spaces: a row after a
     failing one is the next event, not the rest of its message (only a line indented further

@@ -3,7 +3,8 @@
 - `2025-01-01 10:00:00,123 name 1234 INFO     message` (Xinference: logger, pid, padded level);
 - `2025-06-10 11:36:26.764 269781 kserve INFO [encoder_model.py:load():204] message` (KServe);
 - `[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0` (gunicorn),
-  `2023-08-17T12:41:56+0000 [INFO] [api_server:1] message` (BentoML),
+  `2023-08-17T12:41:56+0000 [INFO] [api_server:1] message` (BentoML), LM Studio's entry headers
+  `2025-05-03 06:10:25 [ERROR]` and (2026) `2026-01-18 11:33:58  [WARN]`, their message on the next line,
   `[2024-05-17 23:21:12.539] [INFO] [LM STUDIO SERVER] message` (LM Studio), `[INFO] [cli] message`;
 - `2025-11-26 14:11:06.911 | INFO     | module:function:476 - message` (loguru);
 - `2025-07-22 03:38:06,508 [mlserver][model:1] INFO - message` (MLServer);
@@ -52,10 +53,13 @@ PYLOG = (
         examples=("2025-06-10 11:36:26.764 269781 kserve INFO [encoder_model.py:load():204] Successfully loaded huggingface model from path x",),
     ),
     _py(
-        "brackets", r"(?:\[(?P<when>" + DATE + r")\]|(?P<when2>" + DATE + r")) (?:\[(?P<pid>\d+)\] )?\[" + LEVEL + r"\]\s*(?:\[(?P<comp>[^\]]+)\] )?(?P<msg>.*)$",
+        "brackets", r"(?:\[(?P<when>" + DATE + r")\]|(?P<when2>" + DATE + r")) +(?:\[(?P<pid>\d+)\] )?\[" + LEVEL + r"\]\s*(?:\[(?P<comp>[^\]]+)\] )?(?P<msg>.*)$",
         time=False, tag_group="comp",
         fields=(F("pid", names.PID, INT), F("when", LOG_TIME), F("when2", LOG_TIME), F("when", TIME, ISO_TIME), F("when2", TIME, ISO_TIME)),
-        examples=("[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0", "2025-05-03 06:10:25 [ERROR]", "2023-08-17T12:41:56+0000 [INFO] [api_server:1] Started server process [22669]"),
+        examples=(
+            "[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0", "2025-05-03 06:10:25 [ERROR]", "2026-01-18 11:33:58  [WARN]",
+            "2023-08-17T12:41:56+0000 [INFO] [api_server:1] Started server process [22669]",
+        ),
     ),
     _py(
         "component", r"\[" + LEVEL + r"\] \[(?P<comp>[^\]]+)\] (?P<msg>.*)$", time=False, tag_group="comp",
