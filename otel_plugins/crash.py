@@ -34,6 +34,10 @@ _TRACEBACK_HEAD = "(most recent call last):"
 # own `[Inferior N (process P) detached]`, so it is given this long before silence ends it.
 _GDB_QUIET_S = 10.0
 _THROWN = re.compile(r"terminate called after throwing an instance of '([^']+)'")
+# gdb's echo of a frame's source line (`30\t../sysdeps/unix/sysv/linux/wait4.c: No such file or
+# directory.`) goes to stderr while its frames go to stdout, so it may arrive after `[Inferior N
+# (process P) detached]` closed the dump it belongs to: alone, it is no crash of its own.
+_SOURCE_ECHO = re.compile(r"\d+\t")
 
 
 @dataclass
@@ -114,6 +118,8 @@ class CrashFolder:
             if dump is not None:
                 dump.complete = dump.complete or dump.ended
                 dump.interrupted = True
+            return False
+        if (dump is None or dump.complete) and _SOURCE_ECHO.match(record.text):
             return False
         # A new traceback, not a chained one; a new crash after the server went on printing.
         if dump is not None and (dump.ended or dump.interrupted) and part == "head":

@@ -123,3 +123,28 @@ def test_gdb_slow_between_frames_stays_one_dump_where_other_silence_ends_one():
         [dump] = sink.crashes
         assert dump.stacktrace == "\n".join(line for _at, line in lines if line != plain)[: len(dump.stacktrace)]
         assert len(dump.stacktrace.splitlines()) == parts and sink.records == alone
+
+
+def test_gdb_source_echo_after_its_dump_closed_is_no_second_dump():
+    """gdb writes a frame's source echo to stderr and its frames to stdout, so the echo may come
+    after `[Inferior 1 (process N) detached]` closed the dump (the peer-loss bed saw a second
+    crash record of that line alone): it is kept as a line, and the dump stays one."""
+    from otel_plugins.pipeline import LinePipeline
+    from otel_plugins.policy import Policy
+    from test_dialects_failures import Sink
+
+    echo = "30\t../sysdeps/unix/sysv/linux/wait4.c: No such file or directory."
+    lines = [
+        "/x/ggml/src/ggml-rpc/ggml-rpc.cpp:494: GGML_ASSERT(status) failed",
+        "#0  0x00007f1c2b4ea42f in __GI___wait4 (pid=1234, stat_loc=0x0, options=0, usage=0x0) at ../sysdeps/unix/sysv/linux/wait4.c:30",
+        "#1  0x00007f1c2b9d1b2a in ggml_abort () from /x/libggml-base.so",
+        "[Inferior 1 (process 1234) detached]",
+        echo,
+    ]
+    sink = Sink()
+    pipeline = LinePipeline(Policy(), sink)
+    for at, line in enumerate(lines):
+        pipeline.feed_text(line, 100.0 + at / 10)
+    pipeline.close(110.0)
+    [dump] = sink.crashes
+    assert dump.stacktrace.splitlines() == lines[:4] and sink.records == [echo]
