@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from otel_plugins import names
@@ -337,7 +339,7 @@ def test_repeat_windows_shed_a_message_within_its_window_and_phase_and_sum_it_up
     assert message_of(b"    W ctx: shift\n") is None and message_of(b"x" * 2000 + b"\n") is None
 
     windows = RepeatWindows(60.0, kept=2)
-    assert not windows and windows.repeat(a, 0.0, Phase.READY) is None
+    assert windows.due == math.inf and windows.repeat(a, 0.0, Phase.READY) is None
     assert windows.note(a, 0.0, Phase.READY, warn, "stdout") == []
     assert windows.repeat(a, 10.0, Phase.READY) is warn and windows.repeat(a, 59.9, Phase.READY) is warn
     assert windows.repeat(a, 20.0, Phase.EXITED) is None  # another phase: decided
@@ -346,7 +348,7 @@ def test_repeat_windows_shed_a_message_within_its_window_and_phase_and_sum_it_up
     [(summary, extra)] = windows.expire(60.0)
     assert (summary.suppressed, summary.severity, summary.kind, summary.reason, extra) == (2, Severity.WARN, "other", "repeated_under_overload", "stdout")
     assert summary.message == "printed 2 more times in 60s, shed under overload: W ctx: shift"
-    assert not windows and windows.due == float("inf")
+    assert windows.due == math.inf
     # Noting a message again closes its window before; a full table closes every window; a
     # window nothing was shed into closes without a summary.
     windows.note(a, 100.0, Phase.READY, warn)

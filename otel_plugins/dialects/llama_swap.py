@@ -36,6 +36,9 @@ _ACCESS = (
 _STAGE = ((names.HTTP_STAGE, "response"),)
 _BRACKET = r"\[(?P<lvl>DEBUG|INFO|WARN|WARNING|ERROR|FATAL|PANIC)\] (?P<msg>"
 _MODEL = _BRACKET + r"<(?P<model>[^>]+)> "
+# The upstream's health URL in its own health-check lines, and the path in it.
+_HEALTH_URL = r"(?P<url>https?://[^/\s,]+(?P<path>/[^\s,?]*)[^\s,]*)"
+_HEALTH_GET = ((HEALTH_CHECK, True), (names.HTTP_METHOD, "GET"))
 
 
 def _swap(name: str, pattern: str, **kw) -> Shape:
@@ -69,8 +72,8 @@ LLAMA_SWAP = (
     ),
     # Its own GET of the upstream's health path, failed: an HTTP answer when it names the status.
     _model(
-        "health_answer", r"Health check (?:error|failed) on (?P<url>https?://[^/\s,]+(?P<path>/[^\s,?]*)[^\s,]*),? status code: (?P<status>\d{3})\b.*",
-        kind=Kind.HTTP, const=((HEALTH_CHECK, True), (names.HTTP_METHOD, "GET")),
+        "health_answer", r"Health check (?:error|failed) on " + _HEALTH_URL + r",? status code: (?P<status>\d{3})\b.*",
+        kind=Kind.HTTP, const=_HEALTH_GET,
         fields=(F("url", URL_FULL), F("path", names.URL_PATH), F("status", names.HTTP_STATUS, INT)),
         examples=("[DEBUG] <qwen> Health check error on http://localhost:5805/health, status code: 503 (normal during startup)",),
     ),
@@ -79,8 +82,8 @@ LLAMA_SWAP = (
     # a probe without an answer, counting down to the start deadline.
     _swap(
         "health_refused",
-        _BRACKET + r"(?:<(?P<model>[^>]+)> )?Connection refused on (?P<url>https?://[^/\s,]+(?P<path>/[^\s,?]*)[^\s,]*), retrying in \d+s)$",
-        level="lvl", kind=Kind.HTTP, const=((HEALTH_CHECK, True), (names.HTTP_METHOD, "GET")),
+        _BRACKET + r"(?:<(?P<model>[^>]+)> )?Connection refused on " + _HEALTH_URL + r", retrying in \d+s)$",
+        level="lvl", kind=Kind.HTTP, const=_HEALTH_GET,
         fields=(F("model", names.MODEL_NAME), F("url", URL_FULL), F("path", names.URL_PATH)),
         examples=("[INFO] Connection refused on http://127.0.0.1:8001/health, retrying in 725s",),
     ),

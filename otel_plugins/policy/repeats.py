@@ -62,9 +62,6 @@ class RepeatWindows:
         self._printed: dict[bytes, _Printed] = {}
         self.due = math.inf  # when the earliest open window closes (the per-line check reads only this)
 
-    def __bool__(self) -> bool:
-        return bool(self._printed)
-
     def repeat(self, message: bytes, now: float, phase: Phase) -> Decision | None:
         """The decision of the printing `message` repeats within its window and in `phase`
         (this printing is counted into that window), or None: the line is to be decided."""
