@@ -24,6 +24,8 @@ _RESTART_JUMP_S = 5.0
 _POLL_METHODS = ("GET", "HEAD")
 _INDENT = " \t"
 _INDENT_BYTES = b" \t"
+# How Rust's anyhow and eyre, and Java, print the error a failure was caused by: unindented.
+_CAUSE = "Caused by:"
 
 
 def _indent(line: AnyStr, blanks: AnyStr) -> int:
@@ -153,10 +155,22 @@ class Classifier:
             key = (f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
             decision, summaries = self._failing_probe(decision, key, now)
         loud = self._loud
-        indent = _indent(text, _INDENT)
-        if loud is not None and record.severity is None and record.dialect == "other" and indent > self._loud_indent:
-            decision = self._continuation(loud)
-            indent = self._loud_indent  # the message's rest: the line after it is measured against its head
+        unclaimed = record.severity is None and record.dialect == "other"
+        # Measured inside the envelope: behind `name  | ` a message's rest is indented after the bar.
+        if names.LOG_ENVELOPE not in f:
+            indent = _indent(text, _INDENT)
+        else:
+            indent = _indent(record.message or "", _INDENT) if unclaimed else 0
+        if loud is not None and unclaimed:
+            message = record.message if record.message is not None else text
+            if not message.strip():
+                # A blank line says nothing: a failure's chain may go on after it (`Error: x`, a
+                # blank, `Caused by:`). Decided as itself, it leaves the failure open.
+                lifecycle.observe(record, decision, now)
+                return Classified(record, decision, now, summaries)
+            if indent > self._loud_indent or (loud.severity >= Severity.ERROR and message.startswith(_CAUSE)):
+                decision = self._continuation(loud)
+                indent = self._loud_indent  # the message's rest: the line after it is measured against its head
         # An access line is complete on its one line, whichever path decided it.
         loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
         self._loud = decision if loud_enough else None

@@ -1,6 +1,7 @@
 """Integrity of the labelled corpora grown for issue 10: the fresh one (`tests/testdata/corpus`),
 the holdout (`tests/testdata/holdout`, collected after the rules were tuned on the other two)
-and the second holdout (`tests/testdata/holdout2`, collected after they were tuned on the first).
+the second holdout (`tests/testdata/holdout2`, collected after they were tuned on the first) and
+the third (`tests/testdata/holdout3`, collected after they were tuned on the second).
 
 Only the data is checked here: every labelled line is the line of its excerpt, every
 excerpt line is labelled once, labels and HTTP objects have the shared corpus's shape,
@@ -22,6 +23,7 @@ from conftest import CORPUS_DIR
 FRESH = Path(__file__).parent / "testdata" / "corpus"
 HOLDOUT = Path(__file__).parent / "testdata" / "holdout"
 HOLDOUT2 = Path(__file__).parent / "testdata" / "holdout2"
+HOLDOUT3 = Path(__file__).parent / "testdata" / "holdout3"
 LABELS = {"probe_noise", "http_business", "load_progress", "rpc", "lifecycle", "error", "other"}
 HTTP_LABELS = {"probe_noise", "http_business"}
 HTTP_KEYS = {"method", "path", "status", "client"}
@@ -33,7 +35,7 @@ def rows(directory: Path, name: str) -> list[dict]:
     return [json.loads(row) for row in (directory / name).read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2], ids=["fresh", "holdout", "holdout2"])
+@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3], ids=["fresh", "holdout", "holdout2", "holdout3"])
 def corpus(request) -> Path:
     return request.param
 
@@ -105,7 +107,7 @@ def test_the_corpus_covers_what_issue_10_asks(corpus, excerpts, labelled):
 @pytest.mark.skipif(not (CORPUS_DIR / "labeled.jsonl").exists(), reason=f"the shared corpus is not at {CORPUS_DIR}")
 def test_no_line_repeats_the_shared_corpus(corpus, labelled):
     shared = {json.loads(row)["line"] for row in (CORPUS_DIR / "labeled.jsonl").read_text(encoding="utf-8").splitlines()}
-    earlier = {HOLDOUT: [FRESH], HOLDOUT2: [FRESH, HOLDOUT]}.get(corpus, [])
+    earlier = {HOLDOUT: [FRESH], HOLDOUT2: [FRESH, HOLDOUT], HOLDOUT3: [FRESH, HOLDOUT, HOLDOUT2]}.get(corpus, [])
     for directory in earlier:
         shared |= {item["line"] for item in rows(directory, "labeled.jsonl")}
     repeated = [item["line"] for item in labelled if item["line"] in shared]

@@ -215,6 +215,33 @@ def test_an_indented_line_after_a_failure_carries_it_on():
     assert got[8][0] is Severity.INFO
 
 
+def test_a_failure_chain_goes_on_behind_an_envelope_past_a_blank_and_caused_by():
+    """Behind `name  | ` the rest of a message is indented after the bar; a blank line says
+    nothing and leaves the failure open, and anyhow's (and Java's) `Caused by:` carries it on.
+    Lines from huggingface/text-embeddings-inference#600 (tests/testdata/holdout3)."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier()
+    lines = [
+        "dense-embed  | 2025-04-23T03:14:07.818830Z ERROR text_embeddings_backend: backends/src/lib.rs:255: Could not start Candle backend",
+        "dense-embed  | ",
+        "dense-embed  | Caused by:",
+        "dense-embed  |     Could not start backend: Could not start a suitable backend",
+        "dense-embed  | 2025-04-23T03:14:08.000000Z  INFO text_embeddings_router: router/src/lib.rs:1: next",
+        "dense-embed  |     more text after an INFO line",
+        "dense-embed  | Caused by: after an INFO line, nothing to carry on",
+    ]
+    got = [(d.severity, d.reason) for d in (classifier.classify(text).decision for text in lines)]
+    assert got[0] == (Severity.ERROR, None)
+    assert got[1] == (Severity.INFO, None)  # the blank itself is no error
+    assert got[2] == got[3] == (Severity.ERROR, "continuation")
+    assert got[5] == got[6] == (Severity.INFO, None)
+    # Without an envelope, a blank line after a warning keeps it open for its indented rest too.
+    classifier.classify("  W llama_init_from_model: n_ctx_per_seq (256) < n_ctx_train (2048)")
+    classifier.classify("")
+    assert classifier.classify("      the rest of the warning").decision.severity is Severity.WARN
+
+
 @pytest.mark.parametrize("gap", [" ", "  "])  # LM Studio's header until 2025, and since 2026
 def test_an_lm_studio_entry_keeps_its_header_level_on_its_message_line(gap):
     """LM Studio prints an entry's level and time on a line of their own and its message on the

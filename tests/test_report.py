@@ -33,6 +33,7 @@ CORPORA = {
     "fresh": REPO / "tests" / "testdata" / "corpus" / "excerpts.jsonl",
     "holdout": REPO / "tests" / "testdata" / "holdout" / "excerpts.jsonl",
     "holdout2": REPO / "tests" / "testdata" / "holdout2" / "excerpts.jsonl",
+    "holdout3": REPO / "tests" / "testdata" / "holdout3" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)

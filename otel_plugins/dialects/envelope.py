@@ -7,7 +7,8 @@
   (`2月 06`, `d’ag. 27`, `mar 12`, `06.05`);
 - RFC 3339 syslog: `2026-07-28T20:08:36.626065-04:00 host prog[pid]: `;
 - docker compose: `service  | `;
-- Python multiprocess servers: `(APIServer pid=34165) `, `(SGLangWorker pid=1107016) `;
+- Python multiprocess servers: `(APIServer pid=34165) `, `(SGLangWorker pid=1107016) `, and
+  torch.distributed's ranks: `[rank0]: `;
 - llama-server router mode: `[42751] ` (the child instance's port);
 - `journalctl -o verbose`: the entry's `    MESSAGE=` field (its other `    _FIELD=` lines are
   the dialect "journald", kind OTHER);
@@ -75,6 +76,11 @@ ENVELOPES = (
         "process", r"\((?P<role>[A-Za-z_][\w ]*?)(?: \w+=\d+)*? ?pid=(?P<pid>\d+)\) ",
         (F("role", PROCESS_ROLE, STRIP), F("pid", names.PID, INT), F("role", PRODUCER, Conv("role_producer", _role_producer))),
         examples=('(APIServer pid=1) INFO:     127.0.0.1:5002 - "GET /health HTTP/1.1" 200 OK',),
+    ),
+    # torch.distributed's elastic launcher: each rank's output (a multi-GPU vLLM, SGLang or Aphrodite)
+    _envelope(
+        "rank", r"\[(?P<role>rank\d+)\]: ", (F("role", PROCESS_ROLE),),
+        examples=('[rank0]:   File "/usr/lib/python3.11/site-packages/vllm/worker/worker.py", line 90, in load_model',),
     ),
     _envelope("router", r"\[(?P<port>\d{2,5})\] ", (F("port", ROUTER_PORT, INT),), examples=("[42751] srv  log_server_r: request: GET /health 127.0.0.1 200",)),
     _envelope(

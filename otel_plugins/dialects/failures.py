@@ -33,7 +33,7 @@ def _rule(name: str, pattern: str, event: Event | None = Event.CRASH, **kw) -> R
 # (lower-case trigger words, one of which every line the rule matches holds; the rule)
 FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
     # A normal stop reported in the same words.
-    (("exit",), Rule("failure.normal_exit", r".*?\bexited with (?:exit )?code:? (?:0|130|143)\b", None, kind=None)),
+    (("exit",), Rule("failure.normal_exit", r".*?\bexited with (?:exit )?(?:status )?code:? (?:0|130|143)\b", None, kind=None)),
     (("traceback",), _rule("python_traceback", r".*?Traceback \(most recent call last\):\s*$", None, const=((CRASH_PART, "head"),), producer="python")),
     # The shell's and the kernel's words for a killed or crashed process.
     (("kill",), _rule("killed", r"(?:.*?: line \d+:\s+\d+ )?Killed(?:\s{2,}.*)?\s*$")),
@@ -41,13 +41,21 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
         "signal_words", r"(?i:.*?\b(?:segmentation fault|core dumped|bus error|illegal instruction)\b).*",
     )),
     (("signal",), _rule("go_signal", r".*?\bsignal: (?:killed|aborted|segmentation fault|bus error|illegal instruction|floating point exception)\b.*")),
+    # A signal that kills, by name, after a word saying it struck (llamafile: `crashed SIGSEGV at 0`);
+    # SIGTERM and SIGINT are how a process is stopped on purpose, so they are not here.
+    (("sigsegv", "sigabrt", "sigbus", "sigill", "sigfpe", "sigkill", "sigsys"), _rule(
+        "signal_name",
+        r".*?\b(?:crashed|caught|received|got|killed by|terminated by|died (?:of|from|with))(?: (?:a |the )?(?:fatal )?signal)?:? "
+        r"SIG(?:SEGV|ABRT|BUS|ILL|FPE|KILL|SYS)\b.*",
+    )),
     (("oom", "kill"), _rule(
         "oom", r"(?i:.*?(?:\boom-kill(?:er)?\b|\bout of memory: kill(?:ed)? process|\bkilled by the oom killer|\boomkilled\b|invoked oom-killer)).*",
     )),
     # Exit codes and statuses: docker compose, Python's multiprocessing, Go's exec.
     (("exit", "died", "terminated"), _rule(
         "exit_code",
-        r".*?(?:\b(?:exited|died|terminated|ended)(?: unexpectedly| abnormally)? with (?:exit )?(?:code|status):? ?(?:-?[1-9]\d*|0x[0-9a-fA-F]+)\b"
+        # `code null`: Node's child_process for a child a signal ended (Jan's, LM Studio's supervisors)
+        r".*?(?:\b(?:exited|died|terminated|ended)(?: unexpectedly| abnormally)? with (?:exit )?(?:status )?(?:code|status):? ?(?:-?[1-9]\d*|0x[0-9a-fA-F]+|null)\b"
         r"|\bexit status (?:[1-9]\d*|0x[0-9a-fA-F]+)\b|\bterminated unexpectedly\b|\bnon-zero exit (?:code|status)\b).*",
     )),
     # Open MPI's mpirun (multi-GPU TensorRT-LLM) about a rank that failed.
@@ -59,6 +67,8 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
     (("fail", "crash"), _rule(
         "kubernetes", r".*?(?:Back-off restarting failed container|CrashLoopBackOff|failed liveness probe, will be restarted).*",
     )),
+    # asyncio reporting a task's exception nobody retrieved (its traceback follows): not a death.
+    (("future",), _rule("asyncio_task", r".*?\bfuture: <Task finished .*\bexception=[A-Za-z_][\w.]*\(.*", None)),
     # A model that failed to load, whoever says so and at whatever level (LocalAI prints its
     # backends' load failures at INF, Triton its models' at I, naming the model in quotes). No
     # phase follows from it: a supervisor may try another backend, a server load other models.

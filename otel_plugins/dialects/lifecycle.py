@@ -186,6 +186,9 @@ WORDS = Keyed(
             r(r"Starting [\w.-]+ worker\b", Event.STARTING),  # `Starting GPUStack worker.`
             r(r"Starting [\w.\- ]+? API on port (?P<port>\d+)", Event.LISTENING, fields=(F("port", names.SERVER_PORT, INT),)),  # KoboldCpp
             r(r"Starting [\w.-]+ API\s*$", Event.STARTING),  # TabbyAPI: `Starting OAI API`
+            # text-embeddings-inference: its backend, then the model on a device
+            r(r"Starting model backend\b", Event.LOADING, producer="text-embeddings-inference", **_LOAD),
+            r(r"Starting [\w.-]+ model on \S+", Event.LOADING, **_LOAD),
         ),
         "Loads": _rules("Loads", r(r"Loads OK\s*$", Event.LOADED, producer="localai", **_LOAD)),  # LocalAI: a backend loaded the model
         "Preloading": _rules("Preloading", r(r"Preloading model: (?P<name>\S+)\s*$", Event.LOADING, fields=_MODEL, producer="llama-swap", **_LOAD)),
@@ -253,7 +256,12 @@ WORDS = Keyed(
             r(r"Server started\.?\s*$", Event.STARTING),  # LM Studio, after its endpoints
             r(r"Server stopped", Event.STOPPING),
         ),
-        "Stopping": _rules("Stopping", r(r"Stopping (?:server|the server)\b", Event.STOPPING)),
+        "Stopping": _rules(
+            "Stopping",
+            r(r"Stopping (?:server|the server)\b", Event.STOPPING),
+            r(r"Stopping \S.*\.\.\.\s*$", Event.STOPPING),  # systemd: `Stopping Ollama Service...`
+        ),
+        "Stopped": _rules("Stopped", r(r"Stopped \S.*\.\s*$", Event.STOPPING)),  # systemd: `Stopped Ollama Service.`
         # Loading: model weights, shards, servables, progress bars
         "Loading": _rules(
             "Loading",
@@ -274,6 +282,15 @@ WORDS = Keyed(
         "Reloaded": _rules("Reloaded", r(r"Reloaded model '(?P<name>[^']+)' successfully", Event.LOADED, fields=(F("name", names.MODEL_NAME),))),
         "Approving": _rules("Approving", r(r"Approving load for servable", None, **_LOAD)),
         "Reading": _rules("Reading", r(r"Reading (?:SavedModel from|meta graph)", None, **_LOAD)),
+        "SavedModel": _rules("SavedModel", r(r"SavedModel load for tags .*Status: success\b", None, **_LOAD)),
+        "Running": _rules("Running", r(r"Running initialization op on SavedModel bundle\b", None, **_LOAD)),
+        # Triton's backend API, as each backend sets up a model and its instances: load steps.
+        **{
+            f"TRITONBACKEND_{step}:": _rules(f"TRITONBACKEND_{step}:", r(rf"TRITONBACKEND_{step}: \S", None, producer=_TRITON, **_LOAD))
+            for step in ("Initialize", "ModelInitialize", "ModelInstanceInitialize")
+        },
+        # llama-server's router mode: a model's child instance telling the router it serves.
+        "cmd_child_to_router:ready": _rules("cmd_child_to_router:ready", r(r"cmd_child_to_router:ready\s*$", None, producer="llama.cpp")),
         "offload": _rules("offload", r(r"offload to \w+", None, producer="ollama", **_LOAD)),
         # SGLang
         "The": _rules("The", r(r"The server is fired up and ready to roll", Event.READY, producer="sglang")),

@@ -51,6 +51,25 @@ SLOG = Shape(
     ),
     examples=('time=2024-07-12T14:13:22.804-03:00 level=DEBUG source=sched.go:348 msg="context for request finished"',),
 )
-OLLAMA = (GIN, SLOG)
+# slog's `http` group on a request the server answered (ollama's desktop app, 2025: `msg=site.serveHTTP
+# http.method=GET http.path=/api/v1/me http.pattern="GET /api/v1/me" http.status=200 http.d=247.4702ms`).
+SLOG_HTTP = Shape(
+    "ollama.slog_http",
+    r'time=(?P<when>\S+) level=(?P<lvl>\w+)(?: source=(?P<src>\S+))? msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S*)'
+    r'(?: \S+)*? http\.method=(?P<method>[A-Z]+) http\.path=(?P<path>[^\s"?]*)(?:\?(?P<query>\S*))?'
+    r'.*? http\.status=(?P<status>\d{3})(?: http\.d=(?P<took>\S+))?(?: .*)?$',
+    "ollama", kind=Kind.HTTP, level="lvl", producer="ollama", tag_group="src", message="msg", message_conv=UNQUOTE,
+    const=((names.HTTP_STAGE, "response"),), needle="http.status=",
+    fields=(
+        F("method", names.HTTP_METHOD), F("path", names.URL_PATH, empty=True), F("query", URL_QUERY),
+        F("status", names.HTTP_STATUS, INT), F("took", names.REQUEST_COST_S, GO_DURATION),
+        F("when", LOG_TIME), F("when", TIME, ISO_TIME),
+    ),
+    examples=(
+        'time=2025-10-13T17:45:51.096+08:00 level=INFO source=ui.go:171 msg=site.serveHTTP http.method=GET http.path=/api/v1/me '
+        'http.pattern="GET /api/v1/me" http.status=200 http.d=247.4702ms request_id=1760348750848631800 version=0.12.5',
+    ),
+)
+OLLAMA = (GIN, SLOG_HTTP, SLOG)
 
 __all__ = ["OLLAMA"]

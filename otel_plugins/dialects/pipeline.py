@@ -52,7 +52,12 @@ DOTS_GLUED = Shape(
     "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,
     fields=(F("dots", names.LOAD_DOTS, LEN), F("dots", DOTS, LEN)), examples=("....0.03.008.559 I main: model loaded",),
 )
-LINE = envelope.LINE.chain = Chain("line", (*ENVELOPES, *PASTED, JOURNAL_FIELD, DOTS_ONLY, PROGRESS_BAR, DOTS_GLUED, DIALECTS))
+# Rust `tracing` before the envelopes: its ERROR, DEBUG and TRACE lines have one blank after
+# the time (the level is padded to five), which RFC 3339 syslog would read as host `ERROR`
+# and program `target`. A syslog line never matches tracing (its time has an offset, then a host).
+LINE = envelope.LINE.chain = Chain(
+    "line", (*TRACING, *ENVELOPES, *PASTED, JOURNAL_FIELD, DOTS_ONLY, PROGRESS_BAR, DOTS_GLUED, DIALECTS)
+)
 
 
 def decode(raw: bytes) -> str:

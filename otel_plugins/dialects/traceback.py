@@ -27,7 +27,7 @@ _CODE = (
     r"(?:(?:return|raise|await|assert|yield|async|with|for|if|elif|while|del|import|from|lambda|not|print)\b"
     r"|[A-Za-z_][\w.]*(?:\(|\[|\.|,| *(?:[-+*/%&|^]|//|\*\*|>>|<<)?= | *:$)|[@)\]}])"
 )
-_EXCEPTION = r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Exit|Fault|Failure|Timeout|Cancelled|Iteration)"
+_EXCEPTION = r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Exit|Fault|Failure|Timeout|Cancelled|Iteration|Expired)"
 
 
 def _part(name: str, pattern: str, part: str = "backtrace", **kw) -> Shape:

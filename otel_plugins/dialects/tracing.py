@@ -21,6 +21,8 @@ _PRODUCERS = {"text_generation_launcher": "text-generation-inference", "text_gen
 
 def _producer(target: str) -> str:
     root = target.split("::", 1)[0]
+    if root.startswith("text_embeddings_"):  # its router, core and every backend crate
+        return "text-embeddings-inference"
     return _PRODUCERS.get(root, root)
 
 
@@ -34,6 +36,8 @@ TRACING = (
         examples=(
             "2024-07-22T19:57:05.908774Z  INFO shard-manager: text_generation_launcher: shard terminated rank=3",
             "2025-11-04 10:05:37  INFO sglang_router_rs::server: src/server.rs:830: Starting router on 0.0.0.0:30000",
+            # ERROR, DEBUG and TRACE are five wide: one blank after the time
+            "2025-04-23T03:14:07.818830Z ERROR text_embeddings_backend: backends/src/lib.rs:255: Could not start Candle backend",
         ),
     ),
 )
