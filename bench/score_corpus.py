@@ -40,6 +40,7 @@ FRESH = REPO / "tests" / "testdata" / "corpus"
 HOLDOUT = REPO / "tests" / "testdata" / "holdout"  # collected after the rules were tuned: scored, never tuned on
 HOLDOUT2 = REPO / "tests" / "testdata" / "holdout2"  # collected after they were tuned on the first holdout
 HOLDOUT3 = REPO / "tests" / "testdata" / "holdout3"  # collected after they were tuned on the second
+HOLDOUT4 = REPO / "tests" / "testdata" / "holdout4"  # and after the third
 
 RANK = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 INFO, WARN = RANK["INFO"], RANK["WARN"]

@@ -9,10 +9,13 @@ a bug, and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .commands.common import USER_ERRORS, fail
 from .extras import MissingExtra
@@ -89,5 +92,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
+def program() -> NoReturn:
+    """The program: `otel-plugins` and `python -m otel_plugins` (tests call `main`)."""
+    leave(main())
+
+
+def leave(code: int) -> NoReturn:
+    """Exits with `code`. The command has flushed and exported what it had. A thread it bounded
+    its wait for (a pump still draining a flood from a pipe, inside RE2 with the GIL released)
+    may be alive still: the interpreter's teardown would stop it as it takes the GIL back, and
+    that kills the process with SIGABRT ("terminate called without an active exception")
+    instead of exiting with the child's code. Such a process runs its exit handlers and leaves
+    without the teardown."""
+    if threading.active_count() == 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed by its reader, or by us: nothing more can go there
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

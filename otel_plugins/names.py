@@ -217,7 +217,7 @@ _ATTRIBUTES: tuple[tuple[str, str, str, str], ...] = (
     (RPC_CACHE_FILE, "log", "string", "one tensor file the rpc-server saved to its cache"),
     (LOG_PREFIX, "log", "string", "an unknown prefix in front of a known line (a supervisor's or app's own), as printed"),
     (LOG_TIME, "log", "string", "the line's wall-clock time as printed"),
-    (LOG_ENVELOPE, "log", "string", "envelope peeled off the line: journald, syslog, compose, process, router"),
+    (LOG_ENVELOPE, "log", "string", "envelope peeled off the line: journald, syslog, compose, process, rank, router, container_time, ..."),
     (LOG_ENVELOPE_TIME, "log", "string", "the envelope's time as printed"),
     (LOG_PROCESS, "log", "string", "vLLM/SGLang process role of `(APIServer pid=1)`"),
     (ATTR_LOG_DIALECT, "log, event", "string", "the dialect that parsed the line"),

@@ -90,3 +90,30 @@ def test_a_command_imports_only_what_it_runs(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(log)], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "0 ['otel_plugins.commands.classify', 'otel_plugins.commands.common']"
+
+
+def test_the_program_leaves_with_its_code_while_a_thread_is_still_inside_native_code():
+    """A pump the command stopped waiting for may still be matching in RE2 (the GIL released)
+    when the program ends: it leaves with the command's code, its exit handlers run and its
+    output flushed, not with SIGABRT from the interpreter's teardown stopping that thread."""
+    program = (
+        "import atexit, re2, sys, threading\n"
+        "from otel_plugins.cli import leave\n"
+        "scan = re2.compile(r'(?:x+y)+z')\n"
+        "text = 'x' * 200000 + 'y'\n"
+        "started = threading.Event()\n"
+        "def spin():\n"
+        "    while True:\n"
+        "        started.set()\n"
+        "        scan.search(text)\n"
+        "threading.Thread(target=spin, daemon=True).start()\n"
+        "started.wait(10)\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        "print('buffered, not yet flushed', end='')\n"
+        "leave(7)\n"
+    )
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert done.returncode == 7, done.stderr
+        assert done.stdout == "buffered, not yet flushed"
+        assert "exit handler ran" in done.stderr

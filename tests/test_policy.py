@@ -274,7 +274,7 @@ def test_a_row_indented_like_the_failure_before_it_is_not_its_continuation():
     ]
     got = [classifier.classify(text).decision for text in rows]
     assert got[0].severity is Severity.ERROR
-    assert (got[1].severity, got[1].kind, got[1].reason) == (Severity.INFO, Kind.OTHER, None)
+    assert (got[1].severity, got[1].kind, got[1].reason) == (Severity.INFO, Kind.LIFECYCLE, None)  # a pull: a start's step
     assert got[2].severity is Severity.INFO  # the row before it was no failure
     classifier.classify(rows[0])
     assert classifier.classify(rows[2]).decision.reason == "continuation"

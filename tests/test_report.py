@@ -34,6 +34,7 @@ CORPORA = {
     "holdout": REPO / "tests" / "testdata" / "holdout" / "excerpts.jsonl",
     "holdout2": REPO / "tests" / "testdata" / "holdout2" / "excerpts.jsonl",
     "holdout3": REPO / "tests" / "testdata" / "holdout3" / "excerpts.jsonl",
+    "holdout4": REPO / "tests" / "testdata" / "holdout4" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)

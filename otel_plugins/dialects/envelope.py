@@ -7,6 +7,8 @@
   (`2月 06`, `d’ag. 27`, `mar 12`, `06.05`);
 - RFC 3339 syslog: `2026-07-28T20:08:36.626065-04:00 host prog[pid]: `;
 - docker compose: `service  | `;
+- a container runtime's time: `docker logs -t` (`2025-01-06T01:31:12.123550019Z `), and a
+  Kubernetes node's CRI log files (`2025-01-06T01:31:12.123550019Z stdout F `);
 - Python multiprocess servers: `(APIServer pid=34165) `, `(SGLangWorker pid=1107016) `, and
   torch.distributed's ranks: `[rank0]: `;
 - llama-server router mode: `[42751] ` (the child instance's port);
@@ -79,8 +81,11 @@ ENVELOPES = (
     ),
     # torch.distributed's elastic launcher: each rank's output (a multi-GPU vLLM, SGLang or Aphrodite)
     _envelope(
-        "rank", r"\[(?P<role>rank\d+)\]: ", (F("role", PROCESS_ROLE),),
-        examples=('[rank0]:   File "/usr/lib/python3.11/site-packages/vllm/worker/worker.py", line 90, in load_model',),
+        "rank", r"\[(?P<role>rank\d+)\]: ?", (F("role", PROCESS_ROLE),),
+        examples=(
+            '[rank0]:   File "/usr/lib/python3.11/site-packages/vllm/worker/worker.py", line 90, in load_model',
+            "[rank1]:[E ProcessGroupNCCL.cpp:1153] [PG 2 Rank 1] ProcessGroupNCCL preparing to dump debug info.",
+        ),
     ),
     _envelope("router", r"\[(?P<port>\d{2,5})\] ", (F("port", ROUTER_PORT, INT),), examples=("[42751] srv  log_server_r: request: GET /health 127.0.0.1 200",)),
     _envelope(
@@ -94,6 +99,16 @@ ENVELOPES = (
     _envelope(
         "syslog", r"(?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))" + _PROGRAM, (*_SYSLOG, F("when", TIME, ISO_TIME)),
         examples=("2026-07-28T20:08:36.626065-04:00 host llama-server[7]: E srv  x: bad",),
+    ),
+    # A container runtime's own time in front of every line: `docker logs -t` (nine digits), and a
+    # Kubernetes node's CRI log files, which add the stream and whether the line is whole (F) or a part (P).
+    _envelope(
+        "container_time", r"(?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(?:Z|[+-]\d\d:\d\d)) (?:(?:stdout|stderr) [FP] )?",
+        (F("when", ENVELOPE_TIME), F("when", TIME, ISO_TIME)),
+        examples=(
+            "2025-01-06T01:31:12.123550019Z .......request: GET /health 127.0.0.1 503",
+            '2024-05-02T10:04:11.123456789Z stdout F INFO:     10.244.0.1:51234 - "GET /health HTTP/1.1" 200 OK',
+        ),
     ),
     _envelope("compose", r"(?P<name>[A-Za-z0-9][\w.-]*) +\| ", (F("name", CONTAINER_NAME),), needle=" | ", examples=('vllm-1  | INFO:     10.0.0.1:5004 - "GET /health HTTP/1.1" 200 OK',)),
     # Only in front of a crash's or a traceback's part: a date and a time also begin formats of

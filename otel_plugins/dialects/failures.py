@@ -65,7 +65,7 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
         "systemd", r".*?(?:[Mm]ain process exited, code=(?:killed|dumped|exited, status=[1-9]\d*)\b|Failed with result '(?:oom-kill|core-dump|signal|watchdog|exit-code|timeout)').*",
     )),
     (("fail", "crash"), _rule(
-        "kubernetes", r".*?(?:Back-off restarting failed container|CrashLoopBackOff|failed liveness probe, will be restarted).*",
+        "kubernetes", r".*?(?:Back-off restarting failed container|CrashLoopBackOff|failed (?:startup|liveness) probe, will be restarted).*",
     )),
     # asyncio reporting a task's exception nobody retrieved (its traceback follows): not a death.
     (("future",), _rule("asyncio_task", r".*?\bfuture: <Task finished .*\bexception=[A-Za-z_][\w.]*\(.*", None)),

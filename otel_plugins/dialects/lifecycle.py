@@ -244,6 +244,10 @@ WORDS = Keyed(
         "Connected": _rules("Connected", r(r"Connected\s*$", Event.READY, producer=_TGI)),
         "Parent": _rules("Parent", r(r"Parent process exited, terminating worker", Event.STOPPING)),
         "Terminating": _rules("Terminating", r(r"Terminating (?:shards|webserver)", Event.STOPPING, producer=_TGI)),
+        # text-generation-inference fetching a model's files: `Download: [8/19] -- ETA: 0:00:37.125000`
+        "Download:": _rules("Download:", r(r"Download: \[\d+/\d+\]", None, producer=_TGI, **_PROGRESS)),
+        "Download": _rules("Download", r(r"Download file: \S", None, producer=_TGI, **_LOAD)),
+        "Downloaded": _rules("Downloaded", r(r"Downloaded \S+\.safetensors in ", None, producer=_TGI, **_LOAD)),
         "Shard": _rules(
             "Shard",
             r(r"Shard ready in", Event.LOADED, producer=_TGI),
@@ -261,7 +265,9 @@ WORDS = Keyed(
             r(r"Stopping (?:server|the server)\b", Event.STOPPING),
             r(r"Stopping \S.*\.\.\.\s*$", Event.STOPPING),  # systemd: `Stopping Ollama Service...`
         ),
-        "Stopped": _rules("Stopped", r(r"Stopped \S.*\.\s*$", Event.STOPPING)),  # systemd: `Stopped Ollama Service.`
+        # systemd: `Stopped Ollama Service.`, after its `Stopping ...` (which moved the phase): any
+        # `Stopped x.` is not taken for a stop of the server
+        "Stopped": _rules("Stopped", r(r"Stopped \S.*\.\s*$", None)),
         # Loading: model weights, shards, servables, progress bars
         "Loading": _rules(
             "Loading",

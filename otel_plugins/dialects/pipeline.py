@@ -23,6 +23,7 @@ from .fastpath import fast_parse
 from .access import ACCESS
 from .generic import CHROMIUM, FALLBACK, LEVELS_FIRST
 from .glog import GLOG
+from .kubernetes import KUBERNETES
 from .jsonlog import JSON_LOG
 from .logfmt import LOGFMTS
 from .pylog import PYLOG
@@ -44,7 +45,7 @@ from .uvicorn import UVICORN
 # it can start with.
 _FORMATS = (
     *STRUCTURED, JSON_LOG, *LLAMACPP_PREFIX, GPUSTACK, *PYLOG, *UVICORN, *LLAMA_SWAP, *OLLAMA, *LOGFMTS, *TRACING, *GLOG,
-    *ACCESS, *LMSTUDIO, *CONTENT_DIALECTS,
+    *ACCESS, *LMSTUDIO, *KUBERNETES, *CONTENT_DIALECTS,
 )
 DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM)), *FALLBACK))
 # Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.

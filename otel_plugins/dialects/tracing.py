@@ -4,7 +4,8 @@
     2025-11-04 10:05:37  INFO sglang_router_rs::server: src/server.rs:830: Starting router on 0.0.0.0:30000
 
 An RFC 3339 time, the level word, the spans (`name{field=value}:` each), the target (a module
-path), optionally the source file, then the message and the event's fields (`rank=3`). The
+path, lower case as Rust's are: `launcher: Download: [8/19]` is a target and its message),
+optionally the source file, then the message and the event's fields (`rank=3`). The
 JSON format (`{"timestamp":...,"level":"INFO","fields":{"message":...},"target":...}`) is
 `objects.JSON_LOG`'s. The message goes to `MESSAGE` (TGI's shard start, ready and
 termination are lifecycle markers there).
@@ -30,7 +31,7 @@ TRACING = (
     Shape(
         "tracing",
         r"(?P<when>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z?) +(?P<lvl>TRACE|DEBUG|INFO|WARN|ERROR) +"
-        r"(?:(?P<spans>[\w-]+(?:\{[^}]*\})?(?::[\w-]+(?:\{[^}]*\})?)*): )?(?P<target>\w+(?:::\w+)*):(?: (?P<file>[\w./-]+:\d+):)? (?P<msg>.*)$",
+        r"(?:(?P<spans>[\w-]+(?:\{[^}]*\})?(?::[\w-]+(?:\{[^}]*\})?)*): )?(?P<target>[a-z_]\w*(?:::\w+)*):(?: (?P<file>[\w./-]+:\d+):)? (?P<msg>.*)$",
         "tracing", level="lvl", tag_group="target", message="msg", inner=MESSAGE,
         fields=(F("target", PRODUCER, Conv("tracing_producer", _producer)), F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
         examples=(
