@@ -38,6 +38,7 @@ from .ollama import OLLAMA
 from .prefixed import behind
 from .objects import ObjectShape
 from .shape import DOTS, LEN, Chain, F, Later, Shape
+from .systemd import SYSTEMD
 from .uvicorn import UVICORN
 
 # Full-line formats first (each owns its prefix), then llama.cpp content that can stand
@@ -45,7 +46,7 @@ from .uvicorn import UVICORN
 # it can start with.
 _FORMATS = (
     *STRUCTURED, JSON_LOG, *LLAMACPP_PREFIX, GPUSTACK, *PYLOG, *UVICORN, *LLAMA_SWAP, *OLLAMA, *LOGFMTS, *TRACING, *GLOG,
-    *ACCESS, *LMSTUDIO, *KUBERNETES, *CONTENT_DIALECTS,
+    *ACCESS, *LMSTUDIO, *KUBERNETES, *SYSTEMD, *CONTENT_DIALECTS,
 )
 DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM)), *FALLBACK))
 # Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.
