@@ -106,7 +106,7 @@ def leave(code: int) -> NoReturn:
     without the teardown."""
     if threading.active_count() == 1:
         sys.exit(code)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what sys.exit would have run (the SDK's shutdown among them); CPython's own
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

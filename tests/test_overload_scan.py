@@ -11,6 +11,7 @@ and every line that may belong to a record begun before it
 from __future__ import annotations
 
 import collections
+import json
 import importlib.util
 import io
 import sys
@@ -51,6 +52,21 @@ def test_the_scan_finds_every_example_of_a_telling_shape():
     assert len(examples) >= 30
     missed = [(name, text) for name, text in examples if SUSPECT.search(text.encode("utf-8", "surrogateescape")) is None]
     assert not missed
+
+
+def test_the_scan_finds_every_golden_line_read_at_warn_or_above():
+    """A level that comes from a group (glog's letter, c10's `[E file.cpp:1]`) makes no shape
+    telling by itself: the scan's generic part must find such lines, or a flood sheds them."""
+    loud = []
+    for expected in sorted((REPO / "tests" / "testdata" / "dialects").glob("*/expected.jsonl")):
+        for row in expected.read_text(encoding="utf-8").splitlines():
+            golden = json.loads(row)
+            if golden["severity"] in ("WARN", "ERROR", "FATAL") and golden["fields"].get(CRASH_PART) != "backtrace":
+                loud.append(golden["text"])
+    assert len(loud) >= 100
+    assert [text for text in loud if SUSPECT.search(text.encode("utf-8", "surrogateescape")) is None] == []
+    for line in (b"E1027 22:25:32.427556       1 proxy.go:268] waiting\n", b"[W1120 05:17:36.585347925 ProcessGroupNCCL.cpp:1250] x\n"):
+        assert SUSPECT.search(line) is not None, line
 
 
 def test_the_scan_passes_ordinary_traffic_and_is_declared_from_the_shapes():

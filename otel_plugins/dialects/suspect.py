@@ -46,6 +46,8 @@ _TELLING_KINDS = (Kind.ERROR, Kind.LIFECYCLE, Kind.LOAD, Kind.PROGRESS, Kind.RPC
 # the line before the one it is about.
 _GENERIC = (
     r"\d [WEF] |\] [WEF] |^[WEF] ",  # llama.cpp's level letters, after an uptime, a bracket, or first
+    r"\b[WEF]\d{4} \d\d:\d\d:\d\d",  # glog's and klog's letter before the day and time
+    r"\[[WEF](?:\d{4} | [\w./-]+\.(?:cpp|cc|c|h|hpp):\d+\])",  # PyTorch's c10 (`[E ProcessGroupNCCL.cpp:1153]`)
     r"\"level\":\s*[4-6]0\b",  # pino's numbers
     r"(?:^|[ \t\r\f\v\"|])[45]\d\d(?:[ \t\r\f\v|]|$)",  # a 4xx or 5xx status
     r"(?i:error|fail|abort|exception|fatal|panic|crash|exited|terminat|signal|killed|segmentation|core dumped"
