@@ -41,6 +41,7 @@ HOLDOUT = REPO / "tests" / "testdata" / "holdout"  # collected after the rules w
 HOLDOUT2 = REPO / "tests" / "testdata" / "holdout2"  # collected after they were tuned on the first holdout
 HOLDOUT3 = REPO / "tests" / "testdata" / "holdout3"  # collected after they were tuned on the second
 HOLDOUT4 = REPO / "tests" / "testdata" / "holdout4"  # and after the third
+HOLDOUT5 = REPO / "tests" / "testdata" / "holdout5"  # and after the fourth
 
 RANK = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 INFO, WARN = RANK["INFO"], RANK["WARN"]

@@ -1,8 +1,8 @@
 """Integrity of the labelled corpora grown for issue 10: the fresh one (`tests/testdata/corpus`),
 the holdout (`tests/testdata/holdout`, collected after the rules were tuned on the other two)
 the second holdout (`tests/testdata/holdout2`, collected after they were tuned on the first), the
-third (`tests/testdata/holdout3`) and the fourth (`tests/testdata/holdout4`), each collected after
-the rules were tuned on the one before.
+third, fourth and fifth (`tests/testdata/holdout3` to `holdout5`), each collected after the
+rules were tuned on the one before.
 
 Only the data is checked here: every labelled line is the line of its excerpt, every
 excerpt line is labelled once, labels and HTTP objects have the shared corpus's shape,
@@ -26,6 +26,7 @@ HOLDOUT = Path(__file__).parent / "testdata" / "holdout"
 HOLDOUT2 = Path(__file__).parent / "testdata" / "holdout2"
 HOLDOUT3 = Path(__file__).parent / "testdata" / "holdout3"
 HOLDOUT4 = Path(__file__).parent / "testdata" / "holdout4"
+HOLDOUT5 = Path(__file__).parent / "testdata" / "holdout5"
 LABELS = {"probe_noise", "http_business", "load_progress", "rpc", "lifecycle", "error", "other"}
 HTTP_LABELS = {"probe_noise", "http_business"}
 HTTP_KEYS = {"method", "path", "status", "client"}
@@ -37,7 +38,9 @@ def rows(directory: Path, name: str) -> list[dict]:
     return [json.loads(row) for row in (directory / name).read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4], ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4"])
+@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5],
+    ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4", "holdout5"],
+)
 def corpus(request) -> Path:
     return request.param
 
@@ -109,7 +112,7 @@ def test_the_corpus_covers_what_issue_10_asks(corpus, excerpts, labelled):
 @pytest.mark.skipif(not (CORPUS_DIR / "labeled.jsonl").exists(), reason=f"the shared corpus is not at {CORPUS_DIR}")
 def test_no_line_repeats_the_shared_corpus(corpus, labelled):
     shared = {json.loads(row)["line"] for row in (CORPUS_DIR / "labeled.jsonl").read_text(encoding="utf-8").splitlines()}
-    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4]  # in the order they were collected
+    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5]  # in the order they were collected
     earlier = order[: order.index(corpus)]
     for directory in earlier:
         shared |= {item["line"] for item in rows(directory, "labeled.jsonl")}

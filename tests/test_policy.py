@@ -417,3 +417,23 @@ def test_a_recorded_log_closes_its_windows_at_its_last_line():
         pipeline.feed_text(f'[2026-01-01 00:00:{second}] INFO:     10.0.0.9:5 - "GET /health HTTP/1.1" 503 -')
     pipeline.close()
     assert sink.messages == ["probe GET /health 503 failed 3 more times in 12s (kept at DEBUG)"]
+
+
+def test_a_line_naming_no_client_makes_no_prober():
+    """ollama's app logs its UI's requests and its own health poll without a client address: the
+    poll must not make every other client-less request a probe (ollama/ollama#13397, holdout5)."""
+    from otel_plugins.classify import Classifier
+
+    classifier = Classifier()
+    line = (
+        "time=2025-12-09T19:47:47.0{n}+05:00 level=INFO source=ui.go:211 msg=site.serveHTTP http.method=GET "
+        'http.path={path} http.pattern="GET {path}" http.status=200 http.d=1ms version=0.13.1'
+    )
+    health = classifier.classify(line.format(n=10, path="/api/v1/health")).decision
+    settings = classifier.classify(line.format(n=63, path="/api/v1/settings")).decision
+    assert (health.kind, health.severity) == (Kind.PROBE, Severity.DEBUG)
+    assert (settings.kind, settings.severity) == (Kind.HTTP, Severity.INFO)
+    # A client that asked a probe path is a prober: its other GETs are polls (the rule kept).
+    other = 'INFO:     10.0.0.7:5000 - "GET {path} HTTP/1.1" 200 OK'
+    classifier.classify(other.format(path="/health"))
+    assert classifier.classify(other.format(path="/api/v1/settings")).decision.kind is Kind.PROBE

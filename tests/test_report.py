@@ -35,6 +35,7 @@ CORPORA = {
     "holdout2": REPO / "tests" / "testdata" / "holdout2" / "excerpts.jsonl",
     "holdout3": REPO / "tests" / "testdata" / "holdout3" / "excerpts.jsonl",
     "holdout4": REPO / "tests" / "testdata" / "holdout4" / "excerpts.jsonl",
+    "holdout5": REPO / "tests" / "testdata" / "holdout5" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)

@@ -18,7 +18,7 @@ from .shape import Chain, Rule, Shape
 
 _UPPER = "TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|FATAL|PANIC"
 # A message that plainly reports a failure; the words are a cheap pre-check for the regex.
-ERROR_WORDS = r"(?i:.*?\b(?:error|failed|failure|unable to|out of memory|abort(?:ed|ing)?)\b)"
+ERROR_WORDS = r"(?i:.*?\b(?:error|failed|failure|unable to|(?:out of|insufficient) memory|abort(?:ed|ing)?)\b)"
 _WORDS = ("err", "fail", "unable", "memory", "abort")
 
 CHROMIUM = Shape(

@@ -48,7 +48,10 @@ _FORMATS = (
     *STRUCTURED, JSON_LOG, *LLAMACPP_PREFIX, GPUSTACK, *PYLOG, *UVICORN, *LLAMA_SWAP, *OLLAMA, *LOGFMTS, *TRACING, *GLOG,
     *ACCESS, *LMSTUDIO, *KUBERNETES, *SYSTEMD, *CONTENT_DIALECTS,
 )
-DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM)), *FALLBACK))
+# Behind an unknown prefix, a Python server's process envelope too: a supervisor re-printing a
+# vLLM's console (`... [Info] (Process) (APIServer pid=42406)   File "..."`).
+_PROCESS = next(s for s in ENVELOPES if s.name == "envelope.process")
+DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM, _PROCESS)), *FALLBACK))
 # Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.
 DOTS_GLUED = Shape(
     "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,

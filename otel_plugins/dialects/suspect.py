@@ -51,7 +51,7 @@ _GENERIC = (
     r"\"level\":\s*[4-6]0\b",  # pino's numbers
     r"(?:^|[ \t\r\f\v\"|])[45]\d\d(?:[ \t\r\f\v|]|$)",  # a 4xx or 5xx status
     r"(?i:error|fail|abort|exception|fatal|panic|crash|exited|terminat|signal|killed|segmentation|core dumped"
-    r"|out of memory|oom|GGML_ASSERT|terminate called|exit (?:code|status)|status=\d)",
+    r"|out of memory|insufficient memory|oom|GGML_ASSERT|terminate called|exit (?:code|status)|status=\d)",
     r"SIG[A-Z]{3}",
     # RPC peers, in lines whose shapes hold too short a literal (`RPC0 (host:port)`, llama-box's
     # `cli   accepted: host:port`).

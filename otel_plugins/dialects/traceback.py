@@ -25,7 +25,7 @@ from .shape import F, Shape
 _GROUP = r"(?:  \| )*"  # an exception group's frame around the usual lines
 _CODE = (
     r"(?:(?:return|raise|await|assert|yield|async|with|for|if|elif|while|del|import|from|lambda|not|print)\b"
-    r"|[A-Za-z_][\w.]*(?:\(|\[|\.|,| *(?:[-+*/%&|^]|//|\*\*|>>|<<)?= | *:$)|[@)\]}])"
+    r"|[A-Za-z_][\w.]*(?:\(|\[|\.|,| *(?:[-+*/%&|^]|//|\*\*|>>|<<)?= | *:$)|[@)]|[\]}]+\))"
 )
 _EXCEPTION = r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Exit|Fault|Failure|Timeout|Cancelled|Iteration|Expired)"
 
@@ -40,8 +40,9 @@ def _part(name: str, pattern: str, part: str = "backtrace", **kw) -> Shape:
 TRACEBACK = (
     _part("frame", r"[ \t|]*>? *File \"[^\"]+\", line \d+(?:, in .*)?$", examples=('  File "/usr/lib/python3.12/asyncio/runners.py", line 195, in run',)),
     # Code lines: the traceback module prints them four spaces in. What follows must read as
-    # Python (a keyword, a call, an index, an attribute, an assignment, a decorator, a closing
-    # bracket), so an indented table (`    Warning  BackOff  4m25s ...`) is not one.
+    # Python (a keyword, a call, an index, an attribute, an assignment, a decorator, a call's
+    # closing parenthesis), so an indented table (`    Warning  BackOff  4m25s ...`) is not one,
+    # nor pretty-printed JSON's `    },` and `    ]` (LM Studio logs the bodies it returns).
     _part("code", _GROUP + "    " + _CODE + r".*$", examples=("    return runner.run(main)", "    model = get_model(")),
     # Python 3.13 elides the middle of a long statement: `    ...<6 lines>...`.
     _part("elided", _GROUP + r"    \s*\.\.\.<\d+ lines>\.\.\.\s*$", examples=("    ...<6 lines>...",)),

@@ -25,7 +25,10 @@ class PollerTracker:
         self._probers: OrderedDict[object, None] = OrderedDict()
 
     def prober(self, client: object) -> None:
-        """`client` asked a probe path."""
+        """`client` asked a probe path. A line that names no client names no prober: its other
+        requests may be anyone's (ollama's app logs its UI's requests and its health poll alike)."""
+        if client is None:
+            return
         self._probers[client] = None
         self._probers.move_to_end(client)
         if len(self._probers) > _MAX_KEYS:
