@@ -154,27 +154,7 @@ class Classifier:
         elif decision.kind is Kind.PROBE and (self.failures.open or decision.severity >= Severity.WARN):
             key = (f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.HTTP_STATUS))
             decision, summaries = self._failing_probe(decision, key, now)
-        loud = self._loud
-        unclaimed = record.severity is None and record.dialect == "other"
-        # Measured inside the envelope: behind `name  | ` a message's rest is indented after the bar.
-        if names.LOG_ENVELOPE not in f:
-            indent = _indent(text, _INDENT)
-        else:
-            indent = _indent(record.message or "", _INDENT) if unclaimed else 0
-        if loud is not None and unclaimed:
-            message = record.message if record.message is not None else text
-            if not message.strip():
-                # A blank line says nothing: a failure's chain may go on after it (`Error: x`, a
-                # blank, `Caused by:`). Decided as itself, it leaves the failure open.
-                lifecycle.observe(record, decision, now)
-                return Classified(record, decision, now, summaries)
-            if indent > self._loud_indent or (loud.severity >= Severity.ERROR and message.startswith(_CAUSE)):
-                decision = self._continuation(loud)
-                indent = self._loud_indent  # the message's rest: the line after it is measured against its head
-        # An access line is complete on its one line, whichever path decided it.
-        loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
-        self._loud = decision if loud_enough else None
-        self._loud_indent = indent
+        decision = self._carry_on(record, text, decision)
         if decision.kind is Kind.PROBE:
             health = bool(f.get(names.HEALTH_CHECK)) or f.get(names.URL_PATH) in self._probe_paths
             lifecycle.observe(record, decision, now, health_path=health)
@@ -267,6 +247,31 @@ class Classifier:
         if away is None:
             away = self._sampled[decision] = replace(decision, reason=REASON_SAMPLED, emit=False)
         return away
+
+    def _carry_on(self, record: Record, text: str, decision: Decision) -> Decision:
+        """`decision`, or the warning's or failure's before it when this line carries it on (see
+        `_continuation`); notes whether the line after this one may carry this one on."""
+        unclaimed = record.severity is None and record.dialect == "other"
+        # Measured inside the envelope: behind `name  | ` a message's rest is indented after the bar.
+        if names.LOG_ENVELOPE not in record.fields:
+            indent = _indent(text, _INDENT)
+        else:
+            indent = _indent(record.message or "", _INDENT) if unclaimed else 0
+        loud = self._loud
+        if loud is not None and unclaimed:
+            message = record.message if record.message is not None else text
+            if not message.strip():
+                # A blank line says nothing: a failure's chain may go on after it (`Error: x`, a
+                # blank, `Caused by:`). Decided as itself, it leaves the failure open.
+                return decision
+            if indent > self._loud_indent or (loud.severity >= Severity.ERROR and message.startswith(_CAUSE)):
+                decision = self._continuation(loud)
+                indent = self._loud_indent  # the message's rest: the line after it is measured against its head
+        # An access line is complete on its one line, whichever path decided it.
+        loud_enough = decision.emit and decision.severity >= Severity.WARN and record.kind is not Kind.HTTP
+        self._loud = decision if loud_enough else None
+        self._loud_indent = indent
+        return decision
 
     def _continuation(self, loud: Decision) -> Decision:
         """An indented line no dialect claims, right after a warning or a failure, is the rest

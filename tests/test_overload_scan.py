@@ -11,8 +11,8 @@ and every line that may belong to a record begun before it
 from __future__ import annotations
 
 import collections
-import json
 import importlib.util
+import json
 import io
 import sys
 import time

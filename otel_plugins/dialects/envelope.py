@@ -73,12 +73,13 @@ _PROGRAM = r" (?P<host>\S*) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 _DOCKER_TIME = r"(?P<when>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) "
 _CRASH_PARTS = (*CRASH, *TRACEBACK)
 
+PROCESS = _envelope(
+    "process", r"\((?P<role>[A-Za-z_][\w ]*?)(?: \w+=\d+)*? ?pid=(?P<pid>\d+)\) ",
+    (F("role", PROCESS_ROLE, STRIP), F("pid", names.PID, INT), F("role", PRODUCER, Conv("role_producer", _role_producer))),
+    examples=('(APIServer pid=1) INFO:     127.0.0.1:5002 - "GET /health HTTP/1.1" 200 OK',),
+)
 ENVELOPES = (
-    _envelope(
-        "process", r"\((?P<role>[A-Za-z_][\w ]*?)(?: \w+=\d+)*? ?pid=(?P<pid>\d+)\) ",
-        (F("role", PROCESS_ROLE, STRIP), F("pid", names.PID, INT), F("role", PRODUCER, Conv("role_producer", _role_producer))),
-        examples=('(APIServer pid=1) INFO:     127.0.0.1:5002 - "GET /health HTTP/1.1" 200 OK',),
-    ),
+    PROCESS,
     # torch.distributed's elastic launcher: each rank's output (a multi-GPU vLLM, SGLang or Aphrodite)
     _envelope(
         "rank", r"\[(?P<role>rank\d+)\]: ?", (F("role", PROCESS_ROLE),),
@@ -138,4 +139,4 @@ PASTED = (
     Shape("pasted.bold", r"\*\*(?P<msg>.+)\*\*$", None, message="msg", inner=LINE),
 )
 
-__all__ = ["ANSI", "ANSI_MARK", "ENVELOPES", "JOURNAL_FIELD", "LINE", "PASTED", "strip_ansi"]
+__all__ = ["ANSI", "ANSI_MARK", "ENVELOPES", "JOURNAL_FIELD", "LINE", "PASTED", "PROCESS", "strip_ansi"]

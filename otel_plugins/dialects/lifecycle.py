@@ -318,9 +318,7 @@ WORDS = Keyed(
             r(r"starting ui server\b", None, producer="ollama"),  # the desktop app's own UI: not the model server
         ),
         # ollama's desktop app, which supervises the server
-        "ollama": _rules(
-            "ollama", r(r"ollama app started\b", None, producer="ollama"),
-        ),
+        "ollama": _rules("ollama", r(r"ollama app started\b", None, producer="ollama")),
         "existing": _rules("existing", r(r"existing instance found, exiting\b", None, producer="ollama")),
         # a wrapper's own words about the server it runs (py-txi: `+ TGI server ready at http://...`)
         "+": _rules(

@@ -30,11 +30,15 @@ def _model_path(rest: str) -> str | None:
     return found
 
 
+_RESPONSE = ((names.HTTP_STAGE, "response"),)
+# slog's text handler: `time=... level=... source=file.go:12 msg=...` (source only with AddSource)
+_SLOG_HEAD = r'time=(?P<when>\S+) level=(?P<lvl>\w+)(?: source=(?P<src>\S+))? msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S*)'
+
 GIN = Shape(
     "ollama.gin",
     r"\[GIN\] (?P<msg>(?P<when>\d{4}/\d\d/\d\d - \d\d:\d\d:\d\d) \| +(?P<status>\d{3}) \| +(?P<took>\S+) \| +(?P<client>\S+)"
     r' \| +(?P<method>[A-Z]+) +"(?P<path>[^"?]*)(?:\?(?P<query>[^"]*))?".*)$',
-    "ollama", kind=Kind.HTTP, producer="ollama", tag="GIN", message="msg", const=((names.HTTP_STAGE, "response"),),
+    "ollama", kind=Kind.HTTP, producer="ollama", tag="GIN", message="msg", const=_RESPONSE,
     fields=(
         F("method", names.HTTP_METHOD), F("path", names.URL_PATH, empty=True), F("query", URL_QUERY), F("client", names.CLIENT_ADDRESS),
         F("status", names.HTTP_STATUS, INT), F("took", names.REQUEST_COST_S, GO_DURATION),
@@ -43,7 +47,7 @@ GIN = Shape(
     examples=('[GIN] 2024/07/12 - 14:13:22 | 200 |  1.418235476s |       127.0.0.1 | POST     "/api/embeddings"',),
 )
 SLOG = Shape(
-    "ollama.slog", r'time=(?P<when>\S+) level=(?P<lvl>\w+)(?: source=(?P<src>\S+))? msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S*)(?P<rest>.*)$',
+    "ollama.slog", _SLOG_HEAD + r"(?P<rest>.*)$",
     "ollama", level="lvl", producer="ollama", tag_group="src", message="msg", message_conv=UNQUOTE, inner=WORDS,
     fields=(
         F("rest", names.MODEL_PATH, Conv("slog_model_path", _model_path)),
@@ -55,11 +59,10 @@ SLOG = Shape(
 # http.method=GET http.path=/api/v1/me http.pattern="GET /api/v1/me" http.status=200 http.d=247.4702ms`).
 SLOG_HTTP = Shape(
     "ollama.slog_http",
-    r'time=(?P<when>\S+) level=(?P<lvl>\w+)(?: source=(?P<src>\S+))? msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S*)'
-    r'(?: \S+)*? http\.method=(?P<method>[A-Z]+) http\.path=(?P<path>[^\s"?]*)(?:\?(?P<query>\S*))?'
+    _SLOG_HEAD + r'(?: \S+)*? http\.method=(?P<method>[A-Z]+) http\.path=(?P<path>[^\s"?]*)(?:\?(?P<query>\S*))?'
     r'.*? http\.status=(?P<status>\d{3})(?: http\.d=(?P<took>\S+))?(?: .*)?$',
     "ollama", kind=Kind.HTTP, level="lvl", producer="ollama", tag_group="src", message="msg", message_conv=UNQUOTE,
-    const=((names.HTTP_STAGE, "response"),), needle="http.status=",
+    const=_RESPONSE, needle="http.status=",
     fields=(
         F("method", names.HTTP_METHOD), F("path", names.URL_PATH, empty=True), F("query", URL_QUERY),
         F("status", names.HTTP_STATUS, INT), F("took", names.REQUEST_COST_S, GO_DURATION),

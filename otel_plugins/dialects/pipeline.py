@@ -18,7 +18,7 @@ from otel_plugins.record import Record
 
 from .content import CONTENT_DIALECTS
 from . import envelope, failures
-from .envelope import ENVELOPES, JOURNAL_FIELD, PASTED, strip_ansi
+from .envelope import ENVELOPES, JOURNAL_FIELD, PASTED, PROCESS, strip_ansi
 from .fastpath import fast_parse
 from .access import ACCESS
 from .generic import CHROMIUM, FALLBACK, LEVELS_FIRST
@@ -50,8 +50,7 @@ _FORMATS = (
 )
 # Behind an unknown prefix, a Python server's process envelope too: a supervisor re-printing a
 # vLLM's console (`... [Info] (Process) (APIServer pid=42406)   File "..."`).
-_PROCESS = next(s for s in ENVELOPES if s.name == "envelope.process")
-DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM, _PROCESS)), *FALLBACK))
+DIALECTS = Chain("dialects", (*_FORMATS, *LEVELS_FIRST, behind((*_FORMATS, CHROMIUM, PROCESS)), *FALLBACK))
 # Progress dots (`LLAMA_LOG_CONT`, no prefix) glued to the front of the next line.
 DOTS_GLUED = Shape(
     "loading.dots_glued", r"(?P<dots>\.+)(?P<msg>[^./\\].*)$", None, message="msg", inner=DIALECTS,
