@@ -3,7 +3,10 @@
     .venv/bin/python bench/score_corpus.py [--corpus DIR]... [--json] [--misses] [--check]
 
 Each excerpt is fed as one stream to `otel-plugins classify --json` (one CLI run per
-excerpt), so the figures measure the shipped command, whatever sits behind it. By
+excerpt), so the figures measure the shipped command, whatever sits behind it. The excerpt
+is a file, as a recorded log is, which `classify` reads once ahead (a client's repeated
+poll is a probe from its first request); `--pipe` feeds it on stdin instead, as a live
+stream comes, with no look ahead. By
 default both corpora are scored: the shared one (found as tests/conftest.py finds it)
 and tests/testdata/corpus. Five figures, per corpus and combined (sums of counts):
 
@@ -29,6 +32,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +46,7 @@ HOLDOUT2 = REPO / "tests" / "testdata" / "holdout2"  # collected after they were
 HOLDOUT3 = REPO / "tests" / "testdata" / "holdout3"  # collected after they were tuned on the second
 HOLDOUT4 = REPO / "tests" / "testdata" / "holdout4"  # and after the third
 HOLDOUT5 = REPO / "tests" / "testdata" / "holdout5"  # and after the fourth
+HOLDOUT6 = REPO / "tests" / "testdata" / "holdout6"  # and after the fifth
 
 RANK = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 INFO, WARN = RANK["INFO"], RANK["WARN"]
@@ -161,12 +166,18 @@ def stated_severity():
     return rank
 
 
-def classify(stream: Excerpt, command: list[str]) -> str | None:
+def classify(stream: Excerpt, command: list[str], pipe: bool) -> str | None:
     """Runs the CLI over one excerpt and attaches its answers; returns an error or None."""
     first = stream.labelled[0]
     data = "".join(text + "\n" for text in stream.lines).encode("utf-8", "surrogateescape")
     try:
-        result = subprocess.run([*command, "classify", "--json", "-"], input=data, capture_output=True, timeout=300)
+        if pipe:
+            result = subprocess.run([*command, "classify", "--json", "-"], input=data, capture_output=True, timeout=300)
+        else:
+            with tempfile.NamedTemporaryFile(suffix=".log") as log:
+                log.write(data)
+                log.flush()
+                result = subprocess.run([*command, "classify", "--json", log.name], capture_output=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{first.source} (excerpt {first.excerpt}): {exc}"
     rows = []
@@ -303,6 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--misses", action="store_true", help="list every wrong line, grouped by class")
     parser.add_argument("--check", action="store_true", help="exit 1 if a combined figure misses its goal")
     parser.add_argument("--jobs", type=int, default=2, help="CLI runs at once (default 2)")
+    parser.add_argument("--pipe", action="store_true", help="feed each excerpt on stdin, as a live stream: no look ahead")
     parser.add_argument("--cli", default=None, help="command that runs otel-plugins (default: this Python -m otel_plugins)")
     return parser.parse_args(argv)
 
@@ -325,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for directory, streams in corpora:
             tally = Tally(excerpts=len(streams))
-            for stream, failure in zip(streams, pool.map(lambda s: classify(s, command), streams)):
+            for stream, failure in zip(streams, pool.map(lambda s: classify(s, command, args.pipe), streams)):
                 if failure:
                     tally.failed_runs.append(failure)
                 if rank is not None:

@@ -7,7 +7,7 @@ one stream: one server's output, one log file.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import AnyStr
 
@@ -15,8 +15,9 @@ from . import names
 from .dialects import decode, parse_line
 from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
-from .policy import Decision, Policy, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
+from .policy import Decision, Policy, Poll, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
 from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_FAILURE_REPEATED, REASON_SAMPLED
+from .policy.pollers import MAX_KEYS
 from .record import Kind, Record, Severity
 
 # An uptime clock that jumps back this far means the producer restarted in the same stream.
@@ -107,6 +108,8 @@ class Classifier:
         self.failures = Sampler(config.sample_window_s, reason=REASON_FAILURE_REPEATED, severity=Severity.WARN)
         self._repeated: dict[Decision, Decision] = {}
         self.pollers = PollerTracker(config.probes) if config.probes.repeat_hint else None
+        # Requests decided as polls only thanks to `foresee`: a live stream would have kept them.
+        self.foreseen_polls = 0
         self.trust_line_time = trust_line_time
         self.own_line = own_line
         self._probe_paths = self.policy.matcher.probe_paths
@@ -132,18 +135,14 @@ class Classifier:
         f = record.fields
         if self.own_line is not None and self.own_line(f.get(names.CLIENT_ADDRESS), f.get(names.URL_PATH)):
             return Classified(record, OWN_POLL, now)
-        polling = False
+        poll = Poll.NO
         if self.pollers is not None and record.kind is Kind.HTTP:
-            f = record.fields
-            method = f.get(names.HTTP_METHOD)
-            if method in _POLL_METHODS:
-                client, path = f.get(names.CLIENT_ADDRESS), f.get(names.URL_PATH)
-                if path in self._probe_paths:
-                    self.pollers.prober(client)
-                else:
-                    polling = self.pollers.observe(client, method, path, now)
+            poll = self._polls(f.get(names.CLIENT_ADDRESS), f.get(names.HTTP_METHOD), f.get(names.URL_PATH), now)
         lifecycle = self.lifecycle
-        decision = self.policy.decide(record, lifecycle.phase, overdue=lifecycle.overdue(now), polling=polling)
+        phase, overdue, stopping = lifecycle.phase, lifecycle.overdue(now), lifecycle.stopping
+        decision = self.policy.decide(record, phase, overdue=overdue, polling=poll is not Poll.NO, stopping=stopping)
+        if poll is Poll.FORESEEN and decision != self.policy.decide(record, phase, overdue=overdue, stopping=stopping):
+            self.foreseen_polls += 1
         summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
             f = record.fields
@@ -173,14 +172,12 @@ class Classifier:
         method, path, status, client, empty_rid, health_check = hot.key
         if self.own_line is not None and self.own_line(client, path):
             return Classified(None, OWN_POLL, now, hot=hot)
-        polling = False
-        if self.pollers is not None and method in _POLL_METHODS:
-            if path in self._probe_paths:
-                self.pollers.prober(client)
-            else:
-                polling = self.pollers.observe(client, method, path, now)
+        poll = Poll.NO if self.pollers is None else self._polls(client, method, path, now)
         lifecycle = self.lifecycle
-        decision = self.policy.decide_access(hot, lifecycle.phase, lifecycle.overdue(now), polling)
+        phase, overdue = lifecycle.phase, lifecycle.overdue(now)
+        decision = self.policy.decide_access(hot, phase, overdue, poll is not Poll.NO)
+        if poll is Poll.FORESEEN and decision != self.policy.decide_access(hot, phase, overdue, False):
+            self.foreseen_polls += 1
         summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
             representative, summaries = self.sampler.admit((method, path, status), now)
@@ -191,6 +188,47 @@ class Classifier:
         self._loud = None
         self.probe_answered(hot, decision, now)
         return Classified(None, decision, now, summaries, hot=hot)
+
+    def _polls(self, client: str | None, method: str | None, path: str | None, now: float) -> Poll:
+        """Counts a GET or HEAD for the pollers rule (policy.pollers): whether its client polls."""
+        if method not in _POLL_METHODS:
+            return Poll.NO
+        pollers = self.pollers
+        if path in self._probe_paths:
+            pollers.prober(client)  # type: ignore[union-attr]
+            return Poll.NO
+        return pollers.observe(client, method, path, now)  # type: ignore[union-attr]
+
+    def foresee(self, lines: Iterable[str]) -> None:
+        """Hindsight for a recorded log, handed all its lines before they are decided: the
+        request series the pollers rule finds polled anywhere in them are polls from their
+        first request on (a live stream learns a series only at its `repeat_min`-th request).
+
+        A scout with the policy's rule and its own clock reads the requests; lines naming no
+        GET or HEAD are skipped unparsed, so a line without a time of its own is placed at the
+        last request's time, not the last line's: close together either way."""
+        if self.pollers is None:
+            return
+        scout = Classifier(self.policy, clock=self.clock)
+        polled: set[tuple] = set()
+        for text in lines:
+            if "GET" not in text and "HEAD" not in text:
+                continue
+            hot = match_hot(text)
+            if hot is not None:
+                method, path, _status, client = hot.key[:4]
+                time_unix, uptime = hot.clock()
+            else:
+                record = parse_line(text)
+                if record.kind is not Kind.HTTP:
+                    continue
+                f = record.fields
+                method, path, client = f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.CLIENT_ADDRESS)
+                time_unix, uptime = record.time_unix, record.uptime
+            now = scout._line_time(time_unix, uptime, None)
+            if scout._polls(client, method, path, now) is not Poll.NO and len(polled) < MAX_KEYS:
+                polled.add((client, method, path))
+        self.pollers.foresee(polled)
 
     def probe_answered(self, hot: HotMatch, decision: Decision, now: float) -> None:
         """What an access line the fast path matched means for the lifecycle (a probe answered

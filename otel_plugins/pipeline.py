@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,6 +84,7 @@ class LineCounts:
     shed: int = 0  # passed through unparsed under overload (run)
     cut: int = 0  # longer than the line limit: cut before parsing
     own: int = 0  # about the wrapper's own requests to its server: dropped before the policy
+    foreseen: int = 0  # polls known only by looking ahead (`foresee`): a live stream keeps them
 
     def add(self, other: LineCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -97,6 +98,8 @@ class LineCounts:
             parts.append(f"crash dumps folded {self.crashes}")
         if self.own:
             parts.append(f"own /health polls dropped {self.own}")
+        if self.foreseen:
+            parts.append(f"polls known by looking ahead {self.foreseen}")
         if self.cut:
             parts.append(f"cut at the line limit {self.cut}")
         return ", ".join(parts)
@@ -289,6 +292,11 @@ class LinePipeline:
             return raw
         return render(raw, classified.decision)
 
+    def foresee(self, lines: Iterable[bytes]) -> None:
+        """Hindsight for a recorded log, handed every line before the first is fed: a request
+        series that polls anywhere in it is a poll from its first request (Classifier.foresee)."""
+        self.classifier.foresee(decode(raw) for raw in lines)
+
     def feed_text(
         self, text: str, arrival: float | None = None, extra: Attributes | None = None, hot: HotMatch | None = None
     ) -> Classified:
@@ -354,6 +362,7 @@ class LinePipeline:
         self._summaries(self.classifier.flush(end), extra)
         self._summed_up(self.repeats.close_all(end))
         self._finish_crash(time.time() if now is None else now, True, extra)
+        self.counts.foreseen = self.classifier.foreseen_polls
 
     def _summaries(self, summaries: Any, extra: Attributes | None) -> None:
         for summary in summaries:

@@ -71,6 +71,8 @@ class Event(str, enum.Enum):
     NOT_READY = "not_ready"
     LOAD_FAILED = "load_failed"
     STOPPING = "stopping"
+    # A worker or shard process ended: part of a stop announced before it, else it died.
+    WORKER_EXITED = "worker_exited"
     CRASH = "crash"
     RPC_LISTENING = "rpc.listening"
     RPC_ACCEPTED = "rpc.accepted"

@@ -117,3 +117,19 @@ def test_the_program_leaves_with_its_code_while_a_thread_is_still_inside_native_
         assert done.returncode == 7, done.stderr
         assert done.stdout == "buffered, not yet flushed"
         assert "exit handler ran" in done.stderr
+
+
+def test_classify_reads_a_file_ahead_and_a_pipe_as_it_comes(tmp_path):
+    """A file is read once ahead (a repeated poll is a probe from its first request); the same
+    lines on a pipe are decided as a live stream decides them."""
+    log = tmp_path / "poll.log"
+    log.write_text("".join(
+        f'[2026-01-01 00:00:{s}] INFO:     10.0.0.7:5 - "GET /v1/models HTTP/1.1" 200 OK\n' for s in (10, 20, 30)
+    ))  # fmt: skip
+    command = [sys.executable, "-m", "otel_plugins", "classify", "--json"]
+    from_file = subprocess.run([*command, str(log)], capture_output=True, text=True, timeout=60, check=False)
+    from_pipe = subprocess.run([*command, "-"], input=log.read_text(), capture_output=True, text=True, timeout=60, check=False)
+    assert from_file.returncode == from_pipe.returncode == 0
+    kinds = [[re.search(r'"kind":"(\w+)"', row).group(1) for row in run.stdout.splitlines()] for run in (from_file, from_pipe)]
+    assert kinds == [["probe", "probe", "probe"], ["http", "http", "probe"]]
+    assert "polls known by looking ahead: 2" in from_file.stderr and "looking ahead" not in from_pipe.stderr

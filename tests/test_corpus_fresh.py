@@ -1,7 +1,7 @@
 """Integrity of the labelled corpora grown for issue 10: the fresh one (`tests/testdata/corpus`),
 the holdout (`tests/testdata/holdout`, collected after the rules were tuned on the other two)
 the second holdout (`tests/testdata/holdout2`, collected after they were tuned on the first), the
-third, fourth and fifth (`tests/testdata/holdout3` to `holdout5`), each collected after the
+third to sixth (`tests/testdata/holdout3` to `holdout6`), each collected after the
 rules were tuned on the one before.
 
 Only the data is checked here: every labelled line is the line of its excerpt, every
@@ -27,6 +27,7 @@ HOLDOUT2 = Path(__file__).parent / "testdata" / "holdout2"
 HOLDOUT3 = Path(__file__).parent / "testdata" / "holdout3"
 HOLDOUT4 = Path(__file__).parent / "testdata" / "holdout4"
 HOLDOUT5 = Path(__file__).parent / "testdata" / "holdout5"
+HOLDOUT6 = Path(__file__).parent / "testdata" / "holdout6"
 LABELS = {"probe_noise", "http_business", "load_progress", "rpc", "lifecycle", "error", "other"}
 HTTP_LABELS = {"probe_noise", "http_business"}
 HTTP_KEYS = {"method", "path", "status", "client"}
@@ -38,8 +39,8 @@ def rows(directory: Path, name: str) -> list[dict]:
     return [json.loads(row) for row in (directory / name).read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5],
-    ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4", "holdout5"],
+@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6],
+    ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6"],
 )
 def corpus(request) -> Path:
     return request.param
@@ -112,7 +113,7 @@ def test_the_corpus_covers_what_issue_10_asks(corpus, excerpts, labelled):
 @pytest.mark.skipif(not (CORPUS_DIR / "labeled.jsonl").exists(), reason=f"the shared corpus is not at {CORPUS_DIR}")
 def test_no_line_repeats_the_shared_corpus(corpus, labelled):
     shared = {json.loads(row)["line"] for row in (CORPUS_DIR / "labeled.jsonl").read_text(encoding="utf-8").splitlines()}
-    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5]  # in the order they were collected
+    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6]  # in the order they were collected
     earlier = order[: order.index(corpus)]
     for directory in earlier:
         shared |= {item["line"] for item in rows(directory, "labeled.jsonl")}

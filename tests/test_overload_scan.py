@@ -150,7 +150,7 @@ class Loud:
 
 def corpora() -> list[Path]:
     found = [score_corpus.FRESH, score_corpus.HOLDOUT, score_corpus.HOLDOUT2, score_corpus.HOLDOUT3, score_corpus.HOLDOUT4,
-             score_corpus.HOLDOUT5]
+             score_corpus.HOLDOUT5, score_corpus.HOLDOUT6]
     if (CORPUS_DIR / "labeled.jsonl").exists():
         found.insert(0, CORPUS_DIR)
     return found

@@ -16,7 +16,9 @@ each a record (collector-config/README.md).
 carries (`line_time`). They must agree exactly. `replay` may differ only where a rule
 reads the time between lines, and then only by class (printed with `-s`):
 - `cadence`: a GET repeated at a steady interval (>= 0.5 s apart) is a probe; lines that
-  arrive together have no interval;
+  arrive together have no interval. `replay` reads its file once ahead, so such a series is
+  a probe from its first request, and a probe after those may find the server ready
+  sooner (reason `probe_healthy` where `run` says `probe_while_loading`);
 - `crash_split`: a crash dump ends after 1 s without a new part; by line time a dump can
   end (and a new one start) where arriving lines keep one dump open.
 """
@@ -135,12 +137,18 @@ def replay_class(expected: Counter, got: Counter) -> str | None:
     missing, extra = expected - got, got - expected
     if all("exception.type" in dict(attrs) for _b, _s, attrs in (missing + extra).elements()):
         return "crash_split"
-    run_kind = {body: dict(attrs).get("llama.log.kind") for body, _s, attrs in missing.elements()}
+    run_attrs = {body: dict(attrs) for body, _s, attrs in missing.elements()}
     probe_paths = Policy().probes.paths
-    for body, _severity, attrs in extra.elements():
-        found = dict(attrs)
+    for body, severity, attrs in extra.elements():
+        found, was = dict(attrs), run_attrs.get(body, {})
         # A GET that repeats across a long gap (over repeat_max_interval_s by line time) stays HTTP traffic.
-        if not (run_kind.get(body) == "http" and found.get("llama.log.kind") == "probe" and found.get("url.path") not in probe_paths):
+        polled = was.get("llama.log.kind") == "http" and found.get("llama.log.kind") == "probe" and found.get("url.path") not in probe_paths
+        ready_sooner = (
+            severity == "DEBUG" and was.get("llama.policy.reason") == "probe_while_loading"
+            and found.get("llama.policy.reason") == "probe_healthy"
+            and {k: v for k, v in was.items() if k != "llama.policy.reason"} == {k: v for k, v in found.items() if k != "llama.policy.reason"}
+        )  # fmt: skip
+        if not (polled or ready_sooner):
             return None
     return "cadence" if sum(missing.values()) == sum(extra.values()) else None
 

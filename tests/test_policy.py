@@ -437,3 +437,48 @@ def test_a_line_naming_no_client_makes_no_prober():
     other = 'INFO:     10.0.0.7:5000 - "GET {path} HTTP/1.1" 200 OK'
     classifier.classify(other.format(path="/health"))
     assert classifier.classify(other.format(path="/api/v1/settings")).decision.kind is Kind.PROBE
+
+
+def test_a_worker_ending_is_a_failure_unless_a_stop_was_announced():
+    """text-generation-inference's launcher prints `shard terminated` at INFO both when it stops
+    its shards and when one died (then `Error: ShardFailed`): announced or not is the difference."""
+    from otel_plugins.classify import Classifier
+
+    died = "2024-07-22T19:57:05.908774Z  INFO shard-manager: text_generation_launcher: shard terminated rank=3"
+    decision = Classifier().classify(died).decision
+    assert (decision.kind.value, decision.severity.name, decision.reason) == ("error", "ERROR", "worker_died")
+
+    classifier = Classifier()
+    classifier.classify("2023-12-16T09:36:24.632181Z  INFO text_generation_launcher: Shutting down shards")
+    decision = classifier.classify("2023-12-16T09:36:24.652173Z  INFO shard-manager: text_generation_launcher: Shard terminated rank=1").decision
+    assert (decision.kind.value, decision.severity.name, decision.reason) == ("lifecycle", "INFO", None)
+
+
+def test_looking_ahead_makes_a_series_a_poll_from_its_first_request_only_when_it_polls_later():
+    """`foresee` hands a recorded log's lines over before they are decided: a series that repeats
+    is a poll from its first request, counted as known only by looking ahead; a request asked once,
+    or by another client, stays the client's."""
+    from otel_plugins.pipeline import LinePipeline
+
+    def request(second: int, client: str, path: str = "/v1/models") -> str:
+        return f'[2026-01-01 00:00:{second:02d}] INFO:     {client}:5 - "GET {path} HTTP/1.1" 200 OK'
+
+    lines = [request(10, "10.0.0.7"), request(11, "10.0.0.9", "/api/tags"), request(20, "10.0.0.7"), request(30, "10.0.0.7")]
+    live, ahead = LinePipeline(Policy(), line_time=True), LinePipeline(Policy(), line_time=True)
+    ahead.foresee(line.encode() for line in lines)
+    kinds = [(live.feed_text(line).decision.kind.value, ahead.feed_text(line).decision.kind.value) for line in lines]
+    assert kinds == [("http", "probe"), ("http", "http"), ("http", "probe"), ("probe", "probe")]
+    live.close()
+    ahead.close()
+    assert (live.counts.foreseen, ahead.counts.foreseen) == (0, 2)
+    assert "polls known by looking ahead 2" in ahead.counts.describe()
+
+
+def test_a_request_not_answered_yet_is_info_whatever_level_its_server_logs_it_at():
+    """Lemonade logs each request at Debug before answering it: a user's business is INFO."""
+    from otel_plugins.classify import Classifier
+
+    line = "May 06 21:10:13 foundry lemond[1902200]: 2026-05-06 21:10:13.084 [Debug] (Server) GET /api/v1/system-info"
+    classified = Classifier().classify(line)
+    assert classified.record.severity.name == "DEBUG" and classified.http_status is None
+    assert (classified.decision.kind.value, classified.decision.severity.name) == ("http", "INFO")

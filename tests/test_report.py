@@ -36,6 +36,7 @@ CORPORA = {
     "holdout3": REPO / "tests" / "testdata" / "holdout3" / "excerpts.jsonl",
     "holdout4": REPO / "tests" / "testdata" / "holdout4" / "excerpts.jsonl",
     "holdout5": REPO / "tests" / "testdata" / "holdout5" / "excerpts.jsonl",
+    "holdout6": REPO / "tests" / "testdata" / "holdout6" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)

@@ -81,13 +81,14 @@ def _networks(policy: Policy) -> tuple[list[str], list[str]]:
 
 
 def trusted_client(policy: Policy) -> str:
-    """A client the probe matcher trusts: none printed, `localhost`, or inside a network.
+    """A client the probe matcher trusts: `localhost`, or inside a network (a line that prints
+    none says nothing of who asked).
 
     IPv4 networks are only matched against dotted addresses: Go's net package would also
     match an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`), Python's ipaddress does not.
     """
     client = attr(names.CLIENT_ADDRESS)
-    terms = [f"{client} == nil", f'{client} == "localhost"']
+    terms = [f'{client} == "localhost"']
     v4, v6 = _networks(policy)
     if v4:
         terms.append(f'(IsMatch({client}, "^[0-9.]+$") and IsInCIDR({client}, [{", ".join(map(ottl_str, v4))}]))')

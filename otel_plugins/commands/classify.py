@@ -12,7 +12,7 @@ from ..classify import Classified
 from ..dialects import decode
 from ..pipeline import LinePipeline
 from ..policy import SampleSummary
-from ..sources.replay import LineReader, open_input
+from ..sources.replay import LineReader, lines_ahead, open_input
 from .common import add_policy_argument, load_policy
 
 # Lines are written in bulk: one write per this many.
@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "classify", help="show what the policy does to each line (dry run)",
         description="Dry run: decide every line of a log with the probe policy, in order and statefully,"
-        " and print the kind, verdict and severity of each. Exports nothing.",
+        " and print the kind, verdict and severity of each. Exports nothing. A file (not a pipe) is read"
+        " once ahead, so that a client's repeated poll is a probe from its first request.",
     )  # fmt: skip
     add_policy_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per input line")
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     feed = pipeline.feed_text
     pending: list[str] = []
     with open_input(args.file) as stream:
+        pipeline.foresee(lines_ahead(stream))
         lines = LineReader(stream)
         for number, raw in enumerate(lines, 1):
             classified = feed(decode(raw))
@@ -140,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
         kinds[decision.kind.value] += count
         verdicts[decision.verdict.value if decision.emit else "suppressed"] += count
     total = sum(kinds.values())
+    foreseen = pipeline.counts.foreseen
+    ahead = f"; polls known by looking ahead: {foreseen}" if foreseen else ""
     print(
         f"{total} lines; kinds: {dict(sorted(kinds.items()))}; verdicts: {dict(sorted(verdicts.items()))};"
-        f" final phase: {pipeline.phase.value}{lines.cut_note()}" + ("" if args.json else " (* = not emitted)"),
+        f" final phase: {pipeline.phase.value}{ahead}{lines.cut_note()}" + ("" if args.json else " (* = not emitted)"),
         file=sys.stderr,
     )
     return 0

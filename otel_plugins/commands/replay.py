@@ -10,7 +10,7 @@ from ..emit.logs import LogEmitter
 from ..emit.metrics import InstanceMetrics
 from ..pipeline import LinePipeline, describe_lines
 from ..sinks.telemetry import setup_telemetry
-from ..sources.replay import LineReader, open_input
+from ..sources.replay import LineReader, lines_ahead, open_input
 from .common import add_policy_argument, load_policy, prepare_output_dir
 
 
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         telemetry.meter_provider.get_meter("otel_plugins"), None, {names.ATTR_SERVER_KIND: "replay"}, export_stats=telemetry.stats
     )
     pipeline = LinePipeline(policy, emitter, metrics=metrics, line_time=True)
+    pipeline.foresee(lines_ahead(stream))
     out = sys.stdout.buffer
     # A recorded log has no server to keep pace with: wait for export instead of dropping,
     # every half queue of records or every 4 MiB of lines (up to 1 MiB each), whichever comes first:

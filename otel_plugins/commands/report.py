@@ -37,7 +37,7 @@ import sys
 
 from .. import environment_variables as env_names
 from .. import estimate as est
-from ..sources.replay import open_input
+from ..sources.replay import lines_ahead, open_input
 from .common import UsageError, add_policy_argument, load_policy
 
 _MAX_TOP = 1000
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         label = "stdin" if path == "-" else path
         try:
             with open_input(path) as stream:
-                builder.add_stream(label, bounded_lines(stream))
+                builder.add_stream(label, bounded_lines(stream), lines_ahead(stream))
         except OSError as exc:
             raise UsageError(f"{label}: read failed ({exc.strerror or exc})") from None
     report = builder.build([("stdin" if p == "-" else p) for p in args.files])

@@ -21,15 +21,17 @@ from .shape import INT, F, Shape
 
 _STAGE = ((names.HTTP_STAGE, "response"),)
 # The request line's client: `host:port`, `[v6]`, or a name.
-UVICORN_ACCESS = (
+UVICORN_REQUEST = (
     r"(?:(?P<client>\S+?):(?P<port>\d+)|\[(?P<host6>[^\]\s]*)\]|(?P<host>\S+?))(?: \d+)?"
-    r' - "(?P<method>[A-Z]+) ' + TARGET + r' HTTP/(?P<version>[\d.]+)" (?P<status>\d{3})(?: .*)?'
+    r' - "(?P<method>[A-Z]+) ' + TARGET + r' HTTP/(?P<version>[\d.]+)"'
 )
-UVICORN_FIELDS = (
+UVICORN_ACCESS = UVICORN_REQUEST + r" (?P<status>\d{3})(?: .*)?"
+UVICORN_REQUEST_FIELDS = (
     F("method", names.HTTP_METHOD), F("path", names.URL_PATH), F("query", URL_QUERY),
     F("client", names.CLIENT_ADDRESS), F("port", names.CLIENT_PORT, INT), F("host6", names.CLIENT_ADDRESS), F("host", names.CLIENT_ADDRESS),
-    F("version", HTTP_VERSION), F("status", names.HTTP_STATUS, INT),
+    F("version", HTTP_VERSION),
 )
+UVICORN_FIELDS = (*UVICORN_REQUEST_FIELDS, F("status", names.HTTP_STATUS, INT))
 
 ACCESS_BODY = Shape(
     "access.uvicorn", UVICORN_ACCESS + "$", "uvicorn", kind=Kind.HTTP, needle=" HTTP/", producer="uvicorn", fields=UVICORN_FIELDS, const=_STAGE,
@@ -68,4 +70,14 @@ RAY_SERVE_ACCESS = Shape(
     ),
 )
 
-__all__ = ["ACCESS", "ACCESS_BODY", "BENTOML_ACCESS", "COMMON_LOG", "RAY_SERVE_ACCESS", "UVICORN_ACCESS", "UVICORN_FIELDS"]
+# A message that is only a request line, the status after ` - ` once answered (Lemonade's C++
+# server, after its own prefix: `GET /api/v1/models`, `GET /internal/config - 403`). Only read
+# inside a format that wraps messages: a bare `GET /x` line alone says too little.
+REQUEST_LINE = Shape(
+    "access.request_line", r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) " + TARGET + r"(?: - (?P<status>\d{3}))?$",
+    "access", kind=Kind.HTTP,
+    fields=(F("method", names.HTTP_METHOD), F("path", names.URL_PATH), F("query", URL_QUERY), F("status", names.HTTP_STATUS, INT)),
+    examples=("2026-05-06 21:10:13.092 [Debug] (Server) GET /internal/config - 403", "2026-05-06 21:10:24.695 [Debug] (Server) GET /api/v1/models"),
+)
+
+__all__ = ["ACCESS", "ACCESS_BODY", "BENTOML_ACCESS", "COMMON_LOG", "RAY_SERVE_ACCESS", "REQUEST_LINE", "UVICORN_ACCESS", "UVICORN_FIELDS"]

@@ -8,7 +8,8 @@ Backtrace lines (kind ERROR, part "backtrace", no event): gdb's `[New LWP n]`,
 `[Thread debugging using libthread_db enabled]`, `Using host libthread_db library ...`,
 `#3  0x... in ggml_abort () from ...`, `[Inferior 1 (process N) detached]`, a core file's
 session, glibc `backtrace_symbols` lines, C++ `  what():  ...`, Go `goroutine 40 [running]:`,
-frames and the panic's `[signal ...]` line, UCX's and Boost's frames, register dumps.
+frames and the panic's `[signal ...]` line, UCX's and Boost's frames, a JVM's `at ...(X.java:1)`
+frames, register dumps.
 A later stage folds a head and its backtrace into one record; each line here stands alone.
 Severity: FATAL for a head (the process is gone), ERROR for backtrace lines; none is stated.
 """
@@ -82,6 +83,14 @@ CRASH = (
     # After `panic: runtime error: ...`: `[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x...]`
     trace("go_signal", r"\[signal SIG[A-Z]+: [^\]]*\]\s*$", "go", examples=("[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x5604dba1e1ce]",)),
     trace("cxx_what", r" \s*what\(\): +.*", "c++", examples=("  what():  bad things",)),
+    # A JVM's stack trace (TorchServe's and DJL Serving's frontends): `\tat pkg.Class.method(File.java:628)`,
+    # log4j may add the jar (`[?:?]`, `~[app.jar:1.0]`); `\t... 12 more` ends a cause's frames.
+    trace(
+        "java_frame",
+        r"\s+(?:at [\w$.<>/-]+\((?:[\w$-]+\.(?:java|kt|scala|groovy):\d+|Native Method|Unknown Source)\)(?: ~?\[[^\]]*\])?|\.\.\. \d+ (?:more|common frames omitted))\s*$",
+        "java",
+        examples=("        at java.lang.Thread.run(Thread.java:829) [?:?]", "\tat org.pytorch.serve.wlm.WorkerThread.run(WorkerThread.java:200)", "\t... 12 more"),
+    ),
     head(
         "signal", r"(?:(?:Segmentation fault|Aborted|Bus error|Illegal instruction)(?: \(core dumped\))?\s*$|SIG[A-Z]+: .*)",
         examples=("Segmentation fault (core dumped)", "Aborted"),

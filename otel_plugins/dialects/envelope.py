@@ -72,6 +72,7 @@ _PROGRAM = r" (?P<host>\S*) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 
 _DOCKER_TIME = r"(?P<when>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) "
 _CRASH_PARTS = (*CRASH, *TRACEBACK)
+_SUPERVISOR = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[A-Za-z]+\] \(\w+\) "
 
 PROCESS = _envelope(
     "process", r"\((?P<role>[A-Za-z_][\w ]*?)(?: \w+=\d+)*? ?pid=(?P<pid>\d+)\) ",
@@ -125,6 +126,13 @@ ENVELOPES = (
     _envelope(
         "relay", r"\d{1,2}:\d\d[AP]M [A-Z]{3} GRPC\([^()]*\): (?:stderr|stdout) ?", needle="GRPC(",
         examples=("12:47AM DBG GRPC(luna-ai-llama2-127.0.0.1:36309): stderr runtime.goexit()",),
+    ),
+    # A supervisor relaying a Python server's console at its own level (Lemonade:
+    # `2026-06-09 14:01:54.604 [Info] (Process) (APIServer pid=42406)   File "..."`): only in front of
+    # a process envelope, and the child's line states its own level.
+    _envelope(
+        "supervisor", _SUPERVISOR, needle="pid=", guard=strip_groups(_SUPERVISOR + PROCESS.pattern),
+        examples=('2026-06-09 14:01:54.604 [Info] (Process) (APIServer pid=42406)   File "/x/async_llm.py", line 146, in __init__',),
     ),
     _envelope("journal_verbose", r"    MESSAGE=", examples=('    MESSAGE=[INFO] Request 192.168.88.12 "GET /ui/ HTTP/1.1" 200 482915 "Mozilla/5.0" 1.2ms',)),
 )

@@ -251,9 +251,9 @@ WORDS = Keyed(
         "Shard": _rules(
             "Shard",
             r(r"Shard ready in", Event.LOADED, producer=_TGI),
-            r(r"Shard terminated", Event.STOPPING, producer=_TGI),
+            r(r"Shard terminated", Event.WORKER_EXITED, producer=_TGI),
         ),
-        "shard": _rules("shard", r(r"shard terminated", Event.STOPPING, producer=_TGI)),
+        "shard": _rules("shard", r(r"shard terminated", Event.WORKER_EXITED, producer=_TGI)),
         "Server": _rules(
             "Server",
             r(r"Server started at (?P<url>\S+)", Event.STARTING, producer=_TGI),

@@ -1,5 +1,5 @@
 """What the message of a line in another server's format can be: an HTTP access line (uvicorn's,
-the Common Log Format, BentoML's), a lifecycle, load or progress marker (`lifecycle.WORDS`),
+the Common Log Format, BentoML's, a bare request line), a lifecycle, load or progress marker (`lifecycle.WORDS`),
 or, where the line states no level, a plain failure (`generic.ERROR_WORDS`).
 
 Formats that wrap messages (Python logging, glog, Rust `tracing`, zerolog, Go's `log`...) hand
@@ -9,13 +9,13 @@ the marker's kind and event), otherwise the line keeps its own level and kind.
 
 from __future__ import annotations
 
-from .access import ACCESS
+from .access import ACCESS, REQUEST_LINE
 from .generic import BODY_ERROR
 from .lifecycle import WORD_MESSAGE, WORDS
 from .shape import Chain, Shape
 
 # A marker from the word table, annotating the wrapping line (a partial record: no dialect).
 MARKER = Shape("message.marker", WORD_MESSAGE + "$", None, inner=WORDS, required=True)
-MESSAGE = Chain("message", (*ACCESS, MARKER, BODY_ERROR))
+MESSAGE = Chain("message", (*ACCESS, REQUEST_LINE, MARKER, BODY_ERROR))
 
 __all__ = ["MARKER", "MESSAGE"]

@@ -5,7 +5,8 @@
 - `[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0` (gunicorn),
   `2023-08-17T12:41:56+0000 [INFO] [api_server:1] message` (BentoML), LM Studio's entry headers
   `2025-05-03 06:10:25 [ERROR]` and (2026) `2026-01-18 11:33:58  [WARN]`, their message on the next line,
-  `[2024-05-17 23:21:12.539] [INFO] [LM STUDIO SERVER] message` (LM Studio), `[INFO] [cli] message`;
+  `[2024-05-17 23:21:12.539] [INFO] [LM STUDIO SERVER] message` (LM Studio), `[INFO] [cli] message`,
+  `2026-05-06 21:10:13.092 [Debug] (Server) message` (Lemonade);
 - `2025-11-26 14:11:06.911 | INFO     | module:function:476 - message` (loguru);
 - `2025-07-22 03:38:06,508 [mlserver][model:1] INFO - message` (MLServer);
 - `09:40:06 - LiteLLM Proxy:ERROR: user_api_key_auth.py:1490 - message` (LiteLLM);
@@ -30,6 +31,9 @@ from .tracing import TRACING
 
 DATE = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z| ?[+-]\d\d:?\d\d)?"
 LEVEL = r"(?P<lvl>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE)"
+# In brackets a level may be capitalised (Lemonade's `[Debug]`, `[Warn]`): a bracketed word after
+# the time says nothing else.
+_BRACKETED_LEVEL = r"(?P<lvl>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|TRACE|NOTICE|Debug|Info|Warning|Warn|Error|Critical|Fatal|Trace)"
 _TIME = (F("when", LOG_TIME), F("when", TIME, ISO_TIME))
 
 
@@ -53,12 +57,15 @@ PYLOG = (
         examples=("2025-06-10 11:36:26.764 269781 kserve INFO [encoder_model.py:load():204] Successfully loaded huggingface model from path x",),
     ),
     _py(
-        "brackets", r"(?:\[(?P<when>" + DATE + r")\]|(?P<when2>" + DATE + r")) +(?:\[(?P<pid>\d+)\] )?\[" + LEVEL + r"\]\s*(?:\[(?P<comp>[^\]]+)\] )?(?P<msg>.*)$",
-        time=False, tag_group="comp",
+        "brackets",
+        r"(?:\[(?P<when>" + DATE + r")\]|(?P<when2>" + DATE + r")) +(?:\[(?P<pid>\d+)\] )?\[" + _BRACKETED_LEVEL
+        + r"\]\s*(?:\[(?P<comp>[^\]]+)\] |\((?P<comp2>\w+)\) )?(?P<msg>.*)$",
+        time=False, tag_group=("comp", "comp2"),
         fields=(F("pid", names.PID, INT), F("when", LOG_TIME), F("when2", LOG_TIME), F("when", TIME, ISO_TIME), F("when2", TIME, ISO_TIME)),
         examples=(
             "[2023-09-11 16:29:10 +0000] [17720] [INFO] Starting gunicorn 20.1.0", "2025-05-03 06:10:25 [ERROR]", "2026-01-18 11:33:58  [WARN]",
             "2023-08-17T12:41:56+0000 [INFO] [api_server:1] Started server process [22669]",
+            "2026-05-06 21:10:13.092 [Debug] (Server) GET /internal/config - 403",
         ),
     ),
     _py(

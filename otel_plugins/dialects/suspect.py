@@ -50,6 +50,7 @@ _GENERIC = (
     r"\[[WEF](?:\d{4} | [\w./-]+\.(?:cpp|cc|c|h|hpp):\d+\])",  # PyTorch's c10 (`[E ProcessGroupNCCL.cpp:1153]`)
     r"\"level\":\s*[4-6]0\b",  # pino's numbers
     r"(?:^|[ \t\r\f\v\"|])[45]\d\d(?:[ \t\r\f\v|]|$)",  # a 4xx or 5xx status
+    r"\"status(?:_code)?\":\s*\"?[45]\d\d\b",  # and in a JSON log (llama.cpp's and llamafile's `"status":404`)
     r"(?i:error|fail|abort|exception|fatal|panic|crash|exited|terminat|signal|killed|segmentation|core dumped"
     r"|out of memory|insufficient memory|oom|GGML_ASSERT|terminate called|exit (?:code|status)|status=\d)",
     r"SIG[A-Z]{3}",
@@ -105,8 +106,8 @@ SUSPECT = re2.compile(suspect_pattern().encode())
 # Where the scan finds the next line that could matter in data[pos:endpos], or -1.
 find_suspect = first_match(SUSPECT)
 
-# A 2xx status, delimited as `_GENERIC`'s 4xx/5xx one is.
-_SUCCESS = r"(?:^|[ \t\r\f\v\"|])2\d\d(?:[ \t\r\f\v|]|$)"
+# A 2xx status, delimited as `_GENERIC`'s 4xx/5xx one is, or a JSON log's.
+_SUCCESS = r"(?:(?:^|[ \t\r\f\v\"|])2\d\d(?:[ \t\r\f\v|]|$)|\"status(?:_code)?\":\s*\"?2\d\d\b)"
 
 
 def readiness_pattern(path_regex: str) -> str:

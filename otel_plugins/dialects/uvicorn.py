@@ -19,7 +19,12 @@ from otel_plugins import names
 from otel_plugins.record import Kind
 
 from ._common import ISO_TIME, LOG_TIME
-from .access import UVICORN_ACCESS, UVICORN_FIELDS
+from .access import (
+    UVICORN_ACCESS,
+    UVICORN_FIELDS,
+    UVICORN_REQUEST,
+    UVICORN_REQUEST_FIELDS,
+)
 from .lifecycle import WORD_MESSAGE, WORDS
 from .shape import INT, TIME, Chain, F, Shape
 
@@ -37,6 +42,11 @@ ACCESS = _uv(
     "access", _LEVEL + r"?\s+" + _ACCESS, kind=Kind.HTTP, fields=UVICORN_FIELDS, const=((names.HTTP_STAGE, "response"),),
     examples=('INFO:     10.101.56.92:49632 - "GET /health HTTP/1.1" 200 OK',),
 )
+# SGLang prints a request's line when it arrives, without a status: `... - "POST /v1/completions HTTP/1.1"`.
+REQUEST = _uv(
+    "request", _LEVEL + r"?\s+(?P<msg>" + UVICORN_REQUEST + ")$", kind=Kind.HTTP, fields=UVICORN_REQUEST_FIELDS,
+    const=((names.HTTP_STAGE, "request"),), examples=('INFO:     127.0.0.1:37560 - "POST /v1/completions HTTP/1.1"',),
+)
 LIFECYCLE = _uv("lifecycle", _LEVEL + r"\s+(?P<msg>" + WORD_MESSAGE + ")$", inner=WORDS, required=True, examples=("INFO:     Application startup complete.",))
 # uvicorn pads the level to 9 columns; inside SGLang's and KServe's prefixes any spacing goes.
 PLAIN = _uv("plain", _LEVEL + r"\s\s+(?P<msg>.*)$", examples=("WARNING:  something to note",))
@@ -47,7 +57,7 @@ VLLM = Shape(
     "uvicorn", level="lvl", producer="vllm", tag_group="src", message="msg", fields=(F("when", LOG_TIME),), inner=WORDS,
     examples=("INFO 05-06 21:00:52 [api_server.py:602] Starting vLLM server on http://0.0.0.0:8000",),
 )
-_INNER = (ACCESS, LIFECYCLE, LOOSE)
+_INNER = (ACCESS, REQUEST, LIFECYCLE, LOOSE)
 SGLANG = Shape(
     "uvicorn.sglang", r"\[(?P<when>(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d)(?: (?P<rank>[A-Za-z][^\]]*))?\] (?P<msg>.*)$", "uvicorn",
     producer="sglang", tag_group="rank", message="msg", fields=(F("when", LOG_TIME), F("when", TIME, ISO_TIME)),
@@ -64,6 +74,6 @@ KSERVE = Shape(
     inner=Chain("kserve.message", (*_INNER, Shape("kserve.plain", r".*", "uvicorn", kind=Kind.OTHER))),
     examples=("2025-05-14 17:45:10.901 1647689 kserve.trace Received request",),
 )
-UVICORN = (ACCESS, LIFECYCLE, PLAIN, VLLM, SGLANG, KSERVE)
+UVICORN = (ACCESS, REQUEST, LIFECYCLE, PLAIN, VLLM, SGLANG, KSERVE)
 
 __all__ = ["UVICORN"]

@@ -2,13 +2,14 @@
 
 from .config import Policy, PolicyError, ProbeMatcherConfig, RpcPeerConfig, Verdict
 from .decide import Decision, ProbeMatcher, ProbePolicy
-from .pollers import PollerTracker
+from .pollers import Poll, PollerTracker
 from .sampler import Sampler, SampleSummary
 
 __all__ = [
     "Decision",
     "Policy",
     "PolicyError",
+    "Poll",
     "PollerTracker",
     "ProbeMatcher",
     "ProbeMatcherConfig",

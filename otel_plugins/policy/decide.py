@@ -12,7 +12,7 @@ from typing import Any
 from functools import lru_cache
 
 from .. import names
-from ..record import Kind, Phase, Record, Severity
+from ..record import Event, Kind, Phase, Record, Severity
 from .config import Policy, ProbeMatcherConfig, Verdict
 from .paths import PathSet
 
@@ -41,6 +41,9 @@ REASON_CRASH_DUMP = "crash_dump"  # a line no dialect claims, folded into the cr
 # below INFO (llama-swap's `[DEBUG] ... swapState()`, GPUStack's `DEBUG - Run llama-box`): raised
 # to INFO, since which phase an instance is in is what an operator reads the log for.
 REASON_PHASE_CHANGE = "phase_change"
+# A worker or shard that ended while no stop had been announced (text-generation-inference's
+# `shard terminated` before its launcher's `Error: ShardFailed`): it died.
+REASON_WORKER_DIED = "worker_died"
 
 _NOT_READY_PHASES = (Phase.STARTING, Phase.LOADING)
 _CACHE_SIZE = 4096
@@ -64,6 +67,7 @@ OWN_POLL = Decision(Verdict.DROP, Kind.PROBE, Severity.DEBUG, REASON_OWN_POLL, e
 # A line that goes on a crash dump without being a part of one by itself (a rule, a Rust frame,
 # a panic's message): exported within the dump's ERROR record, so shown as an error line.
 IN_CRASH_DUMP = Decision(Verdict.KEEP, Kind.ERROR, Severity.ERROR, REASON_CRASH_DUMP)
+WORKER_DIED = Decision(Verdict.KEEP, Kind.ERROR, Severity.ERROR, REASON_WORKER_DIED)
 
 
 class ProbeMatcher:
@@ -91,7 +95,7 @@ class ProbeMatcher:
         """A health, readiness or metrics path from anyone; any GET or HEAD from a client
         that polls (`polling`, measured by the caller: see policy.pollers); a polled path
         (the model list, server status, anything asked with HEAD) from a trusted client or
-        with an empty llama-box rid."""
+        with an empty llama-box rid. A line naming no client says nothing of who asked."""
         f = record.fields
         if f.get(names.HEALTH_CHECK):
             return True
@@ -106,7 +110,7 @@ class ProbeMatcher:
         if method != "HEAD" and path not in self.poll_paths:
             return False
         client = f.get(names.CLIENT_ADDRESS)
-        if client is None or self._trusted_client(client):
+        if client is not None and self._trusted_client(client):
             return True
         return self.config.empty_rid_hint and f.get(names.REQUEST_ID) == ""
 
@@ -125,8 +129,13 @@ class ProbePolicy:
             return record.severity
         return Severity.ERROR if record.kind is Kind.ERROR else Severity.INFO
 
-    def decide(self, record: Record, phase: Phase, *, overdue: bool = False, polling: bool = False) -> Decision:
+    def decide(
+        self, record: Record, phase: Phase, *, overdue: bool = False, polling: bool = False, stopping: bool = False
+    ) -> Decision:
+        """`stopping`: the instance announced a stop (see lifecycle.Lifecycle.stopping)."""
         if record.kind is not Kind.HTTP:
+            if record.event is Event.WORKER_EXITED and not stopping:
+                return WORKER_DIED
             phase_change = record.kind is Kind.LIFECYCLE and record.event is not None
             key = (record.kind, record.severity, phase_change)
             decision = self._plain.get(key)
@@ -182,7 +191,9 @@ class ProbePolicy:
             if status >= 400:
                 return Decision(Verdict.KEEP, Kind.HTTP, policy.client_error_severity, REASON_CLIENT_ERROR)
             return Decision(Verdict.KEEP, Kind.HTTP, Severity.INFO)
-        return Decision(Verdict.KEEP, Kind.HTTP, self.base_severity(record))
+        # A request not answered yet is a user's business whatever level its server logs requests
+        # at (Lemonade at Debug): INFO, unless the line itself is loud.
+        return Decision(Verdict.KEEP, Kind.HTTP, max(Severity.INFO, self.base_severity(record)))
 
     def _quiet(self, verdict: Verdict, reason: str, record: Record) -> Decision:
         if verdict is Verdict.DOWNGRADE:

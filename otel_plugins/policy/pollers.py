@@ -6,15 +6,29 @@ client keeps sending the same one (`repeat_min` times, each within
 because it asked a health, readiness or metrics path: an orchestrator's other polls are
 polls too. Lines without a usable time count as close together, so a replayed file
 without timestamps is judged on repetition alone.
+
+A live stream learns a series only as it goes: its first `repeat_min - 1` requests are kept
+as the client's. A recorded log can be looked over first (`foresee`): a series that polls
+anywhere in it is a poll from its first request.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from .config import ProbeMatcherConfig
 
-_MAX_KEYS = 2048
+MAX_KEYS = 2048  # series and probers each: a week of logs names fewer clients
+
+
+class Poll(enum.Enum):
+    """What the rule says of one request."""
+
+    NO = "no"
+    SEEN = "seen"  # its client is a known prober, or has repeated it `repeat_min` times
+    FORESEEN = "foreseen"  # only the look ahead knows: its series polls later in the recording
 
 
 class PollerTracker:
@@ -23,6 +37,12 @@ class PollerTracker:
         self._max_gap = config.repeat_max_interval_s
         self._seen: OrderedDict[tuple, list[float]] = OrderedDict()  # (client, method, path) -> [count, last time]
         self._probers: OrderedDict[object, None] = OrderedDict()
+        self._foreseen: frozenset[tuple] = frozenset()
+
+    def foresee(self, series: Iterable[tuple]) -> None:
+        """`series`, (client, method, path) keys a look over the whole recording found polled
+        (see classify.Classifier.foresee), are polls from their first request on."""
+        self._foreseen = frozenset(series)
 
     def prober(self, client: object) -> None:
         """`client` asked a probe path. A line that names no client names no prober: its other
@@ -31,16 +51,16 @@ class PollerTracker:
             return
         self._probers[client] = None
         self._probers.move_to_end(client)
-        if len(self._probers) > _MAX_KEYS:
+        if len(self._probers) > MAX_KEYS:
             self._probers.popitem(last=False)
 
-    def observe(self, client: object, method: str, path: str, when: float | None) -> bool:
-        """Count one request; True when its client polls (a known prober, or repeating itself)."""
+    def observe(self, client: object, method: str, path: str, when: float | None) -> Poll:
+        """Count one request; whether its client polls (a known prober, or repeating itself)."""
         key = (client, method, path)
         entry = self._seen.get(key)
         if entry is None:
             entry = self._seen[key] = [0, when]
-            if len(self._seen) > _MAX_KEYS:
+            if len(self._seen) > MAX_KEYS:
                 self._seen.popitem(last=False)
         else:
             self._seen.move_to_end(key)
@@ -49,4 +69,6 @@ class PollerTracker:
             entry[0] = 0
         entry[0] += 1
         entry[1] = when
-        return client in self._probers or entry[0] >= self._min
+        if client in self._probers or entry[0] >= self._min:
+            return Poll.SEEN
+        return Poll.FORESEEN if key in self._foreseen else Poll.NO

@@ -116,9 +116,11 @@ class ReportBuilder:
         self.errors: dict[tuple[str, str], ErrorEntry] = {}
         self.errors_more = 0
 
-    def add_stream(self, name: str, lines: Iterable[tuple[bytes, bool]]) -> None:
+    def add_stream(self, name: str, lines: Iterable[tuple[bytes, bool]], ahead: Iterable[bytes] = ()) -> None:
+        """`ahead`: the same lines read once before (`LinePipeline.foresee`), when they can be."""
         sink = _Sink()
         pipeline = LinePipeline(self.policy, sink, line_time=True)
+        pipeline.foresee(ahead)
         timeline = TimelineBuilder(pipeline.phase)
         pipeline.on_phase_change(timeline.phase_changed)
         # Each dump being folded: its first line and the offset of its last (a dump has no time of its own).
@@ -138,7 +140,7 @@ class ReportBuilder:
         counts = pipeline.counts
         self.streams.append(
             StreamReport(name, counts.lines, counts.cut, counts.records, counts.crashes, sink.summaries,
-                         pipeline.phase.value, timeline.build(self.bandwidth))
+                         counts.foreseen, pipeline.phase.value, timeline.build(self.bandwidth))
         )  # fmt: skip
 
     def _count(self, name: str, number: int, c: Classified, timeline: TimelineBuilder) -> float | None:

@@ -6,9 +6,20 @@ from ..estimate import format_bytes, format_rate
 from ..policy import Verdict
 from .model import NOT_EMITTED, RequestSource, Timeline, TransferEstimate
 
-__all__ = ["HTTP_KEPT", "VERDICT_COLUMNS", "at", "estimate_text", "format_bytes", "format_rate", "rate", "request", "seconds", "share"]
+__all__ = [
+    "HTTP_KEPT", "VERDICT_COLUMNS", "at", "estimate_text", "foreseen", "format_bytes", "format_rate", "rate", "request", "seconds",
+    "share",
+]  # fmt: skip
 
 HTTP_KEPT = "Other HTTP requests kept at INFO+ (where a probe the policy missed shows)"
+
+
+def foreseen(count: int) -> str:
+    """What reading a file ahead added to the 'after' column, or nothing."""
+    if not count:
+        return ""
+    return (f"{count} of these probes were known by reading the file ahead (a client's first polls);"
+            " a live stream (run, tail, the Collector stage) keeps a series' first requests at INFO")
 # The verdicts, then the lines the policy does not emit (dropped, or sampled away).
 VERDICT_COLUMNS = (*(v.value for v in Verdict), NOT_EMITTED)
 

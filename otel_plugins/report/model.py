@@ -163,6 +163,7 @@ class StreamReport:
     records: int
     crash_dumps: int
     sample_summaries: int
+    foreseen_polls: int  # probes known only by reading the stream ahead: a live stream keeps them
     final_phase: str
     timeline: Timeline | None
 
@@ -189,6 +190,10 @@ class Report:
     @property
     def lines(self) -> int:
         return sum(s.lines for s in self.streams)
+
+    @property
+    def foreseen_polls(self) -> int:
+        return sum(s.foreseen_polls for s in self.streams)
 
     def kind_rows(self) -> list[tuple[str, int, Counter]]:
         """(kind, lines, verdicts) by lines, most first; a line has one verdict, and is also

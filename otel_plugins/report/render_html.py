@@ -51,6 +51,7 @@ def _summary(report: Report) -> str:
     return (
         f'<p class="share">probe noise in INFO+: {escape(fmt.share(b.share))} before, {escape(fmt.share(a.share))} after the policy</p>'
         + _table(("", "before", "after"), rows, numeric=2)
+        + (f"<p>{escape(ahead)}</p>" if (ahead := fmt.foreseen(report.foreseen_polls)) else "")
     )
 
 

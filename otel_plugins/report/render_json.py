@@ -55,6 +55,7 @@ def as_dict(report: Report) -> dict[str, Any]:
             "crash_dumps": sum(s.crash_dumps for s in report.streams),
             "sample_summaries": sum(s.sample_summaries for s in report.streams),
         },
+        "foreseen_polls": report.foreseen_polls,
         "info_plus": {"before": asdict(report.before), "after": asdict(report.after)},
         "noise_share": {"before": report.before.share, "after": report.after.share},
         "families": [
@@ -67,7 +68,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "errors": {"shown": [asdict(e) for e in report.errors.items], "more": report.errors.more},
         "streams": [
             {"input": s.input, "lines": s.lines, "cut": s.cut, "records": s.records, "crash_dumps": s.crash_dumps,
-             "final_phase": s.final_phase, "timeline": None if s.timeline is None else _timeline_dict(s.timeline)}
+             "foreseen_polls": s.foreseen_polls, "final_phase": s.final_phase, "timeline": None if s.timeline is None else _timeline_dict(s.timeline)}
             for s in report.streams
         ],  # fmt: skip
     }

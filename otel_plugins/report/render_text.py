@@ -36,6 +36,9 @@ def noise(report: Report) -> Table:
     _row(table, "INFO+ lines", str(b.lines), str(a.lines))
     _row(table, "probe noise among them", str(b.probes), str(a.probes))
     _row(table, Text("noise share", style="bold"), fmt.share(b.share), Text(fmt.share(a.share), style="bold"))
+    ahead = fmt.foreseen(report.foreseen_polls)
+    if ahead:
+        table.caption, table.caption_justify = ahead, "left"
     return table
 
 

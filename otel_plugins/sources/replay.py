@@ -55,3 +55,23 @@ class LineReader:
         """`, N lines cut at M bytes` for a summary, or nothing."""
         return f", {self.cut} lines cut at {self.max_line_bytes} bytes" if self.cut else ""
 
+
+def lines_ahead(stream: BinaryIO) -> Iterator[bytes]:
+    """Every line of `stream` read ahead of the pass that decides them (the look ahead of
+    `LinePipeline.foresee`), after which the stream is back where it was. Nothing for a stream
+    that cannot be read twice (a pipe, a terminal): such a log is decided without hindsight.
+    A read error is an OSError naming the input, which each command reports in one line."""
+    try:
+        start = stream.tell() if stream.seekable() else None
+    except (OSError, ValueError):
+        start = None
+    if start is None:
+        return
+    try:
+        while line := stream.readline(MAX_LINE_BYTES):
+            yield line
+    except OSError as exc:
+        name = getattr(stream, "name", "-")
+        raise OSError(exc.errno, exc.strerror, "-" if name == "<stdin>" else name) from None
+    finally:
+        stream.seek(start)
