@@ -6,6 +6,7 @@ one stream: one server's output, one log file.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -17,6 +18,7 @@ from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, Poll, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
 from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_FAILURE_REPEATED, REASON_SAMPLED
+from .policy.paths import in_line_regex
 from .policy.pollers import MAX_KEYS
 from .record import Kind, Record, Severity
 
@@ -201,18 +203,22 @@ class Classifier:
 
     def foresee(self, lines: Iterable[str]) -> None:
         """Hindsight for a recorded log, handed all its lines before they are decided: the
-        request series the pollers rule finds polled anywhere in them are polls from their
-        first request on (a live stream learns a series only at its `repeat_min`-th request).
+        request series that repeat as the pollers rule says anywhere in them are polls from
+        their first request on (a live stream learns a series only at its `repeat_min`-th
+        request).
 
-        A scout with the policy's rule and its own clock reads the requests; lines naming no
-        GET or HEAD are skipped unparsed, so a line without a time of its own is placed at the
-        last request's time, not the last line's: close together either way."""
+        A scout with the policy's rule and its own clock counts the requests. Only a line that
+        names GET or HEAD and no probe path is parsed (a probe storm costs a substring test and
+        one regex search a line), so the scout knows no probers: a client's polls before its
+        first probe are known ahead only by their repetition. A line without a time of its own
+        is placed at the last request's time, not the last line's: close together either way."""
         if self.pollers is None:
             return
         scout = Classifier(self.policy, clock=self.clock)
+        names_probe_path = re.compile(in_line_regex(self.policy.policy.probes.paths)).search
         polled: set[tuple] = set()
         for text in lines:
-            if "GET" not in text and "HEAD" not in text:
+            if ("GET" not in text and "HEAD" not in text) or names_probe_path(text) is not None:
                 continue
             hot = match_hot(text)
             if hot is not None:

@@ -2,8 +2,8 @@
 
 Its `[ERROR]` header sits on the line before (`2025-05-03 06:10:25 [ERROR] `, `pylog.py`'s), so
 the message lines are read by what they say: a request it received, a request to an endpoint it
-does not serve, a request whose JSON it cannot read. Its bracketed `[INFO] [LM STUDIO SERVER] ...` lines are
-`pylog.py`'s.
+does not serve, a request whose JSON it cannot read. Its bracketed `[INFO] [LM STUDIO SERVER] ...`
+lines are `pylog.py`'s.
 """
 
 from __future__ import annotations
