@@ -1,7 +1,7 @@
 """Throughput of the line pipeline against its floor and against the real Collector, in one run.
 
     .venv/bin/python bench/throughput.py [--lines 1000000] [--mixes probe-heavy,mixed]
-        [--only floor,classify,replay-json,replay-grpc,collector] [--tree DIR] [--check]
+        [--only floor,classify,replay-json,replay-grpc,collector] [--python PY] [--agent FILE] [--check]
 
 For each mix (1M lines built from real line shapes by bench/classify_bench.py: probe-heavy
 is 80 % probe lines, mixed 20 %), all on one core (the bench pins itself and its children

@@ -6,7 +6,6 @@ one stream: one server's output, one log file.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -18,7 +17,7 @@ from .dialects.fastpath import HotMatch, match_hot
 from .lifecycle import Lifecycle
 from .policy import Decision, Policy, Poll, PollerTracker, ProbePolicy, Sampler, SampleSummary, Verdict
 from .policy.decide import OWN_POLL, REASON_CONTINUATION, REASON_FAILURE_REPEATED, REASON_SAMPLED
-from .policy.paths import in_line_regex
+from .policy.paths import segment_words
 from .policy.pollers import MAX_KEYS
 from .record import Kind, Record, Severity
 
@@ -29,6 +28,14 @@ _INDENT = " \t"
 _INDENT_BYTES = b" \t"
 # How Rust's anyhow and eyre, and Java, print the error a failure was caused by: unindented.
 _CAUSE = "Caused by:"
+
+
+def _holds_any(text: str, words: Iterable[str]) -> bool:
+    """Whether `text` holds one of `words` (a plain loop: `any()` over a generator costs more)."""
+    for word in words:
+        if word in text:
+            return True
+    return False
 
 
 def _indent(line: AnyStr, blanks: AnyStr) -> int:
@@ -174,7 +181,13 @@ class Classifier:
         method, path, status, client, empty_rid, health_check = hot.key
         if self.own_line is not None and self.own_line(client, path):
             return Classified(None, OWN_POLL, now, hot=hot)
-        poll = Poll.NO if self.pollers is None else self._polls(client, method, path, now)
+        # `_polls`, inline: this is the line a probe storm is made of.
+        poll, pollers = Poll.NO, self.pollers
+        if pollers is not None and method in _POLL_METHODS:
+            if path in self._probe_paths:
+                pollers.prober(client)
+            else:
+                poll = pollers.observe(client, method, path, now)
         lifecycle = self.lifecycle
         phase, overdue = lifecycle.phase, lifecycle.overdue(now)
         decision = self.policy.decide_access(hot, phase, overdue, poll is not Poll.NO)
@@ -208,29 +221,32 @@ class Classifier:
         request).
 
         A scout with the policy's rule and its own clock counts the requests. Only a line that
-        names GET or HEAD and no probe path is parsed (a probe storm costs a substring test and
-        one regex search a line), so the scout knows no probers: a client's polls before its
-        first probe are known ahead only by their repetition. A line without a time of its own
-        is placed at the last request's time, not the last line's: close together either way."""
+        names GET or HEAD and no probe path's word (`health`, `metrics`...) is parsed, so a probe
+        storm costs a few substring tests a line; the scout then knows no probers: a client's
+        polls before its first probe are known ahead only by their repetition. A line without a
+        time of its own is placed at the last request's time, not the last line's: close
+        together either way."""
         if self.pollers is None:
             return
         scout = Classifier(self.policy, clock=self.clock)
-        names_probe_path = re.compile(in_line_regex(self.policy.policy.probes.paths)).search
+        probe_words = segment_words(self.policy.policy.probes.paths)
+        probe_paths = self._probe_paths
         polled: set[tuple] = set()
         for text in lines:
-            if ("GET" not in text and "HEAD" not in text) or names_probe_path(text) is not None:
+            if ("GET" not in text and "HEAD" not in text) or _holds_any(text, probe_words):
                 continue
             hot = match_hot(text)
+            record = None if hot is not None else parse_line(text)
             if hot is not None:
                 method, path, _status, client = hot.key[:4]
-                time_unix, uptime = hot.clock()
-            else:
-                record = parse_line(text)
-                if record.kind is not Kind.HTTP:
-                    continue
-                f = record.fields
+            elif record.kind is Kind.HTTP:  # type: ignore[union-attr]
+                f = record.fields  # type: ignore[union-attr]
                 method, path, client = f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.CLIENT_ADDRESS)
-                time_unix, uptime = record.time_unix, record.uptime
+            else:
+                continue
+            if path in probe_paths or (client, method, path) in polled:
+                continue  # a series known to poll needs no more counting
+            time_unix, uptime = hot.clock() if hot is not None else (record.time_unix, record.uptime)  # type: ignore[union-attr]
             now = scout._line_time(time_unix, uptime, None)
             if scout._polls(client, method, path, now) is not Poll.NO and len(polled) < MAX_KEYS:
                 polled.add((client, method, path))

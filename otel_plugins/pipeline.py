@@ -295,7 +295,8 @@ class LinePipeline:
     def foresee(self, lines: Iterable[bytes]) -> None:
         """Hindsight for a recorded log, handed every line before the first is fed: a request
         series that polls anywhere in it is a poll from its first request (Classifier.foresee)."""
-        self.classifier.foresee(decode(raw) for raw in lines)
+        # Only a request can poll: the rest is not even decoded (the classifier tests the same).
+        self.classifier.foresee(decode(raw) for raw in lines if b"GET" in raw or b"HEAD" in raw)
 
     def feed_text(
         self, text: str, arrival: float | None = None, extra: Attributes | None = None, hot: HotMatch | None = None

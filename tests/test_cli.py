@@ -133,3 +133,23 @@ def test_classify_reads_a_file_ahead_and_a_pipe_as_it_comes(tmp_path):
     kinds = [[re.search(r'"kind":"(\w+)"', row).group(1) for row in run.stdout.splitlines()] for run in (from_file, from_pipe)]
     assert kinds == [["probe", "probe", "probe"], ["http", "http", "probe"]]
     assert "polls known by looking ahead: 2" in from_file.stderr and "looking ahead" not in from_pipe.stderr
+
+
+def test_the_look_ahead_is_bounded_and_leaves_the_file_where_it_was(tmp_path):
+    """`lines_ahead` reads at most its limit, then rewinds; a pipe is not read at all."""
+    import os
+
+    from otel_plugins.sources.replay import lines_ahead
+
+    path = tmp_path / "log"
+    path.write_bytes(b"a\nb\nc\n")
+    with path.open("rb") as stream:
+        stream.readline()
+        assert list(lines_ahead(stream, limit=1)) == [b"b\n"]
+        assert stream.read() == b"b\nc\n"
+    read, write = os.pipe()
+    os.write(write, b"x\n")
+    with os.fdopen(read, "rb") as pipe:
+        assert list(lines_ahead(pipe)) == []
+        assert pipe.readline() == b"x\n"
+    os.close(write)

@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "classify", help="show what the policy does to each line (dry run)",
         description="Dry run: decide every line of a log with the probe policy, in order and statefully,"
-        " and print the kind, verdict and severity of each. Exports nothing. A file (not a pipe) is read"
-        " once ahead, so that a client's repeated poll is a probe from its first request.",
+        " and print the kind, verdict and severity of each. Exports nothing. A file's first 100,000 lines"
+        " (not a pipe's) are read once ahead, so that a client's repeated poll is a probe from its first request.",
     )  # fmt: skip
     add_policy_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per input line")

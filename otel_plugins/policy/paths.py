@@ -38,6 +38,18 @@ def in_line_regex(paths: Iterable[str]) -> str:
     return "(?:" + "|".join(alternatives) + r")/?(?:[ \t\"?|,)\]]|$)"
 
 
+def segment_words(paths: Iterable[str]) -> frozenset[str]:
+    """The longest literal segment of each path (`/**/health` -> `health`): a line holding none
+    of them names none of `paths`, unless a path has no literal segment (it gives no word)."""
+    words = set()
+    for path in paths:
+        literals = [s for s in path.split("/") if s and "*" not in s]
+        if literals:
+            words.add(max(literals, key=len))
+    # A word holding another is found by the other (`healthz` by `health`).
+    return frozenset(w for w in words if not any(o != w and o in w for o in words))
+
+
 def regex(paths: Iterable[str]) -> str:
     """One anchored regex (Python `re` and RE2 alike) matching any of `paths`, a trailing slash allowed."""
     alternatives = sorted(_pattern(p) for p in paths)
