@@ -28,6 +28,8 @@ _INDENT = " \t"
 _INDENT_BYTES = b" \t"
 # How Rust's anyhow and eyre, and Java, print the error a failure was caused by: unindented.
 _CAUSE = "Caused by:"
+# Enum members as globals: a class attribute lookup per storm line costs more.
+_NO_POLL, _FORESEEN = Poll.NO, Poll.FORESEEN
 
 
 def _holds_any(text: str, words: Iterable[str]) -> bool:
@@ -144,13 +146,13 @@ class Classifier:
         f = record.fields
         if self.own_line is not None and self.own_line(f.get(names.CLIENT_ADDRESS), f.get(names.URL_PATH)):
             return Classified(record, OWN_POLL, now)
-        poll = Poll.NO
+        poll = _NO_POLL
         if self.pollers is not None and record.kind is Kind.HTTP:
             poll = self._polls(f.get(names.CLIENT_ADDRESS), f.get(names.HTTP_METHOD), f.get(names.URL_PATH), now)
         lifecycle = self.lifecycle
         phase, overdue, stopping = lifecycle.phase, lifecycle.overdue(now), lifecycle.stopping
-        decision = self.policy.decide(record, phase, overdue=overdue, polling=poll is not Poll.NO, stopping=stopping)
-        if poll is Poll.FORESEEN and decision != self.policy.decide(record, phase, overdue=overdue, stopping=stopping):
+        decision = self.policy.decide(record, phase, overdue=overdue, polling=poll is not _NO_POLL, stopping=stopping)
+        if poll is _FORESEEN and decision != self.policy.decide(record, phase, overdue=overdue, stopping=stopping):
             self.foreseen_polls += 1
         summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
@@ -182,7 +184,7 @@ class Classifier:
         if self.own_line is not None and self.own_line(client, path):
             return Classified(None, OWN_POLL, now, hot=hot)
         # `_polls`, inline: this is the line a probe storm is made of.
-        poll, pollers = Poll.NO, self.pollers
+        poll, pollers = _NO_POLL, self.pollers
         if pollers is not None and method in _POLL_METHODS:
             if path in self._probe_paths:
                 pollers.prober(client)
@@ -190,8 +192,8 @@ class Classifier:
                 poll = pollers.observe(client, method, path, now)
         lifecycle = self.lifecycle
         phase, overdue = lifecycle.phase, lifecycle.overdue(now)
-        decision = self.policy.decide_access(hot, phase, overdue, poll is not Poll.NO)
-        if poll is Poll.FORESEEN and decision != self.policy.decide_access(hot, phase, overdue, False):
+        decision = self.policy.decide_access(hot, phase, overdue, poll is not _NO_POLL)
+        if poll is _FORESEEN and decision != self.policy.decide_access(hot, phase, overdue, False):
             self.foreseen_polls += 1
         summaries: Sequence[SampleSummary] = ()
         if decision.verdict is Verdict.SAMPLE:
@@ -207,11 +209,11 @@ class Classifier:
     def _polls(self, client: str | None, method: str | None, path: str | None, now: float) -> Poll:
         """Counts a GET or HEAD for the pollers rule (policy.pollers): whether its client polls."""
         if method not in _POLL_METHODS:
-            return Poll.NO
+            return _NO_POLL
         pollers = self.pollers
         if path in self._probe_paths:
             pollers.prober(client)  # type: ignore[union-attr]
-            return Poll.NO
+            return _NO_POLL
         return pollers.observe(client, method, path, now)  # type: ignore[union-attr]
 
     def foresee(self, lines: Iterable[str]) -> None:
@@ -248,7 +250,7 @@ class Classifier:
                 continue  # a series known to poll needs no more counting
             time_unix, uptime = hot.clock() if hot is not None else (record.time_unix, record.uptime)  # type: ignore[union-attr]
             now = scout._line_time(time_unix, uptime, None)
-            if scout._polls(client, method, path, now) is not Poll.NO and len(polled) < MAX_KEYS:
+            if scout._polls(client, method, path, now) is not _NO_POLL and len(polled) < MAX_KEYS:
                 polled.add((client, method, path))
         self.pollers.foresee(polled)
 

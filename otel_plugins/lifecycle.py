@@ -40,7 +40,9 @@ class Lifecycle:
         # A health path has answered that the server is loading: from then on only a health
         # path can say it is ready (SGLang answers /model_info while /health says it warms up).
         self._health_said_loading = False
-        self._stop_announced = False
+        # A line announced a stop (a signal taken, shards shut down), or the process exited: a
+        # worker ending now is part of it. Not a phase: probes and loads are judged as before.
+        self.stopping = False
 
     @property
     def awaiting_ready(self) -> bool:
@@ -51,12 +53,6 @@ class Lifecycle:
     def only_health_says_ready(self) -> bool:
         """A health path answered the loading status: no other probe's 2xx makes the server ready."""
         return self._health_said_loading
-
-    @property
-    def stopping(self) -> bool:
-        """A line announced a stop (a signal taken, shards shut down), or the process exited: a
-        worker ending now is part of it. Not a phase: probes and loads are judged as before."""
-        return self._stop_announced or self.phase is Phase.EXITED
 
     def on_change(self, listener: PhaseListener) -> None:
         self._listeners.append(listener)
@@ -75,7 +71,7 @@ class Lifecycle:
         if record.fields.get(_ENVELOPE) == "router":  # [issue-15 hook] a router's model process speaks for itself
             return None
         if record.event is Event.STOPPING:
-            self._stop_announced = True
+            self.stopping = True
         target = _EVENT_PHASE.get(record.event) if record.event is not None else None
         if target is None:
             if self.phase is Phase.STARTING and (record.kind in (Kind.LOAD, Kind.PROGRESS) or record.event is Event.LOADED):
@@ -119,6 +115,7 @@ class Lifecycle:
 
     def exited(self, code: int | None, now: float) -> Phase | None:
         self.exit_code = code
+        self.stopping = True
         if self.phase is Phase.EXITED:
             return None
         return self._move(Phase.EXITED, now)

@@ -31,6 +31,9 @@ class Poll(enum.Enum):
     FORESEEN = "foreseen"  # only the look ahead knows: its series polls later in the recording
 
 
+_NO, _SEEN, _FORESEEN = Poll.NO, Poll.SEEN, Poll.FORESEEN  # as globals: looked up per request
+
+
 class PollerTracker:
     def __init__(self, config: ProbeMatcherConfig) -> None:
         self._min = config.repeat_min
@@ -70,5 +73,5 @@ class PollerTracker:
         entry[0] += 1
         entry[1] = when
         if client in self._probers or entry[0] >= self._min:
-            return Poll.SEEN
-        return Poll.FORESEEN if key in self._foreseen else Poll.NO
+            return _SEEN
+        return _FORESEEN if key in self._foreseen else _NO
