@@ -12,16 +12,16 @@ __all__ = [
 ]  # fmt: skip
 
 HTTP_KEPT = "Other HTTP requests kept at INFO+ (where a probe the policy missed shows)"
+# The verdicts, then the lines the policy does not emit (dropped, or sampled away).
+VERDICT_COLUMNS = (*(v.value for v in Verdict), NOT_EMITTED)
 
 
 def foreseen(count: int) -> str:
-    """What reading a file ahead added to the 'after' column, or nothing."""
+    """What reading a file ahead took out of the 'after' column, or nothing."""
     if not count:
         return ""
-    return (f"{count} of these probes were known by reading the file ahead (a client's first polls);"
+    return (f"{count} requests were taken for probes only by reading the file ahead (a client's first polls);"
             " a live stream (run, tail, the Collector stage) keeps a series' first requests at INFO")
-# The verdicts, then the lines the policy does not emit (dropped, or sampled away).
-VERDICT_COLUMNS = (*(v.value for v in Verdict), NOT_EMITTED)
 
 
 def share(value: float | None) -> str:
