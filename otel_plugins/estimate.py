@@ -192,7 +192,7 @@ def parse_endpoints(text: str) -> tuple[str, ...]:
     endpoints: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         host, sep, port = part.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise EstimateError(f"--rpc endpoint {part!r} is not host:port")
         endpoints.append(part)
     return tuple(endpoints)

@@ -40,7 +40,7 @@ def _arg(flag: str) -> Conv:
         if not found:
             return None
         if flag == "port":
-            return int(found[-1]) if found[-1].isdigit() else None
+            return int(found[-1]) if (found[-1].isascii() and found[-1].isdigit()) else None
         return found[-1]
 
     return Conv("arg:" + flag, value)

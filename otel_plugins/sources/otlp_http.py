@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             if kind not in (PROTOBUF, JSON):
                 raise BadRequest(415, f"Content-Type {kind!r} is not {PROTOBUF} or {JSON}")
             length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
+            if length is None or not (length.isascii() and length.isdigit()):
                 raise BadRequest(411, "a Content-Length is required")
             if int(length) > self.server.max_body_bytes:
                 raise BadRequest(413, f"body of {length} bytes is over {self.server.max_body_bytes}")

@@ -87,7 +87,7 @@ def parse_endpoint(endpoint: str) -> tuple[str, int] | None:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, sep, port = text.rpartition(":")
-    if not host or not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         return None
     return host, int(port)
 
