@@ -138,7 +138,7 @@ def parse_launch(argv: Sequence[str]) -> LaunchSpec:
         argv=tuple(argv),
         kind=kind,
         executable=os.path.basename(executable),
-        port=int(port_text) if port_text and (port_text.isascii() and port_text.isdigit()) else None,
+        port=int(port_text) if port_text and port_text.isascii() and port_text.isdigit() else None,
         host=values.get("host"),
         model=values.get("model"),
         alias=values.get("alias"),

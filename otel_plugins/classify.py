@@ -216,39 +216,39 @@ class Classifier:
             return _NO_POLL
         return pollers.observe(client, method, path, now)  # type: ignore[union-attr]
 
-    def foresee(self, lines: Iterable[str]) -> None:
-        """Hindsight for a recorded log, handed all its lines before they are decided: the
-        request series that repeat as the pollers rule says anywhere in them are polls from
-        their first request on (a live stream learns a series only at its `repeat_min`-th
-        request).
+    def foresee(self, requests: Iterable[str]) -> None:
+        """Hindsight for a recorded log, handed its request lines before any line is decided
+        (LinePipeline.foresee leaves out the lines naming no GET or HEAD; any other line is
+        parsed and passed over): the request series that repeat as the pollers rule says are
+        polls from their first request on (a live stream learns a series only at its
+        `repeat_min`-th request).
 
-        A scout with the policy's rule and its own clock counts the requests. Only a line that
-        names GET or HEAD and no probe path's word (`health`, `metrics`...) is parsed, so a probe
-        storm costs a few substring tests a line; the scout then knows no probers: a client's
-        polls before its first probe are known ahead only by their repetition. A line without a
-        time of its own is placed at the last request's time, not the last line's: close
-        together either way."""
+        A scout with the policy's rule and its own clock counts the requests. A line holding a
+        probe path's word (`health`, `metrics`...) is not parsed, so a probe storm costs a few
+        substring tests a line; the scout then knows no probers: a client's polls before its
+        first probe are known ahead only by their repetition. A line without a time of its own
+        is placed at the last request's time, not the last line's: close together either way."""
         if self.pollers is None:
             return
         scout = Classifier(self.policy, clock=self.clock)
         probe_words = segment_words(self.policy.policy.probes.paths)
         probe_paths = self._probe_paths
         polled: set[tuple] = set()
-        for text in lines:
-            if ("GET" not in text and "HEAD" not in text) or _holds_any(text, probe_words):
+        for text in requests:
+            if _holds_any(text, probe_words):
                 continue
             hot = match_hot(text)
-            record = None if hot is not None else parse_line(text)
             if hot is not None:
                 method, path, _status, client = hot.key[:4]
-            elif record.kind is Kind.HTTP:  # type: ignore[union-attr]
-                f = record.fields  # type: ignore[union-attr]
-                method, path, client = f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.CLIENT_ADDRESS)
             else:
-                continue
+                record = parse_line(text)
+                if record.kind is not Kind.HTTP:
+                    continue
+                f = record.fields
+                method, path, client = f.get(names.HTTP_METHOD), f.get(names.URL_PATH), f.get(names.CLIENT_ADDRESS)
             if path in probe_paths or (client, method, path) in polled:
                 continue  # a series known to poll needs no more counting
-            time_unix, uptime = hot.clock() if hot is not None else (record.time_unix, record.uptime)  # type: ignore[union-attr]
+            time_unix, uptime = hot.clock() if hot is not None else (record.time_unix, record.uptime)
             now = scout._line_time(time_unix, uptime, None)
             if scout._polls(client, method, path, now) is not _NO_POLL and len(polled) < MAX_KEYS:
                 polled.add((client, method, path))

@@ -295,7 +295,7 @@ class LinePipeline:
     def foresee(self, lines: Iterable[bytes]) -> None:
         """Hindsight for a recorded log, handed every line before the first is fed: a request
         series that polls anywhere in it is a poll from its first request (Classifier.foresee)."""
-        # Only a request can poll: the rest is not even decoded (the classifier tests the same).
+        # Only a GET or HEAD can poll: the other lines are not even decoded.
         self.classifier.foresee(decode(raw) for raw in lines if b"GET" in raw or b"HEAD" in raw)
 
     def feed_text(

@@ -92,7 +92,7 @@ def go_duration(s: str) -> float | None:
 # ---------------------------------------------------------------- addresses
 
 
-def _is_port(text: str) -> bool:
+def ascii_digits(text: str) -> bool:
     """ASCII digits only: `str.isdigit` also takes `¹`, which `int` refuses."""
     return text.isascii() and text.isdigit()
 
@@ -103,11 +103,11 @@ def host_port(s: str) -> tuple[str, int | None]:
         end = s.find("]")
         if end > 0:
             rest = s[end + 1 :]
-            if rest.startswith(":") and _is_port(rest[1:]):
+            if rest.startswith(":") and ascii_digits(rest[1:]):
                 return s[1:end], int(rest[1:])
             return s[1:end], None
     host, sep, port = s.rpartition(":")
-    if sep and _is_port(port) and host and (host.count(":") != 1):
+    if sep and ascii_digits(port) and host and (host.count(":") != 1):
         return host, int(port)
     return s, None
 
@@ -117,7 +117,7 @@ def url_host_port(url: str) -> tuple[str | None, int | None]:
     rest = url.split("://", 1)[-1]
     rest = rest.split("/", 1)[0]
     host, sep, port = rest.rpartition(":")
-    if not sep or not _is_port(port):
+    if not sep or not ascii_digits(port):
         return (rest or None), None
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

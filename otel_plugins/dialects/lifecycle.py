@@ -18,7 +18,7 @@ import re
 from otel_plugins import names
 from otel_plugins.record import Event, Kind, Severity
 
-from ._common import URL_HOST, URL_PORT
+from ._common import URL_HOST, URL_PORT, ascii_digits
 from .shape import F, INT, Conv, Keyed, Rule, Shape
 
 # `srv  load_model: body`, `main: body`: llama.cpp's component and function tag.
@@ -40,7 +40,7 @@ def _arg(flag: str) -> Conv:
         if not found:
             return None
         if flag == "port":
-            return int(found[-1]) if (found[-1].isascii() and found[-1].isdigit()) else None
+            return int(found[-1]) if ascii_digits(found[-1]) else None
         return found[-1]
 
     return Conv("arg:" + flag, value)

@@ -18,7 +18,7 @@ from typing import Any
 from otel_plugins import names
 from otel_plugins.record import Event, Kind, Record
 
-from ._common import URL_QUERY
+from ._common import URL_QUERY, ascii_digits
 from .shape import KIND_FOR, LEVELS, Conv, Keyed, Shape, merge
 
 PRESENT = "<present>"  # a condition: the key is there, whatever its value
@@ -46,7 +46,7 @@ def _text(value: Any) -> str | None:
 def _whole(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    return int(value) if isinstance(value, str) and (value.isascii() and value.isdigit()) else None
+    return int(value) if isinstance(value, str) and ascii_digits(value) else None
 
 
 # Converters of object values (which may be numbers, not text).
@@ -82,7 +82,7 @@ class Case:
                 continue
             value = _text(obj[key])
             if want is DIGITS:
-                if value is None or not (value.isascii() and value.isdigit()):
+                if value is None or not ascii_digits(value):
                     return False
             elif value != want:
                 return False
@@ -162,7 +162,7 @@ class ObjectShape:
             obj = pairs(head.pop("kv", None) or "")
             obj.update((k, v) for k, v in head.items() if v is not None)
             ts = get(obj, self.time) or ""
-            when = float(ts) if (ts.isascii() and ts.isdigit()) else None
+            when = float(ts) if ascii_digits(ts) else None
         return self.record(text, obj, when)
 
     def record(self, text: str, obj: dict, when: float | None) -> Record:

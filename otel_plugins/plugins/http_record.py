@@ -18,7 +18,7 @@ def http_record(
         fields[names.HTTP_STATUS] = int(status)
     if client:
         host, sep, port = client.rpartition(":")
-        if sep and (port.isascii() and port.isdigit()) and host:
+        if sep and port.isascii() and port.isdigit() and host:
             fields[names.CLIENT_ADDRESS] = host.strip("[]")
             fields[names.CLIENT_PORT] = int(port)
         else:

@@ -222,7 +222,7 @@ class HttpForwarder:
         message = f"next hop {self.target} answered {status}"
         if status in _RETRYABLE_HTTP:
             after = answer.headers.get("Retry-After", "")
-            return Reply.retry(message, int(after) if (after.isascii() and after.isdigit()) else 1)
+            return Reply.retry(message, int(after) if after.isascii() and after.isdigit() else 1)
         return Reply.rejected(message)
 
     def close(self) -> None:
