@@ -75,6 +75,45 @@ def test_a_traceback_inside_an_envelope_folds_as_well():
     assert (dump.kind, dump.message) == ("NotImplementedError", "sharded is not supported for this model")
 
 
+# TorchServe relays its Python worker's stdout a line at a time through log4j, at INFO, between
+# its own lines about the worker (pytorch/serve#515).
+TORCHSERVE = [
+    "2020-07-10 15:29:40,178 [WARN ] W-9000-segment_batch_1.0 org.pytorch.serve.wlm.BatchAggregator - Load model failed: segment_batch, error: Worker died.",
+    (
+        "2020-07-10 15:29:40,178 [INFO ] W-9000-segment_batch_1.0-stdout org.pytorch.serve.wlm.WorkerLifeCycle -   File"
+        ' "/data/baobn/miniconda3/envs/baobn1/lib/python3.8/site-packages/ts/model_service_worker.py", line 147, in run_server'
+    ),
+    "2020-07-10 15:29:40,179 [WARN ] W-9000-segment_batch_1.0 org.pytorch.serve.wlm.WorkerLifeCycle - terminateIOStreams() threadName=W-9000-segment_batch_1.0-stderr",
+    "2020-07-10 15:29:40,179 [INFO ] W-9000-segment_batch_1.0-stdout org.pytorch.serve.wlm.WorkerLifeCycle -     self.handle_connection(cl_socket)",
+]
+
+
+def test_a_traceback_relayed_at_the_relays_own_level_stays_an_error_and_folds():
+    """The relay's INFO says how it printed the line, not what the line says: each relayed
+    part is ERROR (shape.merge) and the parts fold into one dump, the relay's own lines apart."""
+    frame, code = parse_line(TORCHSERVE[1]), parse_line(TORCHSERVE[3])
+    for rec in (frame, code):
+        assert (rec.kind, rec.severity, rec.fields[names.CRASH_PART]) == (Kind.ERROR, Severity.ERROR, "backtrace")
+        assert rec.tag == "org.pytorch.serve.wlm.WorkerLifeCycle"
+    # The relay's own lines keep their stated level.
+    assert parse_line(TORCHSERVE[2]).severity is Severity.WARN and names.CRASH_PART not in parse_line(TORCHSERVE[2]).fields
+    sink = fold(TORCHSERVE)
+    assert sink.records == [TORCHSERVE[0], TORCHSERVE[2]]
+    [dump] = sink.crashes
+    assert dump.stacktrace.splitlines() == [TORCHSERVE[1], TORCHSERVE[3]]
+
+
+def test_a_python_logging_relay_of_a_traceback_is_error_too():
+    """`logging.basicConfig`'s format around a traceback's frame and exception (`INFO:root:...`)."""
+    frame = parse_line('INFO:root:  File "/opt/conda/bin/text-generation-server", line 8, in <module>')
+    exception = parse_line("INFO:root:NotImplementedError: sharded is not supported for this model")
+    assert (frame.severity, frame.fields[names.CRASH_PART]) == (Severity.ERROR, "backtrace")
+    assert (exception.severity, exception.fields[names.CRASH_PART]) == (Severity.ERROR, "exception")
+    assert exception.fields[names.EXCEPTION_TYPE] == "NotImplementedError"
+    # A plain message behind the same relay keeps the relay's level.
+    assert parse_line("INFO:root:Starting the shard").severity is Severity.INFO
+
+
 def test_a_chained_traceback_is_one_record_with_the_last_exception():
     chained = [
         *TGI,

@@ -154,6 +154,12 @@ def _effect(shape: Shape) -> tuple:
     return shape.severity, consts, frozenset(shape.outer)
 
 
+def _yields_level(consts: tuple) -> bool:
+    """Whether a shape's own severity gives way to a level an outer layer stated: all but a
+    crash part's, which stands whatever the relay printed it at (as `dialects.shape.merge`)."""
+    return all(key != names.CRASH_PART for key, _value in consts)
+
+
 def _fields(shape: Shape) -> list:
     return [f for f in shape.fields if f.attr[0] != "@" and isinstance(f.group, str) and f.conv.portable]
 
@@ -227,7 +233,7 @@ class _Renderer:
         op_id = self.entries[("constants", effect)] = self.uid("constants")
         ops: list[Operator] = [{"type": "noop", "id": op_id}]
         if severity is not None:
-            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=True))
+            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=_yields_level(consts)))
         ops += self.const_ops(op_id, consts, outer)
         ops[-1]["output"] = JOIN
         self.ops += ops
@@ -284,7 +290,7 @@ class _Renderer:
             ops.append(_move(self.uid(f"{op_id}_level_{group}"), "_" + group, SEV, only_new=True))
         severity, consts, outer = _effect(shape)
         if severity is not None:
-            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=True))
+            ops.append(_add(self.uid(f"{op_id}_severity"), SEV, severity.name, only_new=_yields_level(consts)))
         sure = sure_groups(shape.regex)
         for f in _fields(shape):
             ops.append(_move(self.uid(f"{op_id}_{len(ops)}"), _working(shape, f.group), f.attr, keep_empty=f.empty, sure=f.group in sure))

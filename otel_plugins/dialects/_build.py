@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_plugins.names import CRASH_PART
 from otel_plugins.record import Record
 
 
 def compile_build(shape: Any, kind_for: dict, levels: dict, weak_dialects: tuple, plain: tuple) -> Any:
     """`build(text, g, found=False) -> Record | None` for `shape` (see `Shape.build`)."""
     env: dict[str, Any] = {
-        "Record": Record, "KIND_FOR": kind_for, "LEVELS": levels, "WEAK_DIALECTS": weak_dialects, "PLAIN": plain,
+        "Record": Record, "CRASH_PART": CRASH_PART, "KIND_FOR": kind_for, "LEVELS": levels, "WEAK_DIALECTS": weak_dialects, "PLAIN": plain,
         "shape": shape, "CONST": dict(shape.const), "OUTER": frozenset(shape.outer), "WEAK": shape.weak_producers,
     }
     lines = ["def build(text, g, found=False):"]
@@ -104,7 +105,7 @@ def compile_build(shape: Any, kind_for: dict, levels: dict, weak_dialects: tuple
     else:
         add("        if d is None:")
     add(f"            rec.dialect = {const(shape.dialect)}")
-    add("        if sev is not None:")
+    add("        if sev is not None and CRASH_PART not in rec.fields:")  # see `shape.merge`
     add("            if rec.event is None and rec.kind in PLAIN:")
     add("                rec.kind = KIND_FOR[sev]")
     add("            rec.severity = sev")

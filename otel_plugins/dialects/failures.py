@@ -56,7 +56,9 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
         "exit_code",
         # `code null`: Node's child_process for a child a signal ended (Jan's, LM Studio's supervisors)
         r".*?(?:\b(?:exited|died|terminated|ended)(?: unexpectedly| abnormally)? with (?:exit )?(?:status )?(?:code|status):? ?(?:-?[1-9]\d*|0x[0-9a-fA-F]+|null)\b"
-        r"|\bexit status (?:[1-9]\d*|0x[0-9a-fA-F]+)\b|\bterminated unexpectedly\b|\bnon-zero exit (?:code|status)\b).*",
+        r"|\bexit status (?:[1-9]\d*|0x[0-9a-fA-F]+)\b|\bterminated unexpectedly\b|\bnon-zero exit (?:code|status)\b"
+        # A negative code is Python's `returncode` of a child a signal ended (SGLang's launcher: `Exit code: -9`).
+        r"|\b[Ee]xit code:? -[1-9]\d*\b).*",
     )),
     # Open MPI's mpirun (multi-GPU TensorRT-LLM) about a rank that failed.
     (("returned",), _rule("mpi_job", r".*?\bterminated normally, but \d+ process(?:es)? returned\b.*")),
@@ -74,9 +76,11 @@ FAILURES: tuple[tuple[tuple[str, ...], Rule], ...] = (
     # phase follows from it: a supervisor may try another backend, a server load other models.
     (("fail",), _rule("load_failed", r"(?i:.*?\bfailed to load (?:the )?(?:model\b|'[^']+')).*", None)),
     # A supervisor about its child: failed, died, crashed, was killed or signalled.
-    (("fail", "died", "crash", "exit", "kill", "signal", "received"), _rule(
+    # A Ray Serve replica or actor, an SGLang scheduler, a TGI shard are the children of theirs.
+    (("fail", "died", "dead", "crash", "exit", "kill", "signal", "received"), _rule(
         "supervisor",
-        r"(?i:.*?(?:\b(?:child|worker|runner)(?: process)?(?: \S+)? (?:failed|died|crashed|exited (?:unexpectedly|abnormally)|was (?:killed|signalled|signaled))\b"
+        r"(?i:.*?(?:\b(?:child|worker|runner|replica|actor|scheduler|shard)(?: process)?(?: \S+)? "
+        r"(?:failed|died|is dead|crashed|exited (?:unexpectedly|abnormally)|was (?:killed|signalled|signaled))\b"
         r"|\b(?:worker|child|runner) process has died\b|\bfatal signal from worker|\*\*\* sig[a-z]+ received\b"
         # llama-swap: the upstream it started exited while it was not stopping it
         r"|\bprocess exited but not StateStopping\b)).*",

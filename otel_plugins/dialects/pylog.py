@@ -17,6 +17,9 @@
 - `INFO:tgi-server:message` (`logging.basicConfig`'s default; the message may be another
   server's line: a wrapper re-printing TGI's `tracing` output).
 GPUStack's `date - name - LEVEL - message` is `gpustack.py`'s. The message goes to `MESSAGE`.
+Java's log4j in the same place (dialect "java"): `2020-07-10 15:29:40,178 [INFO ] W-9000-x-stdout
+org.pytorch.serve.wlm.WorkerLifeCycle - message` (TorchServe, which relays its Python workers'
+stdout and stderr a line at a time this way, tracebacks included).
 """
 
 from __future__ import annotations
@@ -45,7 +48,17 @@ def _py(name: str, pattern: str, *, time: bool = True, **kw) -> Shape:
     return Shape("pylog." + name, pattern, "python", level="lvl", message="msg", **kw)
 
 
+LOG4J = Shape(
+    "java.log4j", r"(?P<when>" + DATE + r") \[" + LEVEL + r" ?\] (?P<thread>\S+) (?P<logger>[A-Za-z_$][\w.$]*) - (?P<msg>.*)$", "java",
+    level="lvl", message="msg", tag_group="logger", inner=MESSAGE, fields=_TIME,
+    examples=(
+        "2020-07-10 15:29:40,178 [INFO ] W-9000-segment_batch_1.0-stdout org.pytorch.serve.wlm.WorkerLifeCycle -     self.handle_connection(cl_socket)",
+    ),
+)
+
+# log4j first: Python's bracketed level (`brackets`) would take its `[DEBUG]` and keep the thread and logger in the message.
 PYLOG = (
+    LOG4J,
     _py(
         "logger_pid", r"(?P<when>" + DATE + r") (?P<logger>[A-Za-z_][\w.]*) (?P<pid>\d+) " + LEVEL + r"\s+(?P<msg>.*)$",
         tag_group="logger", fields=(F("pid", names.PID, INT),),

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_plugins.names import CRASH_PART
 from otel_plugins.record import LEVEL_LETTERS, LEVEL_WORDS, Event, Kind, Record, Severity
 
 from ._build import compile_build
@@ -187,7 +188,9 @@ def merge(outer: Record, inner: Record, weak: frozenset | None, outer_keys: froz
     if inner.dialect is None or (inner.dialect in _WEAK_DIALECTS and outer.dialect is not None):
         inner.dialect = outer.dialect
     sev = outer.severity
-    if sev is not None:
+    # A crash part is a failure whatever level the relay printed it at (`| INFO | stdout |`):
+    # its own severity stands.
+    if sev is not None and CRASH_PART not in inner.fields:
         if inner.event is None and inner.kind in _PLAIN:
             inner.kind = KIND_FOR[sev]
         inner.severity = sev

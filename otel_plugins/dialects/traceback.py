@@ -48,6 +48,13 @@ TRACEBACK = (
     _part("elided", _GROUP + r"    \s*\.\.\.<\d+ lines>\.\.\.\s*$", examples=("    ...<6 lines>...",)),
     # multiprocessing's report of a child that died of an exception: `Process EngineCore_DP0:`, then its traceback.
     _part("process", r"Process [A-Za-z_][\w-]*:\s*$", part="head", examples=("Process EngineCore_DP0:",)),
+    # faulthandler (`Fatal Python error: Aborted`, then each thread's stack): its header and
+    # frames, which have no comma before `in`.
+    _part(
+        "faulthandler", r"(?:Current thread|Thread) 0x[0-9a-fA-F]+ \(most recent call first\):\s*$",
+        examples=("Current thread 0x00007f2c1b4f5740 (most recent call first):",),
+    ),
+    _part("faulthandler_frame", r" +File \"[^\"]+\", line \d+ in \S+\s*$", examples=('  File "/usr/lib/python3.10/threading.py", line 324 in wait',)),
     _part("carets", _GROUP + r"\s{4,}[~^]+\s*$", examples=("           ^^^^^^^^^^^^^^",)),
     _part(
         "chained",
