@@ -36,6 +36,11 @@ def trace(name: str, pattern: str, producer: str, **kw) -> Shape:
 
 CRASH = (
     head("ggml_assert", r".*GGML_ASSERT\(.*\) failed.*", "llama.cpp", "GGML_ASSERT", needle="GGML_ASSERT(", examples=("GGML_ASSERT(ctx->mem_buffer != NULL) failed",)),
+    # ggml before mid-2023 (the go-llama builds LocalAI shipped): `GGML_ASSERT: file.c:4785: condition`.
+    head(
+        "ggml_assert_old", r"GGML_ASSERT: \S+:\d+: .*", "llama.cpp", "GGML_ASSERT", needle="GGML_ASSERT: ",
+        examples=("GGML_ASSERT: /build/go-llama/llama.cpp/ggml.c:4785: view_src == NULL || data_size + view_offs <= ggml_nbytes(view_src)",),
+    ),
     head(
         "terminate", r"terminate called (?:without an active exception|after throwing an instance of '(?P<type>[^']*)').*", "c++", "terminate",
         fields=(F("type", EXCEPTION_TYPE),), examples=("terminate called after throwing an instance of 'std::runtime_error'",),
@@ -82,6 +87,12 @@ CRASH = (
     trace("go_created_by", r"created by \S+.*", "go"),
     # After `panic: runtime error: ...`: `[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x...]`
     trace("go_signal", r"\[signal SIG[A-Z]+: [^\]]*\]\s*$", "go", examples=("[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x5604dba1e1ce]",)),
+    # A signal that struck inside C code a Go program called (LocalAI's backends): `SIGABRT: abort`,
+    # then `PC=0x7ff872616ce1 m=0 sigcode=18446744073709551610` and `signal arrived during cgo execution`.
+    trace(
+        "go_cgo_signal", r"(?:PC=0x[0-9a-f]+ m=\d+ sigcode=\d+.*|signal arrived during cgo execution)\s*$", "go",
+        examples=("PC=0x7ff872616ce1 m=0 sigcode=18446744073709551610", "signal arrived during cgo execution"),
+    ),
     trace("cxx_what", r" \s*what\(\): +.*", "c++", examples=("  what():  bad things",)),
     # A JVM's stack trace (TorchServe's and DJL Serving's frontends): `\tat pkg.Class.method(File.java:628)`,
     # log4j may add the jar (`[?:?]`, `~[app.jar:1.0]`); `\t... 12 more` ends a cause's frames.
