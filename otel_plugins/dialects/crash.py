@@ -50,6 +50,8 @@ CRASH = (
         "goroutine", r"goroutine \d+(?: gp=\S+)?(?: m=\S+)?(?: mp=\S+)? \[[^\]]*\]:\s*$", "go",
         examples=("goroutine 40 [running]:", "goroutine 35 gp=0xc0005041c0 m=nil [GC worker (idle)]:"),
     ),
+    # `fatal error: unexpected signal ...` prints the runtime's own stack first, under this header.
+    trace("go_runtime_stack", r"runtime stack:\s*$", "go", examples=("runtime stack:",)),
     trace(
         "gdb_bracket",
         r"\[(?:New LWP \d+|New Thread 0x[0-9a-f]+ \(LWP \d+\)|Thread debugging using libthread_db enabled"
