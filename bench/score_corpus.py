@@ -47,6 +47,7 @@ HOLDOUT3 = REPO / "tests" / "testdata" / "holdout3"  # collected after they were
 HOLDOUT4 = REPO / "tests" / "testdata" / "holdout4"  # and after the third
 HOLDOUT5 = REPO / "tests" / "testdata" / "holdout5"  # and after the fourth
 HOLDOUT6 = REPO / "tests" / "testdata" / "holdout6"  # and after the fifth
+HOLDOUT7 = REPO / "tests" / "testdata" / "holdout7"  # and after the sixth: failures through relays and supervisors
 
 RANK = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 INFO, WARN = RANK["INFO"], RANK["WARN"]

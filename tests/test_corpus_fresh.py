@@ -2,7 +2,9 @@
 the holdout (`tests/testdata/holdout`, collected after the rules were tuned on the other two)
 the second holdout (`tests/testdata/holdout2`, collected after they were tuned on the first), the
 third to sixth (`tests/testdata/holdout3` to `holdout6`), each collected after the
-rules were tuned on the one before.
+rules were tuned on the one before, and the seventh (`holdout7`), collected for failures only:
+deaths reported by supervisors, shells, kernels and orchestrators, and crashes relayed at a
+level of the relay's own.
 
 Only the data is checked here: every labelled line is the line of its excerpt, every
 excerpt line is labelled once, labels and HTTP objects have the shared corpus's shape,
@@ -28,6 +30,7 @@ HOLDOUT3 = Path(__file__).parent / "testdata" / "holdout3"
 HOLDOUT4 = Path(__file__).parent / "testdata" / "holdout4"
 HOLDOUT5 = Path(__file__).parent / "testdata" / "holdout5"
 HOLDOUT6 = Path(__file__).parent / "testdata" / "holdout6"
+HOLDOUT7 = Path(__file__).parent / "testdata" / "holdout7"
 LABELS = {"probe_noise", "http_business", "load_progress", "rpc", "lifecycle", "error", "other"}
 HTTP_LABELS = {"probe_noise", "http_business"}
 HTTP_KEYS = {"method", "path", "status", "client"}
@@ -39,8 +42,8 @@ def rows(directory: Path, name: str) -> list[dict]:
     return [json.loads(row) for row in (directory / name).read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6],
-    ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6"],
+@pytest.fixture(scope="module", params=[FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7],
+    ids=["fresh", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7"],
 )
 def corpus(request) -> Path:
     return request.param
@@ -56,9 +59,9 @@ def labelled(corpus) -> list[dict]:
     return rows(corpus, "labeled.jsonl")
 
 
-def test_excerpts_have_the_shared_fields(excerpts):
+def test_excerpts_have_the_shared_fields(corpus, excerpts):
     """Each excerpt names its source and address and holds non-empty single lines."""
-    assert len(excerpts) >= 40
+    assert len(excerpts) >= (20 if corpus == HOLDOUT7 else 40)  # the seventh: failures only
     for excerpt in excerpts:
         assert set(excerpt) == EXCERPT_KEYS, excerpt["source"]
         assert "/" in excerpt["source"] and excerpt["url"].startswith("https://github.com/"), excerpt["source"]
@@ -102,18 +105,21 @@ def test_labels_and_http_objects_have_the_shared_shape(labelled):
 
 def test_the_corpus_covers_what_issue_10_asks(corpus, excerpts, labelled):
     """At least 40 excerpts from at least 10 sources' repositories, with every label but rpc well
-    represented (30 lines each; the smaller holdout, 10)."""
+    represented (30 lines each; the smaller holdouts, 10; the seventh, errors and others)."""
     least = 30 if corpus == FRESH else 10
     repositories = {excerpt["source"].split("#")[0].split(":")[0] for excerpt in excerpts}
     assert len(repositories) >= 10
     counts = Counter(item["label"] for item in labelled)
-    assert all(counts[label] >= least for label in LABELS - {"rpc"}), counts
+    # The seventh was collected for failures (relayed tracebacks, deaths reported by supervisors):
+    # the lines around them are what they are.
+    labels = {"error", "other"} if corpus == HOLDOUT7 else LABELS - {"rpc"}
+    assert all(counts[label] >= least for label in labels), counts
 
 
 @pytest.mark.skipif(not (CORPUS_DIR / "labeled.jsonl").exists(), reason=f"the shared corpus is not at {CORPUS_DIR}")
 def test_no_line_repeats_the_shared_corpus(corpus, labelled):
     shared = {json.loads(row)["line"] for row in (CORPUS_DIR / "labeled.jsonl").read_text(encoding="utf-8").splitlines()}
-    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6]  # in the order they were collected
+    order = [FRESH, HOLDOUT, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7]  # in the order they were collected
     earlier = order[: order.index(corpus)]
     for directory in earlier:
         shared |= {item["line"] for item in rows(directory, "labeled.jsonl")}

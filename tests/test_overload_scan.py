@@ -150,7 +150,7 @@ class Loud:
 
 def corpora() -> list[Path]:
     found = [score_corpus.FRESH, score_corpus.HOLDOUT, score_corpus.HOLDOUT2, score_corpus.HOLDOUT3, score_corpus.HOLDOUT4,
-             score_corpus.HOLDOUT5, score_corpus.HOLDOUT6]
+             score_corpus.HOLDOUT5, score_corpus.HOLDOUT6, score_corpus.HOLDOUT7]
     if (CORPUS_DIR / "labeled.jsonl").exists():
         found.insert(0, CORPUS_DIR)
     return found
@@ -190,7 +190,8 @@ def test_overload_loses_no_warning_failure_or_crash_dump(directory):
             repeats_all += missing.pop(record)
         lost += [(excerpt.labelled[0].source if excerpt.labelled else "?", record) for record in missing.elements()]
     print(f"\n{directory}: {decided_all} loud records, {shed_all} lines shed, {repeats_all} repeats shed, {len(lost)} lost")
-    assert decided_all >= 40 and shed_all >= 100
+    # The seventh holdout was collected for failures: most of its lines must be decided.
+    assert decided_all >= 40 and shed_all >= (30 if directory == score_corpus.HOLDOUT7 else 100)
     assert not lost
 
 

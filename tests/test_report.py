@@ -37,6 +37,7 @@ CORPORA = {
     "holdout4": REPO / "tests" / "testdata" / "holdout4" / "excerpts.jsonl",
     "holdout5": REPO / "tests" / "testdata" / "holdout5" / "excerpts.jsonl",
     "holdout6": REPO / "tests" / "testdata" / "holdout6" / "excerpts.jsonl",
+    "holdout7": REPO / "tests" / "testdata" / "holdout7" / "excerpts.jsonl",
 }
 RANK = {s.name: int(s) for s in Severity}
 INFO = int(Severity.INFO)
