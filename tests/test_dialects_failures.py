@@ -160,7 +160,8 @@ def test_an_indented_table_is_not_a_traceback():
         "sglang-1  | [2025-10-29 11:26:03] SIGQUIT received. signum=None, frame=None. It usually means one child failed.",
         "[DEBUG] <qwen-coder-14B-FIM> cmd.Wait() returned error: signal: aborted (core dumped)",
         "(RayWorker pid=1450) *** SIGBUS received at time=1695144916 on cpu 2 ***",
-        # SGLang's launcher (gpustack#3848) and Ray Serve's controller (ray#33203), at no level and at INFO.
+        # SGLang's launcher (gpustack#3848) and Ray Serve's controller (ray#33203, without the log
+        # viewer's line number and time in front), at no level and at INFO.
         "[12-11 17:52:52] Rank 0 scheduler is dead. Please check if there are relevant logs.",
         "[12-11 17:52:54] Exit code: -9",
         "INFO 2023-03-10 09:14:57,180 controller 979 deployment_state.py:625 - Actor for replica D#DYFbUC crashed, marking it unhealthy immediately.",

@@ -1,6 +1,7 @@
 """What the message of a line in another server's format can be: an HTTP access line (uvicorn's,
 the Common Log Format, BentoML's, a bare request line), a line of a crash or a Python traceback
-(a relay that logs a child's stderr line by line at its own level: `| INFO | stdout |   File ...`),
+(a relay that logs a child's output line by line at its own level: TorchServe's
+`[INFO ] W-9000-x-stdout org.pytorch.serve.wlm.WorkerLifeCycle -   File ...`),
 a lifecycle, load or progress marker (`lifecycle.WORDS`), or, where the line states no level, a
 plain failure (`generic.ERROR_WORDS`).
 

@@ -188,8 +188,8 @@ def merge(outer: Record, inner: Record, weak: frozenset | None, outer_keys: froz
     if inner.dialect is None or (inner.dialect in _WEAK_DIALECTS and outer.dialect is not None):
         inner.dialect = outer.dialect
     sev = outer.severity
-    # A crash part is a failure whatever level the relay printed it at (`| INFO | stdout |`):
-    # its own severity stands.
+    # A crash part is a failure whatever level a relay printed it at (TorchServe's worker
+    # output at INFO): its own severity stands.
     if sev is not None and CRASH_PART not in inner.fields:
         if inner.event is None and inner.kind in _PLAIN:
             inner.kind = KIND_FOR[sev]
