@@ -5,7 +5,7 @@ the Common Log Format, BentoML's, a bare request line), a line of a crash or a P
 a lifecycle, load or progress marker (`lifecycle.WORDS`), or, where the line states no level, a
 plain failure (`generic.ERROR_WORDS`).
 
-Formats that wrap messages (Python logging, glog, Rust `tracing`, zerolog, Go's `log`...) hand
+Formats that wrap messages (Python logging, log4j, glog, Rust `tracing`, Go's `log`...) hand
 their message here (`inner=MESSAGE`); a match joins their record (the access line's fields,
 the marker's kind and event; a crash part keeps its own severity, see `shape.merge`), otherwise
 the line keeps its own level and kind.
