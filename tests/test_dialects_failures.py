@@ -112,12 +112,6 @@ def test_a_python_logging_relay_of_a_traceback_is_error_too():
     assert exception.fields[names.EXCEPTION_TYPE] == "NotImplementedError"
     # A plain message behind the same relay keeps the relay's level.
     assert parse_line("INFO:root:Starting the shard").severity is Severity.INFO
-    # `%(asctime)s - %(name)s - %(levelname)s - %(message)s`: olmocr logging SGLang's output (allenai/olmocr#105).
-    relayed = parse_line("2025-03-08 02:04:48,694 - __main__ - INFO -     self.tp_worker = TpWorkerClass(")
-    assert (relayed.kind, relayed.severity, relayed.fields[names.CRASH_PART]) == (Kind.ERROR, Severity.ERROR, "backtrace")
-    # The format's own lifecycle and RPC rules still read its messages.
-    served = parse_line("2025-08-12 10:39:04.097779+08:00 - gpustack.server.server - INFO - Serving on 0.0.0.0:80.")
-    assert (served.kind, served.event, served.severity) == (Kind.LIFECYCLE, Event.LISTENING, Severity.INFO)
 
 
 def test_a_chained_traceback_is_one_record_with_the_last_exception():
