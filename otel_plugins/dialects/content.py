@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from otel_plugins.record import Severity
 
-from .crash import CRASH
+from .crash import CRASH_PARTS
 from .generic import ERROR_WORDS, TAG_SHAPES
 from .lifecycle import LIFECYCLE
 from .llama_box import LLAMA_BOX
 from .llamacpp_server import UPSTREAM_REQUEST
 from .loading import LOADING
 from .rpc import RPC
-from .traceback import TRACEBACK
 from .shape import Chain, Shape
 
-CONTENT_DIALECTS = (*LLAMA_BOX, UPSTREAM_REQUEST, *LOADING, *RPC, *LIFECYCLE, *CRASH, *TRACEBACK)
+CONTENT_DIALECTS = (*LLAMA_BOX, UPSTREAM_REQUEST, *LOADING, *RPC, *LIFECYCLE, *CRASH_PARTS)
 CONTENT = Chain(
     "content",
     (

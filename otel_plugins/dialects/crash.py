@@ -21,6 +21,7 @@ from otel_plugins.record import Event, Kind, Severity
 
 from ._common import EXCEPTION_TYPE
 from .shape import F, Shape
+from .traceback import TRACEBACK
 
 
 def head(name: str, pattern: str, producer: str | None = None, tag: str | None = None, **kw) -> Shape:
@@ -168,4 +169,7 @@ CRASH = (
     head("ggml_abort", r"(?:[A-Za-z]:[\w./\\-]+|[A-Za-z./][\w./\\-]*)\.(?:c|cc|cpp|cu):\d+: \S.*", "llama.cpp", "ggml_abort", needle=".c", examples=("/src/ggml/src/ggml-cuda/ggml-cuda.cu:75: CUDA error",)),
 )
 
-__all__ = ["CRASH"]
+# Every line the crash folder makes a dump of: native crashes and Python tracebacks.
+CRASH_PARTS = (*CRASH, *TRACEBACK)
+
+__all__ = ["CRASH", "CRASH_PARTS"]

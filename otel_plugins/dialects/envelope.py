@@ -32,10 +32,9 @@ import re
 from otel_plugins import names
 
 from ._common import CONTAINER_NAME, ENVELOPE, ENVELOPE_TIME, HOST_NAME, ISO_TIME, PROCESS_NAME, PROCESS_ROLE, ROUTER_PORT, STRIP
-from .crash import CRASH
+from .crash import CRASH_PARTS
 from .regex import strip_groups
 from .shape import INT, PRODUCER, TIME, Chain, Conv, F, Later, Shape
-from .traceback import TRACEBACK
 
 ANSI = r"(?:\x1b|\^\[|#033)\[[0-9;?]*[ -/]*[@-~]"  # real, pasted as `^[`, or CloudWatch's `#033`
 ANSI_MARK = r"\x1b|\^\[|#033\["  # a line that may hold one (pipeline.py tests the same three)
@@ -71,7 +70,6 @@ _SYSLOG = (F("when", ENVELOPE_TIME), F("host", HOST_NAME), F("prog", PROCESS_NAM
 _PROGRAM = r" (?P<host>\S*) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 
 _DOCKER_TIME = r"(?P<when>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?) "
-_CRASH_PARTS = (*CRASH, *TRACEBACK)
 _SUPERVISOR = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[A-Za-z]+\] \(\w+\) "
 
 PROCESS = _envelope(
@@ -118,8 +116,8 @@ ENVELOPES = (
     Shape(
         "envelope.docker_time", _DOCKER_TIME + r"(?P<msg>.*)$", None,
         message="msg", const=((ENVELOPE, "docker_time"),), outer=(ENVELOPE,), fields=(F("when", ENVELOPE_TIME),),
-        inner=Chain("docker_time.crash", _CRASH_PARTS), required=True,
-        guard=strip_groups(_DOCKER_TIME) + "(?:" + "|".join(strip_groups(s.pattern) for s in _CRASH_PARTS) + ")",
+        inner=Chain("docker_time.crash", CRASH_PARTS), required=True,
+        guard=strip_groups(_DOCKER_TIME) + "(?:" + "|".join(strip_groups(s.pattern) for s in CRASH_PARTS) + ")",
         examples=('2025-10-07 09:27:03   File "/usr/local/lib/python3.10/dist-packages/xoscar/api.py", line 418, in __on_receive__',),
     ),
     # LocalAI relaying a backend's output at its own level (DBG): the backend's line states its own.

@@ -14,15 +14,14 @@ the line keeps its own level and kind.
 from __future__ import annotations
 
 from .access import ACCESS, REQUEST_LINE
-from .crash import CRASH
+from .crash import CRASH_PARTS
 from .generic import BODY_ERROR
 from .lifecycle import WORD_MESSAGE, WORDS
 from .shape import Chain, Shape
-from .traceback import TRACEBACK
 
 # A marker from the word table, annotating the wrapping line (a partial record: no dialect).
 MARKER = Shape("message.marker", WORD_MESSAGE + "$", None, inner=WORDS, required=True)
 # A crash part before the markers: `RuntimeError: Engine core initialization failed` is the exception.
-MESSAGE = Chain("message", (*ACCESS, REQUEST_LINE, *CRASH, *TRACEBACK, MARKER, BODY_ERROR))
+MESSAGE = Chain("message", (*ACCESS, REQUEST_LINE, *CRASH_PARTS, MARKER, BODY_ERROR))
 
 __all__ = ["MARKER", "MESSAGE"]
